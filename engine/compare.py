@@ -1,0 +1,84 @@
+"""How far apart two arrays are, in the terms gradient-checking notes use.
+
+relative difference |a - b| / max(|a|, |b|) (0 where both are 0); agreeing significant digits
+-log10 of the largest relative difference, capped at what the dtype can carry; an allclose
+verdict |a - b| <= atol + rtol·max(|a|, |b|), symmetric in a and b.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# float32: numpy's allclose defaults. float64 rounds 2^29 times finer, so its defaults are
+# tighter: a float64 scratch pass agrees with autograd to ~1e-15 relative, and 1e-9 still leaves
+# room for different summation orders in long dot products.
+TOLERANCES: dict[str, tuple[float, float]] = {"float32": (1e-5, 1e-8), "float64": (1e-9, 1e-12)}
+
+# gradient-checking notes: relative error < 1e-7 is good, < 1e-4 acceptable, worse is suspect
+GOOD, ACCEPTABLE, FLAGGED = "good", "acceptable", "flagged"
+
+
+def dtype_digits(dtype: np.dtype | type | str) -> float:
+    """The most significant decimal digits `dtype` carries: 7.2 for float32, 16.0 for float64."""
+    return float(-np.log10(np.finfo(np.dtype(dtype)).eps / 2))
+
+
+def default_tolerance(dtype: np.dtype | type | str) -> tuple[float, float]:
+    """(rtol, atol) used for `dtype` when the user gives none."""
+    return TOLERANCES["float64" if np.dtype(dtype) == np.float64 else "float32"]
+
+
+def grade(max_rel_diff: float) -> str:
+    """good, acceptable or flagged, by the thresholds of gradient-checking notes."""
+    if max_rel_diff < 1e-7:
+        return GOOD
+    return ACCEPTABLE if max_rel_diff < 1e-4 else FLAGGED
+
+
+@dataclass(frozen=True)
+class ArrayComparison:
+    """The summary of a against b. `worst` indexes the element furthest out of tolerance
+    (relative to atol + rtol·max(|a|, |b|)); digits is capped at the dtype's precision."""
+
+    max_abs_diff: float
+    max_rel_diff: float
+    digits: float
+    agree: bool
+    worst: tuple[int, ...]
+    rtol: float
+    atol: float
+
+    @property
+    def grade(self) -> str:
+        return grade(self.max_rel_diff)
+
+
+def compare_arrays(a: np.ndarray, b: np.ndarray, rtol: float | None = None,
+                   atol: float | None = None) -> ArrayComparison:
+    """Compare two arrays of the same shape. NaN where the other has a number, or where the
+    signs of infinities differ, counts as an infinite difference; NaN against NaN counts as equal
+    (the engines agree, and the NaN itself is reported elsewhere)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"cannot compare shapes {a.shape} and {b.shape}")
+    wide = np.result_type(a.dtype, b.dtype, np.float32)
+    default_rtol, default_atol = default_tolerance(wide)
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        same = (a64 == b64) | (np.isnan(a64) & np.isnan(b64))
+        diff = np.where(same, 0.0, np.abs(a64 - b64))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        scale = np.maximum(np.abs(a64), np.abs(b64))
+        rel = np.where(same, 0.0, diff / np.where(scale > 0, scale, 1.0))
+        rel = np.where(np.isnan(rel), np.inf, rel)
+        excess = diff / (atol + rtol * np.where(np.isfinite(scale), scale, 0.0))
+    cap = dtype_digits(wide)
+    if a.size == 0:
+        return ArrayComparison(0.0, 0.0, cap, True, (), rtol, atol)
+    max_rel = float(rel.max())
+    digits = cap if max_rel == 0 else float(np.clip(-np.log10(max_rel), 0.0, cap))
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), a.shape))
+    return ArrayComparison(float(diff.max()), max_rel, digits, bool(np.all(excess <= 1)),
+                           worst, rtol, atol)

@@ -1,0 +1,14 @@
+"""Errors a user can cause. They carry a message meant to be shown as it is, never a traceback."""
+
+
+class UserInputError(ValueError):
+    """A problem in what the user gave us (a spec, a file, a setting), with a message that says
+    what is wrong and, where it helps, what would be valid."""
+
+
+class SpecError(UserInputError):
+    """A network specification, model file or parameter set that cannot be built."""
+
+
+class DataError(UserInputError):
+    """A dataset (CSV or generated) that does not fit the network."""

@@ -1,0 +1,1 @@
+"""Backprop Explorer window: widgets, plots and the worker thread. Asks engine/ for every number."""

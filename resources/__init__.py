@@ -1,0 +1,1 @@
+"""Icons, style sheet and example files, loaded with importlib.resources."""
