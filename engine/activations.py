@@ -1,7 +1,8 @@
 """Activation functions of the scratch engine, looked up by name.
 
-Each activation keeps its derivative right under it, as a function of the pre-activation z, so a
-reader can check the chain rule factor f'(z) against the formula text beside it.
+Each activation keeps its derivative right under it, so a reader can check the chain rule factor
+f'(z) against the formula text beside it. The derivative is given z and a = f(z), which the
+forward pass already holds, and uses whichever is cheaper: σ'(z) = σ(z)(1 - σ(z)) = a(1 - a).
 """
 
 from collections.abc import Callable
@@ -16,12 +17,12 @@ Array = np.ndarray
 
 @dataclass(frozen=True)
 class Activation:
-    """f and f' applied elementwise to z of shape (N, units); `text` and `derivative_text` write
+    """f(z) and f'(z, a) applied elementwise, where a = f(z); `text` and `derivative_text` write
     them in the seeds' notation with `{z}` standing for the argument."""
 
     name: str
     fn: Callable[[Array], Array]
-    derivative: Callable[[Array], Array]
+    derivative: Callable[[Array, Array], Array]
     text: str
     derivative_text: str
 
@@ -33,26 +34,25 @@ class Activation:
 
 
 def _sigmoid(z: Array) -> Array:
-    # exp of -|z| never overflows; the two branches are the same function
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    # as torch computes it; exp(-z) overflows to inf for very negative z, and 1/(1 + inf) = 0 is
+    # the right limit
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-z))
 
 
-def _sigmoid_derivative(z: Array) -> Array:
-    s = _sigmoid(z)
-    return s * (1 - s)
+def _sigmoid_derivative(z: Array, a: Array) -> Array:
+    return a * (1 - a)
 
 
-def _tanh_derivative(z: Array) -> Array:
-    t = np.tanh(z)
-    return 1 - t * t
+def _tanh_derivative(z: Array, a: Array) -> Array:
+    return 1 - a * a
 
 
 def _relu(z: Array) -> Array:
     return np.maximum(z, 0)
 
 
-def _relu_derivative(z: Array) -> Array:
+def _relu_derivative(z: Array, a: Array) -> Array:
     # torch takes 0 as the derivative at the kink z = 0
     return (z > 0).astype(z.dtype)
 
@@ -64,7 +64,7 @@ def _leaky_relu(z: Array) -> Array:
     return np.where(z > 0, z, z * z.dtype.type(LEAKY_SLOPE))
 
 
-def _leaky_relu_derivative(z: Array) -> Array:
+def _leaky_relu_derivative(z: Array, a: Array) -> Array:
     return np.where(z > 0, z.dtype.type(1), z.dtype.type(LEAKY_SLOPE))
 
 
@@ -72,7 +72,7 @@ def _elu(z: Array) -> Array:
     return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
 
 
-def _elu_derivative(z: Array) -> Array:
+def _elu_derivative(z: Array, a: Array) -> Array:
     return np.where(z > 0, z.dtype.type(1), np.exp(np.minimum(z, 0)))
 
 
@@ -85,7 +85,7 @@ def _softplus(z: Array) -> Array:
     return np.where(z > SOFTPLUS_THRESHOLD, z, smooth)
 
 
-def _softplus_derivative(z: Array) -> Array:
+def _softplus_derivative(z: Array, a: Array) -> Array:
     return np.where(z > SOFTPLUS_THRESHOLD, z.dtype.type(1), _sigmoid(z))
 
 
@@ -93,7 +93,7 @@ def _identity(z: Array) -> Array:
     return z
 
 
-def _identity_derivative(z: Array) -> Array:
+def _identity_derivative(z: Array, a: Array) -> Array:
     return np.ones_like(z)
 
 

@@ -32,9 +32,10 @@ class Loss:
     grad_text: str
     output_activation: str | None = None
 
-    def output_delta(self, z: Array, y_hat: Array, y: Array, act: Activation) -> Array:
-        """dL/dz_L = dL/dŷ ⊙ f'(z_L), shape (N, outputs)."""
-        return self.grad(y_hat, y) * act.derivative(z)
+    def output_delta(self, z: Array, y_hat: Array, y: Array, act: Activation,
+                     dy_hat: Array) -> Array:
+        """dL/dz_L = dL/dŷ ⊙ f'(z_L), given dy_hat = dL/dŷ; shape (N, outputs)."""
+        return dy_hat * act.derivative(z, y_hat)
 
     def delta_text(self, y_hat: str, n: int, act: Activation, z: str) -> str:
         """dL/dz_L written out, as `output_delta` computes it."""
@@ -91,7 +92,8 @@ class SigmoidBCE(Loss):
     """Binary cross-entropy on a sigmoid output: the output delta is taken in its fused form
     dL/dz_L = (ŷ - y)/n, which stays exact where dL/dŷ and σ'(z) under- or overflow."""
 
-    def output_delta(self, z: Array, y_hat: Array, y: Array, act: Activation) -> Array:
+    def output_delta(self, z: Array, y_hat: Array, y: Array, act: Activation,
+                     dy_hat: Array) -> Array:
         return (y_hat - y) / y.shape[-1]
 
     def delta_text(self, y_hat: str, n: int, act: Activation, z: str) -> str:

@@ -132,6 +132,16 @@ class TorchNet:
         grads = vmap(grad(self._sample_loss), in_dims=(None, 0, 0))(params, xt, yt)
         return _np(losses), {self._names[k]: _np(v) for k, v in grads.items()}
 
+    def batch_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Params]:
+        """Each sample's loss (N,) and the gradient of their mean, the way an SGD step on a
+        batch uses it: one torch.autograd.grad call, cheaper than backward() on tiny nets."""
+        xt, yt = self._tensor(x), self._tensor(y)
+        zs, ys = self._forward(xt)
+        losses = torch_loss(self.spec.loss, zs[-1], ys[-1], yt)
+        names, tensors = zip(*self.model.named_parameters(), strict=True)
+        grads = torch.autograd.grad(losses.mean(), tensors)
+        return _np(losses), {self._names[k]: _np(g) for k, g in zip(names, grads, strict=True)}
+
     def gradients_loop(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Params]:
         """The same as `per_sample_gradients` with one backward() per sample: the way the seeds
         do it, kept as the baseline the batched path is measured against."""

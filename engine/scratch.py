@@ -1,8 +1,9 @@
 """The scratch engine: forward and backward passes in numpy, written from the chain rule.
 
-Every pass runs on a batch of N samples at once (one sample is N = 1), and the backward pass
-keeps each sample's own gradient, so per-sample gradients of a whole dataset need no Python loop
-over samples. Shapes: x (N, n_0), z_l and y_l (N, n_l), w_l (n_l, n_{l-1}), b_l (n_l,).
+Samples are columns, as in the notes' column-vector form: a batch of N samples is a_0 = xᵀ of
+shape (n_0, N), and each layer computes z_l = w_l·a_{l-1} + b_l, a_l = f_l(z_l), both (n_l, N).
+The backward pass keeps each sample's own gradient, so per-sample gradients of a whole dataset
+need no Python loop over samples; one sample is N = 1. w_l is (n_l, n_{l-1}), b_l is (n_l,).
 """
 
 from collections.abc import Mapping
@@ -19,21 +20,25 @@ from engine.stages import Stage, assemble
 
 @dataclass(frozen=True)
 class Forward:
-    """z[l-1] = z_l and a[l] = y_l for l = 1..L, with a[0] = x; losses (N,)."""
+    """Columns per sample: z[l-1] = z_l and a[l] = a_l (n_l, N) for l = 1..L, a[0] = xᵀ;
+    y (n_L, N) the targets; losses (N,)."""
 
     z: list[np.ndarray]
     a: list[np.ndarray]
+    y: np.ndarray
     losses: np.ndarray
 
     @property
     def y_hat(self) -> np.ndarray:
-        return self.a[-1]
+        """The predictions as rows, (N, n_L)."""
+        return self.a[-1].T
 
 
 @dataclass(frozen=True)
 class Backward:
-    """dL/dŷ (N, n_L); dz[l-1] = dL/dz_l and da[l] = dL/dy_l (da[0], for x, is never needed and
-    stays None); grads: per-sample dL/dw_l (N, n_l, n_{l-1}) and dL/db_l (N, n_l)."""
+    """Columns per sample: dy_hat = dL/dŷ (n_L, N); dz[l-1] = δ_l = dL/dz_l; da[l] = dL/da_l
+    for l = 1..L-1 (da[0], for the input, is never needed and stays None).
+    grads: per-sample dL/dw_l (N, n_l, n_{l-1}) and dL/db_l (N, n_l)."""
 
     dy_hat: np.ndarray
     dz: list[np.ndarray]
@@ -50,64 +55,64 @@ class ScratchNet:
                                for n in spec.param_names}
         self.acts = [activation(name) for name in spec.activations]
         self.loss = loss_named(spec.loss)
-
-    def _w(self, layer: int) -> np.ndarray:
-        return self.params[f"w{layer}"]
-
-    def _b(self, layer: int) -> np.ndarray:
-        return self.params[f"b{layer}"]
+        self._names = [(f"w{layer}", f"b{layer}") for layer in range(1, spec.n_layers + 1)]
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> Forward:
-        """z_l = y_{l-1}·w_lᵀ + b_l, y_l = f_l(z_l); the loss of each sample against y."""
-        x, y = self._batch(x), self._batch(y)
-        z, a = [], [x]
-        for layer, act in enumerate(self.acts, start=1):
-            z_l = a[-1] @ self._w(layer).T + self._b(layer)
+        """x (N, n_0) or (n_0,), y (N, n_L) or (n_L,): every z_l and a_l, and each loss."""
+        a = [self._columns(x)]
+        z = []
+        for (w, b), act in zip(self._names, self.acts, strict=True):
+            z_l = self.params[w] @ a[-1] + self.params[b][:, None]  # z_l = w_l·a_{l-1} + b_l
             z.append(z_l)
-            a.append(act.fn(z_l))
-        return Forward(z, a, self.loss.value(z[-1], a[-1], y))
+            a.append(act.fn(z_l))                                     # a_l = f_l(z_l)
+        y = self._columns(y)
+        return Forward(z, a, y, self.loss.value(z[-1].T, a[-1].T, y.T))
 
-    def backward(self, fwd: Forward, y: np.ndarray) -> Backward:
-        """The chain rule from the loss down, keeping every sample's gradient apart:
-        δ_L = dL/dz_L from the loss, δ_l = (δ_{l+1}·w_{l+1}) ⊙ f'_l(z_l),
-        dL/dw_l = δ_lᵀ·y_{l-1}, dL/db_l = δ_l."""
-        y = self._batch(y)
+    def backward(self, fwd: Forward) -> Backward:
+        """The chain rule from the loss down, every sample apart:
+        δ_L = dL/dz_L from the loss, δ_l = (w_{l+1}ᵀ·δ_{l+1}) ⊙ f'_l(z_l),
+        dL/dw_l = δ_l·a_{l-1}ᵀ, dL/db_l = δ_l."""
         n_layers = self.spec.n_layers
-        dy_hat = self.loss.grad(fwd.y_hat, y)
-        delta = self.loss.output_delta(fwd.z[-1], fwd.y_hat, y, self.acts[-1])
+        z, a = fwd.z, fwd.a
+        dy_hat = self.loss.grad(fwd.y_hat, fwd.y.T)
+        delta = self.loss.output_delta(z[-1].T, fwd.y_hat, fwd.y.T, self.acts[-1], dy_hat).T
         dz: list[np.ndarray] = [delta] * n_layers
         da: list[np.ndarray | None] = [None] * n_layers
-        da.append(dy_hat)
         grads: Params = {}
         for layer in range(n_layers, 0, -1):
+            w, b = self._names[layer - 1]
             dz[layer - 1] = delta
-            grads[f"w{layer}"] = delta[:, :, None] * fwd.a[layer - 1][:, None, :]
-            grads[f"b{layer}"] = delta
+            # (n_l, n_{l-1}, N): the sample axis last keeps numpy's inner loop long
+            outer = delta[:, None, :] * a[layer - 1][None, :, :]       # dL/dw_l = δ_l·a_{l-1}ᵀ
+            grads[w] = outer.transpose(2, 0, 1)
+            grads[b] = delta.T                                          # dL/db_l = δ_l
             if layer > 1:
-                da[layer - 1] = delta @ self._w(layer)
-                delta = da[layer - 1] * self.acts[layer - 2].derivative(fwd.z[layer - 2])
-        ordered = {name: grads[name] for name in self.spec.param_names}
-        return Backward(dy_hat, dz, da, ordered)
+                da[layer - 1] = self.params[w].T @ delta                # dL/da_{l-1} = w_lᵀ·δ_l
+                act = self.acts[layer - 2]
+                delta = da[layer - 1] * act.derivative(z[layer - 2], a[layer - 1])
+        ordered = {name: grads[name] for pair in self._names for name in pair}
+        return Backward(dy_hat.T, dz, da, ordered)
 
     def per_sample_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Params]:
-        """Each sample's loss (N,) and gradients {name: (N, *shape)} at the current parameters."""
+        """Each sample's loss (N,) and gradients {name: (N, *shape)} at the current
+        parameters. The gradients are views with the sample axis first."""
         fwd = self.forward(x, y)
-        return fwd.losses, self.backward(fwd, y).grads
+        return fwd.losses, self.backward(fwd).grads
 
     def stages(self, x: np.ndarray, y: np.ndarray) -> list[Stage]:
         """Every stage of one sample's pass; x (n_0,), y (n_L,)."""
         fwd = self.forward(x, y)
-        bwd = self.backward(fwd, y)
-        values: dict[str, np.ndarray] = {"loss": fwd.losses[0], "dL/dy_hat": bwd.dy_hat[0]}
+        bwd = self.backward(fwd)
+        values: dict[str, np.ndarray] = {"loss": fwd.losses[0], "dL/dy_hat": bwd.dy_hat[:, 0]}
         n_layers = self.spec.n_layers
         for layer in range(1, n_layers + 1):
-            values[f"z{layer}"] = fwd.z[layer - 1][0]
-            values["y_hat" if layer == n_layers else f"a{layer}"] = fwd.a[layer][0]
-            values[f"dL/dz{layer}"] = bwd.dz[layer - 1][0]
+            values[f"z{layer}"] = fwd.z[layer - 1][:, 0]
+            values["y_hat" if layer == n_layers else f"a{layer}"] = fwd.a[layer][:, 0]
+            values[f"dL/dz{layer}"] = bwd.dz[layer - 1][:, 0]
             values[f"dL/dw{layer}"] = bwd.grads[f"w{layer}"][0]
             values[f"dL/db{layer}"] = bwd.grads[f"b{layer}"][0]
             if layer < n_layers:
-                values[f"dL/da{layer}"] = bwd.da[layer][0]
+                values[f"dL/da{layer}"] = bwd.da[layer][:, 0]
         return assemble(self.spec, values)
 
     def sgd_step(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
@@ -115,6 +120,7 @@ class ScratchNet:
         for name, value in self.params.items():
             value -= value.dtype.type(lr) * grads[name]
 
-    def _batch(self, v: np.ndarray) -> np.ndarray:
+    def _columns(self, v: np.ndarray) -> np.ndarray:
+        """Samples as columns, (n, N), in the spec's dtype."""
         v = np.asarray(v, dtype=self.spec.np_dtype)
-        return v[None, :] if v.ndim == 1 else v
+        return v[:, None] if v.ndim == 1 else v.T

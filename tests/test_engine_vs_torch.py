@@ -23,15 +23,21 @@ NAMED = {
 }
 
 
+def truth_of(spec: NetworkSpec, params: dict) -> TorchNet:
+    """Autograd in float64 on the same numbers: the truth float32 results are held to."""
+    return TorchNet(spec.with_options(dtype="float64"), params)
+
+
 def check_stages(spec: NetworkSpec, seed: int) -> None:
     """Each stage of one sample: same keys in the same order, same values as autograd."""
     params = init_params(spec, seed)
     x, y = samples(spec, seed)
     ours = ScratchNet(spec, params).stages(x[0], y[0])
     theirs = TorchNet(spec, params).stages(x[0], y[0])
+    truth = truth_of(spec, params).stages(x[0], y[0])
     assert [s.key for s in ours] == [s.key for s in theirs]
-    for a, b in zip(ours, theirs, strict=True):
-        assert_matches_torch(a.value, b.value, f"{spec.describe()}: {a.key}")
+    for a, b, t in zip(ours, theirs, truth, strict=True):
+        assert_matches_torch(a.value, b.value, f"{spec.describe()}: {a.key}", truth=t.value)
 
 
 def check_per_sample_gradients(spec: NetworkSpec, seed: int, n: int = 7) -> None:
@@ -42,14 +48,17 @@ def check_per_sample_gradients(spec: NetworkSpec, seed: int, n: int = 7) -> None
     ours_loss, ours = ScratchNet(spec, params).per_sample_gradients(x, y)
     vmap_loss, vmapped = torch_net.per_sample_gradients(x, y)
     loop_loss, looped = torch_net.gradients_loop(x, y)
-    assert_matches_torch(ours_loss, vmap_loss, "losses")
-    assert_matches_torch(loop_loss, vmap_loss, "losses, loop vs vmap")
+    true_loss, true = truth_of(spec, params).per_sample_gradients(x, y)
+    assert_matches_torch(ours_loss, vmap_loss, "losses", truth=true_loss)
+    assert_matches_torch(loop_loss, vmap_loss, "losses, loop vs vmap", truth=true_loss)
     assert list(ours) == list(spec.param_names) == list(vmapped) == list(looped)
     for name in spec.param_names:
         assert ours[name].shape == (n, *spec.param_shape(name, "out_in"))
         for i in range(n):  # each sample on its own scale: gradients differ by orders
-            assert_matches_torch(ours[name][i], vmapped[name][i], f"{name}[{i}]")
-            assert_matches_torch(looped[name][i], vmapped[name][i], f"{name}[{i}] loop")
+            assert_matches_torch(ours[name][i], vmapped[name][i], f"{name}[{i}]",
+                                 truth=true[name][i])
+            assert_matches_torch(looped[name][i], vmapped[name][i], f"{name}[{i}] loop",
+                                 truth=true[name][i])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

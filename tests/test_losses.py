@@ -25,7 +25,8 @@ def check_loss(name: str, dtype: type, n_out: int) -> None:
     ours = loss(name)
     tag = f"{name} {dtype.__name__} n={n_out}"
     assert_matches_torch(ours.value(z, y_hat, y), value.detach().numpy(), tag)
-    delta = ours.output_delta(z, y_hat, y, activation("sigmoid" if name == "bce" else "identity"))
+    act = activation("sigmoid" if name == "bce" else "identity")
+    delta = ours.output_delta(z, y_hat, y, act, ours.grad(y_hat, y))
     assert_matches_torch(delta, zt.grad.numpy(), f"dL/dz {tag}")
     if name != "bce":  # bce's graph runs from the logits; its dL/dŷ is checked in the stages
         assert_matches_torch(ours.grad(y_hat, y), yh_t.grad.numpy(), f"dL/dŷ {tag}")

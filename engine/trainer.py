@@ -1,0 +1,117 @@
+"""Lockstep SGD: the scratch engine and the torch reference start from the same parameters and
+each updates with its own gradients. A Qt-free generator of frozen records; it never prints."""
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.datasets import Dataset
+from engine.errors import UserInputError
+from engine.params import Params, drift
+from engine.reference import TorchNet
+from engine.scratch import ScratchNet
+from engine.spec import NetworkSpec
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """SGD settings: learning rate, epochs, batch size (1 as the seeds), shuffling with a seed."""
+
+    lr: float = 0.1
+    epochs: int = 1
+    batch_size: int = 1
+    shuffle: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.lr, int | float) and np.isfinite(self.lr) and self.lr > 0):
+            raise UserInputError(f"the learning rate must be a positive number, not {self.lr!r}")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserInputError(f"{name.replace('_', ' ')} must be a whole number of at "
+                                     f"least 1, not {value!r}")
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One SGD step. loss_*: mean loss of the batch before the update; grad_diff: max
+    |g_scratch - g_torch| per parameter of the batch gradients; drift: ||θ_scratch - θ_torch||
+    after the update; samples: the dataset rows of the batch."""
+
+    step: int
+    epoch: int
+    samples: tuple[int, ...]
+    loss_scratch: float
+    loss_torch: float
+    grad_diff: Mapping[str, float]
+    drift: float
+    epoch_end: bool
+
+    @property
+    def max_grad_diff(self) -> float:
+        return max(self.grad_diff.values())
+
+    @property
+    def finite(self) -> bool:
+        """False once either engine's loss or parameters are NaN or infinite (diverged)."""
+        return bool(np.isfinite(self.loss_scratch) and np.isfinite(self.loss_torch)
+                    and np.isfinite(self.drift))
+
+
+class Lockstep:
+    """Both engines, one SGD step at a time on any batch of rows of `data`."""
+
+    def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset):
+        self.spec, self.data = spec, data
+        self.scratch = ScratchNet(spec, params)
+        self.torch = TorchNet(spec, params)
+
+    def step(self, rows: np.ndarray, lr: float) -> tuple[float, float, dict[str, float], float]:
+        """Update both engines on `rows`; returns (loss_scratch, loss_torch, grad_diff, drift)."""
+        x, y = self.data.x[rows], self.data.y[rows]
+        # a diverging run overflows on purpose; the record's finiteness reports it
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            losses_a, per_sample = self.scratch.per_sample_gradients(x, y)
+            grads_a = {name: g.mean(axis=0) for name, g in per_sample.items()}
+            losses_b, grads_b = self.torch.batch_gradients(x, y)
+            diff = {name: _max_abs_diff(grads_a[name], grads_b[name]) for name in grads_a}
+            self.scratch.sgd_step(grads_a, lr)
+        self.torch.sgd_step(grads_b, lr)
+        return (float(losses_a.mean()), float(losses_b.mean()), diff,
+                drift(self.scratch.params, self.torch.params()))
+
+    def params(self) -> tuple[Params, Params]:
+        """Copies of (scratch, torch) parameters."""
+        return ({k: v.copy() for k, v in self.scratch.params.items()}, self.torch.params())
+
+
+def _max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    return float(np.nanmax(diff)) if not np.isnan(diff).all() else float("nan")
+
+
+def epoch_batches(n: int, config: TrainConfig, epoch: int) -> list[np.ndarray]:
+    """The batches of rows of epoch `epoch` (1-based): in order, or shuffled by a generator
+    seeded with (seed, epoch) so any epoch can be replayed on its own."""
+    order = np.arange(n)
+    if config.shuffle:
+        order = np.random.default_rng([config.seed, epoch]).permutation(n)
+    return [order[i:i + config.batch_size] for i in range(0, n, config.batch_size)]
+
+
+def train(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
+          config: TrainConfig, lockstep: Lockstep | None = None) -> Iterator[StepRecord]:
+    """SGD over `data` for config.epochs epochs, both engines in lockstep, one record per step.
+    Give `lockstep` to keep the engines afterwards (their final parameters)."""
+    engines = lockstep or Lockstep(spec, params, data)
+    step = 0
+    for epoch in range(1, config.epochs + 1):
+        batches = epoch_batches(len(data), config, epoch)
+        for i, rows in enumerate(batches):
+            step += 1
+            loss_a, loss_b, diff, dist = engines.step(rows, config.lr)
+            yield StepRecord(step, epoch, tuple(int(r) for r in rows), loss_a, loss_b, diff,
+                             dist, i == len(batches) - 1)

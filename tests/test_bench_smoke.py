@@ -1,0 +1,40 @@
+"""The benchmarks run and report: tiny sizes, no timing assertions (this machine is shared)."""
+
+import math
+
+import torch
+
+from bench import bench_engine
+from bench.__main__ import modules
+
+# the first torch.func call of a process imports for about 1.5 s; the rest takes a fraction of that
+TINY = bench_engine.Sizes(samples=20, loop_samples=2, one_sample_calls=1, batch_calls=1,
+                          rounds=1)
+
+
+def test_ratios_are_finite_and_positive():
+    ratios = bench_engine.results(TINY)
+    assert len(ratios) == 3
+    for name, ratio, target in ratios:
+        assert math.isfinite(ratio) and ratio > 0, name
+        assert target > 0, name
+
+
+def test_report_states_every_target_and_verdict(capsys):
+    threads = torch.get_num_threads()
+    bench_engine.main(TINY)
+    out = capsys.readouterr().out
+    assert torch.get_num_threads() == threads, "the benchmark must give back torch's threads"
+    assert "torch.set_num_threads(1)" in out
+    assert "scaled by 10 to 20" in out
+    for line in ("one sample forward+backward: scratch vs torch",
+                 "per-sample gradients of 20: scratch vs torch vmap",
+                 "per-sample gradients of 20: torch vmap vs backward() loop"):
+        assert line in out
+    assert out.count("vs target 5x") == 2
+    assert out.count("vs target 10x") == 1
+    assert out.count("PASS") + out.count("MISS") == 3
+
+
+def test_python_m_bench_finds_the_engine_benchmark():
+    assert "bench.bench_engine" in modules()
