@@ -20,7 +20,12 @@ ENGINE = ROOT / "engine"
 GUI_SIDE = ("PySide6", "shiboken6", "pyqtgraph", "gui")
 # The engine modules allowed to import torch: the reference itself. A module that reads files
 # written by torch.save (and so needs torch to read them) joins this set by name, with a reason.
-TORCH_ALLOWED = {"engine.reference"}
+TORCH_ALLOWED = {
+    "engine.reference",
+    # reads torch.save files, which only torch's own loader (weights_only=True) can open;
+    # it imports torch inside the reading function, so .dat and text files never load it
+    "engine.readers.binary",
+}
 
 IMPORT_UNDER_BLOCK = """
 import importlib, importlib.abc, json, sys, traceback

@@ -1,0 +1,141 @@
+"""A set of per-sample gradients read from, or to be written to, a gradient file.
+
+Every reader (our .dat, printed text, torch.save, .npy/.npz) returns a GradientSet, and the
+writer takes one. Parameter names are canonical: w1, b1, w2, b2, ... counted from the input side.
+Arrays are kept as the file stores them (its layout, its shapes); aligning two sets is the
+comparison's job.
+"""
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+import numpy as np
+
+from engine.errors import UserInputError
+from engine.spec import NetworkSpec
+
+MAX_FILE_BYTES = 200 * 1024 * 1024
+_NAME = re.compile(r"([wb])([1-9]\d*)")
+Fail = Callable[[str], NoReturn]
+
+
+class GradientFileError(UserInputError):
+    """A gradient file that cannot be read or written. The message is one line that starts with
+    the file's path and says what is wrong."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+def param_order(names: Iterable[str]) -> list[str]:
+    """Canonical names sorted as w1, b1, w2, b2, ...; a name that is not canonical raises
+    ValueError (a bug of ours: readers only produce canonical names)."""
+    keyed = []
+    for name in names:
+        m = _NAME.fullmatch(name)
+        if not m:
+            raise ValueError(f"not a canonical parameter name: {name!r}")
+        keyed.append((int(m[2]), m[1] == "b", name))
+    return [name for *_, name in sorted(keyed)]
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """(10, 2), (10,) and () as Python writes them."""
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+@dataclass
+class GradientSet:
+    """Gradients of one loss per sample, batch size 1.
+
+    samples[k][name] is sample k's gradient for w1, b1, ... in the file's own layout and shape.
+    x (N, n_in), y (N, n_out) and losses (N,) are there when the file has them. layout, dtype,
+    engine and spec are None when the file does not say. notes are plain sentences about what
+    the reader assumed, to show the user."""
+
+    samples: list[dict[str, np.ndarray]]
+    source: str
+    layout: str | None = None
+    dtype: str | None = None
+    engine: str | None = None
+    spec: NetworkSpec | None = None
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
+    losses: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.samples)
+
+    @property
+    def names(self) -> list[str]:
+        """The parameter names in order w1, b1, w2, ... (those of the first sample)."""
+        return param_order(self.samples[0]) if self.samples else []
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """One sample's shape of parameter `name`."""
+        return tuple(self.samples[0][name].shape)
+
+    def stacked(self, name: str) -> np.ndarray:
+        """Parameter `name` over all samples, shape (N, *shape)."""
+        return np.stack([s[name] for s in self.samples])
+
+    def check(self) -> None:
+        """Raise GradientFileError unless the set is complete and consistent: at least one
+        sample, the same names w1..wL, b1..bL in every sample, the same shape for a name in every
+        sample, finite values everywhere, and x, y, losses with one entry per sample."""
+        fail = self._fail
+        if not self.samples:
+            fail("holds no gradients")
+        first = self.samples[0]
+        names = param_order(first)
+        _check_complete(names, fail)
+        for k, sample in enumerate(self.samples, 1):
+            if set(sample) != set(first):
+                missing = [n for n in names if n not in sample]
+                extra = [n for n in param_order(sample) if n not in first]
+                what = "; ".join(filter(None, [
+                    missing and f"no {', '.join(missing)}",
+                    extra and f"an extra {', '.join(extra)}"]))
+                fail(f"sample {k} has {what} (sample 1 has {', '.join(names)})")
+            for name in names:
+                value = sample[name]
+                if value.shape != first[name].shape:
+                    fail(f"sample {k}: {name} has shape {shape_text(value.shape)} but in "
+                         f"sample 1 it has shape {shape_text(first[name].shape)}")
+                _check_finite(value, f"sample {k}: {name}", fail)
+        n = len(self.samples)
+        for what, values in (("x", self.x), ("y", self.y), ("losses", self.losses)):
+            if values is None:
+                continue
+            if len(values) != n:
+                fail(f"has {len(values)} {what} entries for {n} samples")
+            _check_finite(values, what, fail)
+
+    def _fail(self, problem: str) -> NoReturn:
+        raise GradientFileError(self.source, problem)
+
+
+def _check_complete(names: list[str], fail: Fail) -> None:
+    layers = {int(n[1:]) for n in names}
+    n_layers = max(layers)
+    expected = [f"{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "wb"]
+    missing = [n for n in expected if n not in names]
+    if missing:
+        layers_text = "1 layer" if n_layers == 1 else f"{n_layers} layers"
+        fail(f"has {', '.join(names)} but no {', '.join(missing)}; a network of {layers_text} "
+             f"needs {', '.join(expected)}")
+
+
+def _check_finite(values: np.ndarray, what: str, fail: Fail) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind = "NaN" if np.isnan(values[index]) else "an infinite value"
+        where = f" at {list(index)}" if index else ""
+        fail(f"{what} holds {kind}{where} ({int(bad.sum())} non-finite values in all)")

@@ -1,0 +1,102 @@
+"""Model files (.json): a network and, optionally, its parameters.
+
+{"sizes": [2, 10, 10, 1], "activations": ["sigmoid", "sigmoid", "identity"],
+ "loss": "squared_error", "dtype": "float32", "layout": "out_in",
+ "params": {"w1": [[...]], "b1": [...], ...}}
+
+dtype, layout and params are optional; without params the network is initialised from a seed.
+Weights are stored in the file's layout. Reading never runs anything from the file.
+"""
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.atomic import atomic_write_text
+from engine.errors import SpecError, UserInputError
+from engine.params import Params, from_layout, init_params, to_layout
+from engine.spec import SPEC_KEYS, NetworkSpec
+
+MAX_MODEL_BYTES = 50 * 1024 * 1024
+MODEL_KEYS = (*SPEC_KEYS, "params")
+
+
+@dataclass(frozen=True)
+class Model:
+    """A network and its parameters (engine layout: w_l (out, in))."""
+
+    spec: NetworkSpec
+    params: Params
+
+
+def model_to_dict(spec: NetworkSpec, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The model file's content, weights in the spec's layout, each value the shortest decimal
+    that reads back to the same number in the spec's dtype."""
+    shown = to_layout(params, spec.layout)
+    return {**spec.to_dict(),
+            "params": {name: _plain(shown[name]) for name in spec.param_names}}
+
+
+def _plain(value: np.ndarray) -> Any:
+    # str() of a numpy scalar is its shortest round-trip form; float() of it keeps that
+    if value.ndim == 0:
+        return float(str(value))
+    return [_plain(v) for v in value]
+
+
+def model_from_dict(data: Any, seed: int = 0) -> Model:
+    """Check a parsed model file and build it; without params, initialise from `seed`."""
+    if not isinstance(data, dict):
+        raise SpecError("a model file must hold one JSON object with keys "
+                        f"{', '.join(MODEL_KEYS)}")
+    unknown = [k for k in data if k not in MODEL_KEYS]
+    if unknown:
+        raise SpecError(f"unknown key(s) {', '.join(map(repr, unknown))}; "
+                        f"valid: {', '.join(MODEL_KEYS)}")
+    spec = NetworkSpec.from_dict(data)
+    if "params" not in data:
+        return Model(spec, init_params(spec, seed))
+    if not isinstance(data["params"], dict):
+        raise SpecError("'params' must be an object mapping w1, b1, ... to arrays")
+    return Model(spec, from_layout(spec, data["params"]))
+
+
+def read_model(path: str | os.PathLike, seed: int = 0) -> Model:
+    """Read a model file; every problem is a UserInputError starting with the file's name."""
+    name = os.fspath(path)
+    try:
+        size = os.path.getsize(name)
+        if size > MAX_MODEL_BYTES:
+            raise SpecError(f"{size / 2**20:.0f} MB is more than the "
+                            f"{MAX_MODEL_BYTES // 2**20} MB a model file may have")
+        with open(name, "rb") as f:
+            raw = f.read()
+        data = json.loads(raw.decode("utf-8-sig"), parse_constant=_no_constants)
+        return model_from_dict(data, seed)
+    except OSError as e:
+        raise SpecError(f"{name}: cannot read it ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{name}: not a text file (byte {e.start} is not UTF-8)") from None
+    except json.JSONDecodeError as e:
+        raise SpecError(f"{name}: not valid JSON (line {e.lineno}, column {e.colno}: "
+                        f"{e.msg})") from None
+    except RecursionError:
+        raise SpecError(f"{name}: nested too deeply to be a model file") from None
+    except UserInputError as e:
+        if str(e).startswith(f"{name}:"):
+            raise
+        raise SpecError(f"{name}: {e}") from None
+
+
+def _no_constants(token: str) -> float:
+    raise SpecError(f"{token} is not a number a model may hold")
+
+
+def write_model(path: str | os.PathLike, spec: NetworkSpec,
+                params: Mapping[str, np.ndarray]) -> None:
+    """Write a model file atomically (a temp file, then a rename)."""
+    atomic_write_text(path, json.dumps(model_to_dict(spec, params), indent=1) + "\n")
