@@ -1,27 +1,31 @@
-"""Backprop Explorer: the command line. With no command it will open the window; the commands
-that work with files live in engine/ and are wired here."""
+"""Backprop Explorer: the command line. With no command it opens the window; `export`,
+`compare` and `train` do from a shell what the window does with files. No logic lives here:
+each command is wired to its module in cli/."""
 
 import argparse
 import sys
 
-from engine.spec import DEFAULT_PRESET, PRESETS
+from cli import compare_cmd, export_cmd, train_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backprop-explorer",
         description="Check a hand-written backpropagation against PyTorch autograd, "
-                    "stage by stage.")
+                    "stage by stage. With no command, opens the window.")
     parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (export_cmd, compare_cmd, train_cmd):
+        module.add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    print("Backprop Explorer: the window is not built yet. It will step one sample at a time "
-          "through the forward and backward passes of the scratch engine beside torch "
-          f"autograd, starting with the network {DEFAULT_PRESET} "
-          f"({PRESETS[DEFAULT_PRESET].describe()}).")
+    args = build_parser().parse_args(argv)
+    if args.command:
+        return args.run(args)
+    print("Backprop Explorer: the window is not built yet; use the export, compare and train "
+          "commands (python app.py --help).")
     return 0
 
 

@@ -1,0 +1,54 @@
+"""`compare A B`: where and how two gradient files disagree."""
+
+import argparse
+import json
+
+from cli.common import EXIT_DISAGREE, EXIT_OK, fail
+from engine.datasets import load_csv
+from engine.errors import UserInputError
+from engine.model_file import read_model
+from engine.report import compare_files, format_report
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "compare", help="compare two gradient files (ours or anyone's)",
+        description="Compare two gradient files parameter by parameter over every sample. "
+                    "Exit 0 when all agree, 1 when any disagree, 2 when a file cannot be read "
+                    "or the two cannot be aligned.")
+    parser.add_argument("a", metavar="A", help="a gradient file (.dat, printed text, "
+                        "torch.save, .npy, .npz)")
+    parser.add_argument("b", metavar="B", help="the other gradient file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--rtol", type=float, help="relative tolerance (float32 default 1e-5, "
+                        "float64 1e-9)")
+    parser.add_argument("--atol", type=float, help="absolute tolerance (float32 default 1e-8, "
+                        "float64 1e-12)")
+    parser.add_argument("--model", metavar="FILE", help="the network (model.json): fixes the "
+                        "layout and shapes the files are aligned to")
+    parser.add_argument("--data", metavar="CSV", help="the samples the files were made from")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    for name in ("rtol", "atol"):
+        value = getattr(args, name)
+        if value is not None and not value >= 0:
+            return fail(f"--{name} must be 0 or more, not {value}")
+    try:
+        model = read_model(args.model) if args.model else None
+        if args.data:
+            if model is None:
+                return fail("--data needs --model: the network says how many columns are "
+                            "inputs and how many are targets")
+            load_csv(args.data, model.spec)
+        result = compare_files(args.a, args.b, model.spec if model else None,
+                               args.rtol, args.atol)
+    except UserInputError as e:
+        return fail(str(e))
+    report = result.report
+    if args.json:
+        print(json.dumps(report.to_json()))
+    else:
+        print(format_report(report, args.a, args.b))
+    return EXIT_OK if report.agree else EXIT_DISAGREE

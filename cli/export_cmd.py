@@ -1,0 +1,45 @@
+"""`export OUTDIR`: per-sample gradients of both engines, with the model and data they used."""
+
+import argparse
+
+from cli.common import EXIT_OK, add_data_options, add_network_options, dataset, fail, network
+from cli.progress import ProgressBar
+from engine.errors import UserInputError
+from engine.export import export
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export", help="write torch_autograd.dat, my_autograd.dat, model.json and data.csv",
+        description="Compute the gradients of every sample (batch size 1) with torch autograd "
+                    "and with the scratch engine, and write torch_autograd.dat, "
+                    "my_autograd.dat, model.json (the network and its initial parameters) and "
+                    "data.csv (the samples) into OUTDIR.")
+    parser.add_argument("outdir", metavar="OUTDIR", help="folder to write into (created)")
+    add_network_options(parser)
+    add_data_options(parser)
+    parser.add_argument("--lr", type=float, default=0.0,
+                        help="0 (default): every gradient at the same parameters; > 0: each "
+                             "engine takes an SGD step after each sample, with its own gradients")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.lr >= 0:
+        return fail(f"--lr must be 0 or more, not {args.lr}")
+    bar = ProgressBar("export")
+    try:
+        spec, params = network(args)
+        data = dataset(args, spec)
+        written = export(args.outdir, spec, params, data, args.lr, progress=bar)
+    except UserInputError as e:
+        return fail(str(e))
+    except OSError as e:
+        return fail(f"{args.outdir}: cannot write there ({e.strerror or e})")
+    finally:
+        bar.close()
+    print(f"{len(data)} samples, {spec.describe()}"
+          + (f", SGD with lr {args.lr} along the way" if args.lr else ""))
+    for path in written.files:
+        print(f"wrote {path}")
+    return EXIT_OK

@@ -1,0 +1,171 @@
+"""The comparison of two gradient files: per parameter how far apart they are, the first
+parameter that disagrees walking backward from the loss, a diagnosis, and the notes of what was
+assumed to align them. `to_json` gives the command line's --json object; `format_report` the
+readable table."""
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.align import Aligned, align
+from engine.compare import compare_arrays, default_tolerance
+from engine.gradset import GradientSet
+from engine.readers import read_gradients
+from engine.spec import NetworkSpec
+
+
+@dataclass(frozen=True)
+class ParamReport:
+    """One parameter over all samples. worst = (sample, *element): the sample counted from 1
+    as the .dat blocks count, the element's index from 0 as numpy counts."""
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs_diff: float
+    max_rel_diff: float
+    digits: float
+    worst: tuple[int, ...]
+    agree: bool
+
+
+@dataclass
+class CompareReport:
+    """Everything `compare` says about two files."""
+
+    agree: bool
+    samples: int
+    params: dict[str, ParamReport]
+    first_disagreement: str | None
+    rtol: float
+    atol: float
+    diagnosis: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """The --json object: agree, samples, params{shape, max_abs_diff, max_rel_diff, digits,
+        worst}, first_disagreement, diagnosis, notes."""
+        return {
+            "agree": self.agree,
+            "samples": self.samples,
+            "params": {
+                name: {"shape": list(p.shape), "max_abs_diff": _json_float(p.max_abs_diff),
+                       "max_rel_diff": _json_float(p.max_rel_diff),
+                       "digits": round(p.digits, 2), "worst": list(p.worst)}
+                for name, p in self.params.items()},
+            "first_disagreement": self.first_disagreement,
+            "diagnosis": list(self.diagnosis),
+            "notes": list(self.notes),
+        }
+
+
+def _json_float(value: float) -> float | str:
+    # JSON has no infinity; a NaN against a number is an infinite difference
+    return value if np.isfinite(value) else "inf"
+
+
+def backward_order(names: list[str]) -> list[str]:
+    """bL, wL, ..., b1, w1: the order the backward pass produces them."""
+    return list(reversed(names))
+
+
+def compare_aligned(aligned: Aligned, rtol: float | None = None, atol: float | None = None,
+                    precision: str = "float32") -> CompareReport:
+    """Compare two aligned gradient sets parameter by parameter over every sample, with the
+    default tolerances of `precision` where rtol or atol is not given."""
+    default_rtol, default_atol = default_tolerance(precision)
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    params: dict[str, ParamReport] = {}
+    for name in aligned.names:
+        # digits are capped at what `precision` carries, whatever the arrays were parsed into
+        a = aligned.a[name].astype(precision, copy=False)
+        b = aligned.b[name].astype(precision, copy=False)
+        result = compare_arrays(a, b, rtol, atol)
+        sample, *element = result.worst
+        params[name] = ParamReport(name, tuple(aligned.a[name].shape[1:]), result.max_abs_diff,
+                                   result.max_rel_diff, result.digits,
+                                   (sample + 1, *element), result.agree)
+    first = next((n for n in backward_order(aligned.names) if not params[n].agree), None)
+    report = CompareReport(all(p.agree for p in params.values()), aligned.samples, params,
+                           first, rtol, atol, notes=list(aligned.notes))
+    report.diagnosis = diagnose(aligned, report)
+    return report
+
+
+def diagnose(aligned: Aligned, report: CompareReport) -> list[str]:
+    """Plain sentences about where and how the files disagree."""
+    if report.agree:
+        low = min(p.digits for p in report.params.values())
+        return [f"all {len(report.params)} parameters agree in every one of the "
+                f"{report.samples} samples, to at least {low:.1f} significant digits"]
+    order = backward_order(aligned.names)
+    first = report.first_disagreement or order[0]
+    sentences = []
+    after = order[:order.index(first)]
+    layer = first[1:]
+    if after:
+        sentences.append(f"{first} is the first parameter that disagrees walking back from the "
+                         f"loss; {', '.join(after)} after it agree, so the mistake is most likely "
+                         f"in layer {layer}'s backward step")
+    else:
+        sentences.append(f"{first}, the gradient nearest the loss, already disagrees: look at "
+                         "the loss derivative dL/dŷ and the output layer")
+    bad = [n for n in order if not report.params[n].agree]
+    sentences.append(f"disagreeing: {', '.join(bad)}")
+    return sentences
+
+
+def format_report(report: CompareReport, name_a: str, name_b: str) -> str:
+    """A readable table, one row per parameter in backward order, then diagnosis and notes."""
+    lines = [f"A: {name_a}", f"B: {name_b}",
+             f"{report.samples} samples; agreement: |A - B| <= {report.atol:g} + "
+             f"{report.rtol:g}·max(|A|, |B|)", ""]
+    header = (f"{'param':<7}{'shape':<11}{'max |diff|':>12}{'max rel':>12}{'digits':>8}  "
+              f"{'worst (sample: element)':<26}verdict")
+    lines += [header, "-" * len(header)]
+    for name in backward_order(list(report.params)):
+        p = report.params[name]
+        sample, *element = p.worst
+        where = f"{sample}: {list(element)}" if element else f"{sample}"
+        lines.append(f"{name:<7}{list(p.shape)!s:<11}{p.max_abs_diff:>12.3g}"
+                     f"{p.max_rel_diff:>12.3g}{p.digits:>8.1f}  {where:<26}"
+                     f"{'agree' if p.agree else 'DISAGREE'}")
+    lines += ["", "Verdict: " + ("the files agree" if report.agree else
+                                 f"the files disagree, first at {report.first_disagreement}")]
+    lines += [f"  - {s}" for s in report.diagnosis]
+    if report.notes:
+        lines += ["Notes:"] + [f"  - {n}" for n in report.notes]
+    return "\n".join(lines)
+
+
+@dataclass
+class FileComparison:
+    """Two gradient files read, aligned and compared."""
+
+    a: GradientSet
+    b: GradientSet
+    aligned: Aligned
+    report: CompareReport
+
+
+def compare_files(path_a: str | os.PathLike, path_b: str | os.PathLike,
+                  model: NetworkSpec | None = None, rtol: float | None = None,
+                  atol: float | None = None) -> FileComparison:
+    """Read both files (any supported kind), align them and compare. A file that cannot be read
+    or the two that cannot be aligned raise GradientFileError naming the file.
+
+    float64 tolerances apply only when both files say they hold float64: printed text carries
+    the digits its author printed, and a float32 file carries float32's."""
+    a = read_gradients(path_a, model_spec=model)
+    b = read_gradients(path_b, model_spec=model)
+    aligned = align(a, b, model)
+    notes = [f"{gs.source}: {note}" for gs in (a, b) for note in gs.notes]
+    precision = "float64" if a.dtype == b.dtype == "float64" else "float32"
+    unstated = [gs.source for gs in (a, b) if gs.dtype is None]
+    if unstated and (rtol is None or atol is None):
+        verb = "does" if len(unstated) == 1 else "do"
+        notes.append(f"{' and '.join(unstated)} {verb} not state a dtype: compared with "
+                     "float32's tolerances")
+    aligned.notes[:0] = notes
+    return FileComparison(a, b, aligned, compare_aligned(aligned, rtol, atol, precision))

@@ -1,0 +1,205 @@
+"""The command line end to end, in a subprocess: exit codes, files, tables and --json."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.datasets import default_set
+from engine.model_file import read_model
+from engine.params import init_params
+from engine.readers import read_gradients
+from engine.spec import DEFAULT_PRESET, preset
+from engine.trainer import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def app(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, str(ROOT / "app.py"), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export")
+    result = app("export", out, "--samples", "30")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_export_writes_the_four_files(exported):
+    names = sorted(p.name for p in exported.iterdir())
+    assert names == ["data.csv", "model.json", "my_autograd.dat", "torch_autograd.dat"]
+    torch_set = read_gradients(exported / "torch_autograd.dat")
+    assert torch_set.n_samples == 30 and torch_set.dtype == "float32"
+    assert torch_set.layout == "out_in" and torch_set.spec == preset(DEFAULT_PRESET)
+    model = read_model(exported / "model.json")
+    np.testing.assert_array_equal(model.params["w2"], init_params(model.spec, 0)["w2"])
+    assert (exported / "data.csv").read_text().startswith("x1,x2,y1\n")
+
+
+def test_compare_agreeing_files_exits_0_with_a_table(exported):
+    result = app("compare", exported / "torch_autograd.dat", exported / "my_autograd.dat")
+    assert result.returncode == 0, result.stderr
+    assert "Verdict: the files agree" in result.stdout
+    assert result.stdout.count("agree") >= 7
+
+
+def test_compare_json_schema_and_a_disagreement_exits_1(exported, tmp_path):
+    text = (exported / "my_autograd.dat").read_text().splitlines()
+    start = text.index("sample 3")
+    w2 = next(i for i in range(start, len(text)) if text[i].startswith("w2 "))
+    values = text[w2 + 1].split()
+    values[4] = repr(float(values[4]) * 2 + 0.01)
+    text[w2 + 1] = "  " + " ".join(values)
+    bad = tmp_path / "my_autograd.dat"
+    bad.write_text("\n".join(text) + "\n")
+    result = app("compare", exported / "torch_autograd.dat", bad, "--json")
+    assert result.returncode == 1, result.stderr
+    data = json.loads(result.stdout)
+    assert data["agree"] is False and data["samples"] == 30
+    assert data["first_disagreement"] == "w2"
+    assert data["params"]["w2"]["worst"] == [3, 0, 4]
+    assert data["params"]["w2"]["shape"] == [10, 10]
+    assert data["params"]["b3"]["max_abs_diff"] < 1e-6
+
+
+def test_unreadable_input_exits_2_with_one_line(exported, tmp_path):
+    junk = tmp_path / "junk.dat"
+    junk.write_bytes(os.urandom(300))
+    result = app("compare", exported / "torch_autograd.dat", junk)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and str(junk) in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = app("compare", tmp_path / "nope.dat", junk)
+    assert missing.returncode == 2 and "nope.dat" in missing.stderr
+
+
+def test_files_that_cannot_be_aligned_exit_2(exported, tmp_path):
+    short = app("export", tmp_path, "--samples", "7")
+    assert short.returncode == 0
+    result = app("compare", exported / "torch_autograd.dat", tmp_path / "my_autograd.dat")
+    assert result.returncode == 2
+    assert "has 7 samples but" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_someone_elses_printed_file_compares_with_ours(exported, tmp_path):
+    """The way the seeds' own code prints: a label, then the numpy array, sample after sample."""
+    ours = read_gradients(exported / "my_autograd.dat")
+    lines = []
+    for sample in ours.samples:
+        for layer in (1, 2, 3):
+            lines += [f"dLdw{layer}", str(sample[f"w{layer}"]), f"dLdb{layer}",
+                      str(sample[f"b{layer}"])]
+    mine = tmp_path / "printed.txt"
+    mine.write_text("\n".join(lines) + "\n")
+    result = app("compare", exported / "torch_autograd.dat", mine, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["samples"] == 30
+
+
+def test_in_out_export_compares_with_out_in_by_transposing(exported, tmp_path):
+    assert app("export", tmp_path, "--samples", "30", "--layout", "in_out").returncode == 0
+    model = json.loads((tmp_path / "model.json").read_text())
+    assert model["layout"] == "in_out" and np.shape(model["params"]["w1"]) == (2, 10)
+    result = app("compare", exported / "torch_autograd.dat", tmp_path / "my_autograd.dat",
+                 "--json")
+    assert result.returncode == 0
+    assert any("transposed" in note for note in json.loads(result.stdout)["notes"])
+
+
+def test_export_with_a_learning_rate_records_gradients_along_the_way(exported, tmp_path):
+    assert app("export", tmp_path, "--samples", "30", "--lr", "0.5").returncode == 0
+    fixed = read_gradients(exported / "torch_autograd.dat")
+    moving = read_gradients(tmp_path / "torch_autograd.dat")
+    np.testing.assert_array_equal(fixed.samples[0]["w1"], moving.samples[0]["w1"])
+    assert not np.allclose(fixed.samples[29]["w1"], moving.samples[29]["w1"])
+    result = app("compare", tmp_path / "torch_autograd.dat", tmp_path / "my_autograd.dat")
+    assert result.returncode == 0, result.stdout
+
+
+def test_export_options_and_bad_input(tmp_path):
+    csv = tmp_path / "in.csv"
+    csv.write_text("x1,x2,y\n0.1,0.2,0.3\n0.4,0.5,0.6\n")
+    result = app("export", tmp_path / "out", "--data", csv, "--dtype", "float64")
+    assert result.returncode == 0, result.stderr
+    assert read_gradients(tmp_path / "out" / "my_autograd.dat").dtype == "float64"
+    csv.write_text("0.1,0.2\n")
+    bad = app("export", tmp_path / "out2", "--data", csv)
+    assert bad.returncode == 2 and "line 1: 2 columns" in bad.stderr
+    assert not (tmp_path / "out2").exists()
+    model = tmp_path / "m.json"
+    model.write_text('{"sizes": [2, 1], "activations": ["relu"], "loss": "bce"}')
+    bad = app("export", tmp_path / "out3", "--model", model)
+    assert bad.returncode == 2 and "needs a sigmoid output layer" in bad.stderr
+
+
+def test_train_json_matches_the_engine_trainer(tmp_path):
+    saved = tmp_path / "final.json"
+    result = app("train", "--samples", "20", "--epochs", "3", "--lr", "0.3", "--shuffle",
+                 "--seed", "4", "--json", "--save-model", saved)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"epochs", "steps", "loss_scratch", "loss_torch", "max_grad_diff",
+                         "param_drift"}
+    assert (data["epochs"], data["steps"]) == (3, 60)
+    spec = preset(DEFAULT_PRESET)
+    records = list(train(spec, init_params(spec, 4), default_set(spec, 20, 4),
+                         TrainConfig(lr=0.3, epochs=3, shuffle=True, seed=4)))
+    first_epoch = np.mean([r.loss_scratch for r in records if r.epoch == 1])
+    assert data["loss_scratch"][0] == pytest.approx(first_epoch, rel=1e-12)
+    assert data["param_drift"][-1] == pytest.approx(records[-1].drift, rel=1e-12)
+    assert data["loss_scratch"][2] < data["loss_scratch"][0]
+    assert read_model(saved).spec == spec
+
+
+def test_train_table_and_divergence(tmp_path):
+    table = app("train", "--samples", "10", "--epochs", "2")
+    assert table.returncode == 0
+    assert "loss scratch" in table.stdout and len(table.stdout.splitlines()) == 4
+    diverged = app("train", "--samples", "10", "--lr", "1e6", "--save-model", tmp_path / "x.json")
+    assert diverged.returncode == 1
+    assert "diverged at step" in diverged.stderr and "try a smaller one" in diverged.stderr
+    assert not (tmp_path / "x.json").exists()
+    bad = app("train", "--lr", "-1")
+    assert bad.returncode == 2 and "learning rate must be a positive number" in bad.stderr
+
+
+def write(path: Path, content: bytes | str) -> Path:
+    if isinstance(content, str):
+        content = content.encode()
+    path.write_bytes(content)
+    return path
+
+
+BAD_GRADIENT_FILES = {
+    "empty": b"",
+    "binary junk": bytes(range(256)) * 3,
+    "truncated ours": None,  # made from a real export below
+    "ragged": "w1\n[[1, 2], [3]]\nb1\n[1, 2]\n",
+    "non-numeric": "w1\n[[1, two], [3, 4]]\nb1\n[1, 2]\n",
+    "absurdly nested": "[" * 200_000 + "]" * 200_000,
+    "NaN": "w1\n[[1, nan], [3, 4]]\nb1\n[1, 2]\n",
+    "Inf": "w1\n[[1, inf], [3, 4]]\nb1\n[1, 2]\n",
+    "summarised": "w1\n[[1, 2, ..., 9, 10]]\nb1\n[1]\n",
+    "plain pickle": b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.",
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_GRADIENT_FILES))
+def test_every_bad_gradient_file_is_one_line_and_exit_2(kind, exported, tmp_path, capsys):
+    from app import main
+
+    content = BAD_GRADIENT_FILES[kind]
+    if content is None:
+        content = (exported / "my_autograd.dat").read_bytes()[:5000]
+    bad = write(tmp_path / "bad.dat", content)
+    assert main(["compare", str(exported / "torch_autograd.dat"), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(bad) in err and "Traceback" not in err
