@@ -26,7 +26,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         "float64 1e-12)")
     parser.add_argument("--model", metavar="FILE", help="the network (model.json): fixes the "
                         "layout and shapes the files are aligned to")
-    parser.add_argument("--data", metavar="CSV", help="the samples the files were made from")
+    parser.add_argument("--data", metavar="CSV", help="the samples the files were made from "
+                        "(with --model): checked against the inputs the files record")
     parser.set_defaults(run=run)
 
 
@@ -37,13 +38,14 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"--{name} must be 0 or more, not {value}")
     try:
         model = read_model(args.model) if args.model else None
+        data = None
         if args.data:
             if model is None:
                 return fail("--data needs --model: the network says how many columns are "
                             "inputs and how many are targets")
-            load_csv(args.data, model.spec)
+            data = load_csv(args.data, model.spec)
         result = compare_files(args.a, args.b, model.spec if model else None,
-                               args.rtol, args.atol)
+                               args.rtol, args.atol, data)
     except UserInputError as e:
         return fail(str(e))
     report = result.report

@@ -10,6 +10,7 @@ import numpy as np
 
 from engine.align import Aligned, align
 from engine.compare import compare_arrays, default_tolerance
+from engine.datasets import Dataset
 from engine.gradset import GradientSet
 from engine.readers import read_gradients
 from engine.spec import NetworkSpec
@@ -149,9 +150,24 @@ class FileComparison:
     report: CompareReport
 
 
+def _data_note(gs: GradientSet, data: Dataset) -> str:
+    """Whether the samples in `gs` are those of `data`, as far as the file shows them."""
+    if gs.x is None:
+        return f"{gs.source} does not record its inputs: taken to be the data ({data.name})"
+    if gs.x.shape != data.x.shape:
+        return (f"{gs.source} holds {len(gs.x)} samples of {gs.x.shape[1]} inputs, not those "
+                f"of {data.name}")
+    differs = np.flatnonzero(~np.all(np.isclose(gs.x, data.x, rtol=1e-6, atol=1e-12), axis=1))
+    if differs.size:
+        return (f"{gs.source}: {differs.size} of its {len(gs.x)} samples have other inputs than "
+                f"the data ({data.name}), the first at sample {differs[0] + 1}: the files may "
+                "not come from this data")
+    return f"{gs.source}: its samples are those of the data ({data.name})"
+
+
 def compare_files(path_a: str | os.PathLike, path_b: str | os.PathLike,
                   model: NetworkSpec | None = None, rtol: float | None = None,
-                  atol: float | None = None) -> FileComparison:
+                  atol: float | None = None, data: Dataset | None = None) -> FileComparison:
     """Read both files (any supported kind), align them and compare. A file that cannot be read
     or the two that cannot be aligned raise GradientFileError naming the file.
 
@@ -167,5 +183,7 @@ def compare_files(path_a: str | os.PathLike, path_b: str | os.PathLike,
         verb = "does" if len(unstated) == 1 else "do"
         notes.append(f"{' and '.join(unstated)} {verb} not state a dtype: compared with "
                      "float32's tolerances")
+    if data is not None:
+        notes += [_data_note(gs, data) for gs in (a, b)]
     aligned.notes[:0] = notes
     return FileComparison(a, b, aligned, compare_aligned(aligned, rtol, atol, precision))

@@ -203,3 +203,21 @@ def test_every_bad_gradient_file_is_one_line_and_exit_2(kind, exported, tmp_path
     assert main(["compare", str(exported / "torch_autograd.dat"), str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(bad) in err and "Traceback" not in err
+
+
+def test_compare_with_model_and_data_checks_the_samples(exported, tmp_path, capsys):
+    from app import main
+
+    a, b = str(exported / "torch_autograd.dat"), str(exported / "my_autograd.dat")
+    model, data = str(exported / "model.json"), str(exported / "data.csv")
+    assert main(["compare", a, b, "--json", "--model", model, "--data", data]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert f"{a}: its samples are those of the data (data.csv, 30 samples)" in notes
+    other = tmp_path / "other.csv"
+    other.write_text("\n".join(["x1,x2,y1"] + ["0.5,0.5,0.25"] * 30) + "\n")
+    assert main(["compare", a, b, "--json", "--model", model, "--data", str(other)]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any("30 of its 30 samples have other inputs than the data (other.csv, 30 samples), "
+               "the first at sample 1" in n for n in notes)
+    assert main(["compare", a, b, "--data", data]) == 2
+    assert "--data needs --model" in capsys.readouterr().err
