@@ -58,6 +58,8 @@ class TorchNet:
             layers += [linear, TORCH_ACTIVATIONS[act]()]
         self.model = nn.Sequential(*layers)
         self.linears = [m for m in self.model if isinstance(m, nn.Linear)]
+        self._parameters = tuple(p for linear in self.linears for p in (linear.weight,
+                                                                        linear.bias))
         # name in the Sequential ("0.weight") -> our name ("w1")
         self._names = {f"{2 * (layer - 1)}.{kind}": f"{kind[0]}{layer}"
                        for layer in range(1, spec.n_layers + 1) for kind in ("weight", "bias")}
@@ -134,13 +136,34 @@ class TorchNet:
 
     def batch_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Params]:
         """Each sample's loss (N,) and the gradient of their mean, the way an SGD step on a
-        batch uses it: one torch.autograd.grad call, cheaper than backward() on tiny nets."""
-        xt, yt = self._tensor(x), self._tensor(y)
-        zs, ys = self._forward(xt)
-        losses = torch_loss(self.spec.loss, zs[-1], ys[-1], yt)
-        names, tensors = zip(*self.model.named_parameters(), strict=True)
-        grads = torch.autograd.grad(losses.mean(), tensors)
-        return _np(losses), {self._names[k]: _np(g) for k, g in zip(names, grads, strict=True)}
+        batch uses it."""
+        losses, grads = self.step_gradients(self._tensor(x), self._tensor(y))
+        return _np(losses), {name: _np(g) for name, g in zip(self.spec.param_names, grads,
+                                                               strict=True)}
+
+    def step_gradients(self, x: torch.Tensor, y: torch.Tensor
+                       ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Losses (N,) and the gradients of their mean, in the order w1, b1, w2, ...: one
+        torch.autograd.grad call, cheaper than backward() on tiny nets. The tensors are
+        autograd's own; copy them before keeping them."""
+        h = x
+        z = h
+        for linear, act in zip(self.linears, self.model[1::2], strict=True):
+            z = nn.functional.linear(h, linear.weight, linear.bias)
+            h = act(z)
+        losses = torch_loss(self.spec.loss, z, h, y)
+        return losses, torch.autograd.grad(losses.mean(), self._parameters)
+
+    def apply_update(self, grads: tuple[torch.Tensor, ...], lr: float) -> None:
+        """θ ← θ - lr·g in place with gradients from `step_gradients`."""
+        with torch.no_grad():
+            for p, g in zip(self._parameters, grads, strict=True):
+                p.add_(g, alpha=-lr)
+
+    def flat_params(self) -> np.ndarray:
+        """Every parameter in one vector, in the order w1, b1, w2, ... (a copy)."""
+        with torch.no_grad():
+            return torch.cat([p.reshape(-1) for p in self._parameters]).numpy()
 
     def gradients_loop(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Params]:
         """The same as `per_sample_gradients` with one backward() per sample: the way the seeds

@@ -5,10 +5,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from engine.datasets import Dataset
 from engine.errors import UserInputError
-from engine.params import Params, drift
+from engine.params import Params
 from engine.reference import TorchNet
 from engine.scratch import ScratchNet
 from engine.spec import NetworkSpec
@@ -63,34 +64,44 @@ class StepRecord:
 class Lockstep:
     """Both engines, one SGD step at a time on any batch of rows of `data`."""
 
-    def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset):
+    def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
+                 torch_params: Mapping[str, np.ndarray] | None = None):
         self.spec, self.data = spec, data
         self.scratch = ScratchNet(spec, params)
-        self.torch = TorchNet(spec, params)
+        self.torch = TorchNet(spec, params if torch_params is None else torch_params)
+        self._x, self._y = torch.as_tensor(data.x), torch.as_tensor(data.y)
+        sizes = [int(np.prod(spec.param_shape(n, "out_in"))) for n in spec.param_names]
+        self._offsets = np.cumsum([0, *sizes[:-1]])
+
+    @classmethod
+    def from_params(cls, spec: NetworkSpec, scratch: Mapping[str, np.ndarray],
+                    torch_params: Mapping[str, np.ndarray], data: Dataset) -> "Lockstep":
+        """Engines that have already parted: each starts from its own parameters."""
+        return cls(spec, scratch, data, torch_params)
 
     def step(self, rows: np.ndarray, lr: float) -> tuple[float, float, dict[str, float], float]:
         """Update both engines on `rows`; returns (loss_scratch, loss_torch, grad_diff, drift)."""
-        x, y = self.data.x[rows], self.data.y[rows]
         # a diverging run overflows on purpose; the record's finiteness reports it
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-            losses_a, per_sample = self.scratch.per_sample_gradients(x, y)
-            grads_a = {name: g.mean(axis=0) for name, g in per_sample.items()}
-            losses_b, grads_b = self.torch.batch_gradients(x, y)
-            diff = {name: _max_abs_diff(grads_a[name], grads_b[name]) for name in grads_a}
+            losses_a, per_sample = self.scratch.per_sample_gradients(self.data.x[rows],
+                                                                     self.data.y[rows])
+            grads_a = {name: g[0] if len(rows) == 1 else g.mean(axis=0)
+                       for name, g in per_sample.items()}
+            index = torch.as_tensor(rows)
+            losses_b, grads_b = self.torch.step_gradients(self._x[index], self._y[index])
+            flat_b = torch.cat([g.reshape(-1) for g in grads_b]).numpy()
+            flat_a = np.concatenate([g.ravel() for g in grads_a.values()])
+            diff = np.maximum.reduceat(np.abs(flat_a - flat_b), self._offsets)
             self.scratch.sgd_step(grads_a, lr)
-        self.torch.sgd_step(grads_b, lr)
-        return (float(losses_a.mean()), float(losses_b.mean()), diff,
-                drift(self.scratch.params, self.torch.params()))
+            self.torch.apply_update(grads_b, lr)
+            params_a = np.concatenate([p.ravel() for p in self.scratch.params.values()])
+            distance = np.linalg.norm(params_a - self.torch.flat_params())
+        return (float(losses_a.mean()), float(losses_b.detach().mean()),
+                dict(zip(self.spec.param_names, diff.tolist(), strict=True)), float(distance))
 
     def params(self) -> tuple[Params, Params]:
         """Copies of (scratch, torch) parameters."""
         return ({k: v.copy() for k, v in self.scratch.params.items()}, self.torch.params())
-
-
-def _max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
-    with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
-    return float(np.nanmax(diff)) if not np.isnan(diff).all() else float("nan")
 
 
 def epoch_batches(n: int, config: TrainConfig, epoch: int) -> list[np.ndarray]:

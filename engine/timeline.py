@@ -1,0 +1,61 @@
+"""Time travel over a training run: both engines' parameters at any past step, exactly.
+
+Snapshots of both parameter sets are kept every `every` steps; any other step is reached by
+replaying, from the nearest snapshot before it, the same batches with the same learning rate.
+Replays are deterministic (the batch order of an epoch depends only on the seed and the epoch),
+so a restored step is bit-identical to the one the run passed through. Memory stays bounded:
+when `max_snapshots` is reached every other snapshot is dropped and the interval doubles.
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from engine.datasets import Dataset
+from engine.params import Params
+from engine.spec import NetworkSpec
+from engine.trainer import Lockstep, TrainConfig, epoch_batches
+
+
+class Timeline:
+    """Snapshots of a run of `config` on `data`, starting from `params` for both engines."""
+
+    def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
+                 config: TrainConfig, every: int = 256, max_snapshots: int = 512):
+        self.spec, self.data, self.config = spec, data, config
+        self.every, self.max_snapshots = every, max_snapshots
+        start = {k: np.array(v, dtype=spec.np_dtype) for k, v in params.items()}
+        self.snapshots: dict[int, tuple[Params, Params]] = {0: (start, _copy(start))}
+        self.steps_per_epoch = len(epoch_batches(len(data), config, 1))
+        self.last_step = 0
+
+    def batch(self, step: int) -> np.ndarray:
+        """The rows of data that step `step` (from 1) trains on."""
+        epoch, index = divmod(step - 1, self.steps_per_epoch)
+        return epoch_batches(len(self.data), self.config, epoch + 1)[index]
+
+    def record(self, step: int, lockstep: Lockstep) -> None:
+        """Note that the run has reached `step`; keep a snapshot when one is due."""
+        self.last_step = max(self.last_step, step)
+        if step % self.every == 0 and step not in self.snapshots:
+            self.snapshots[step] = lockstep.params()
+            if len(self.snapshots) > self.max_snapshots:
+                self.every *= 2
+                self.snapshots = {s: p for s, p in self.snapshots.items() if s % self.every == 0}
+
+    def params_at(self, step: int) -> tuple[Params, Params]:
+        """Both engines' parameters (scratch, torch) after `step` steps (0: the start)."""
+        if not 0 <= step <= self.last_step:
+            raise ValueError(f"step {step} is outside the run's 0..{self.last_step}")
+        base = max(s for s in self.snapshots if s <= step)
+        scratch, torch = self.snapshots[base]
+        if base == step:
+            return _copy(scratch), _copy(torch)
+        lockstep = Lockstep.from_params(self.spec, scratch, torch, self.data)
+        for s in range(base + 1, step + 1):
+            lockstep.step(self.batch(s), self.config.lr)
+        return lockstep.params()
+
+
+def _copy(params: Mapping[str, np.ndarray]) -> Params:
+    return {k: v.copy() for k, v in params.items()}

@@ -1,0 +1,47 @@
+"""Time travel: any past step's parameters, exactly, from snapshots plus replay."""
+
+import numpy as np
+import pytest
+
+from engine.datasets import default_set
+from engine.params import init_params
+from engine.spec import DEFAULT_PRESET, preset
+from engine.timeline import Timeline
+from engine.trainer import Lockstep, TrainConfig, train
+
+
+@pytest.mark.parametrize("config", [TrainConfig(lr=0.3, epochs=3),
+                                    TrainConfig(lr=0.3, epochs=3, shuffle=True, seed=7,
+                                                batch_size=4)])
+def test_every_past_step_is_restored_bit_for_bit(config):
+    spec = preset(DEFAULT_PRESET)
+    data = default_set(spec, 25, seed=1)
+    params = init_params(spec, 2)
+    lockstep = Lockstep(spec, params, data)
+    timeline = Timeline(spec, params, data, config, every=8, max_snapshots=2)
+    seen = {0: lockstep.params()}
+    for record in train(spec, params, data, config, lockstep):
+        timeline.record(record.step, lockstep)
+        seen[record.step] = lockstep.params()
+    assert timeline.every > 8 and len(timeline.snapshots) <= 2  # thinned as the run grew
+    for step in (0, 1, 7, 8, 9, 17, timeline.last_step - 1, timeline.last_step):
+        scratch, torch_params = timeline.params_at(step)
+        for name in spec.param_names:
+            assert np.array_equal(scratch[name], seen[step][0][name]), (step, name)
+            assert np.array_equal(torch_params[name], seen[step][1][name]), (step, name)
+
+
+def test_batches_follow_the_run():
+    spec = preset(DEFAULT_PRESET)
+    config = TrainConfig(epochs=2, batch_size=3, shuffle=True, seed=3)
+    data = default_set(spec, 10)
+    timeline = Timeline(spec, init_params(spec), data, config)
+    records = list(train(spec, init_params(spec), data, config))
+    assert [tuple(timeline.batch(r.step)) for r in records] == [r.samples for r in records]
+
+
+def test_steps_outside_the_run_are_refused():
+    spec = preset(DEFAULT_PRESET)
+    timeline = Timeline(spec, init_params(spec), default_set(spec, 5), TrainConfig())
+    with pytest.raises(ValueError, match=r"outside the run's 0\.\.0"):
+        timeline.params_at(1)
