@@ -1,0 +1,112 @@
+"""A training run that can pause and go on, and the loop a worker runs it with.
+
+The loop is a plain function taking a `state` object (Orange3's pattern): it advances the run,
+hands records to `state.report` in batches at most every `report_every` seconds (and once more
+before it returns), checks `state.interrupted()` between steps, and stops at a breakpoint.
+It knows nothing of threads or Qt, and is tested directly with a mock state.
+"""
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from engine.datasets import Dataset
+from engine.spec import NetworkSpec
+from engine.timeline import Timeline
+from engine.trainer import Lockstep, StepRecord, TrainConfig
+
+DONE, INTERRUPTED, STEPS = "done", "interrupted", "steps"
+
+
+@dataclass(frozen=True)
+class Breakpoints:
+    """When a run pauses by itself: a gradient difference above a threshold, a loss that is
+    NaN or infinite, the end of each epoch."""
+
+    grad_diff_above: float | None = None
+    on_nonfinite: bool = True
+    at_epoch_end: bool = False
+
+
+def breakpoint_reason(record: StepRecord, breakpoints: Breakpoints, lr: float) -> str | None:
+    """Why `record` should pause the run, in a sentence for the user; None to go on."""
+    if breakpoints.on_nonfinite and not record.finite:
+        return (f"diverged at step {record.step}: the loss is {record.loss_scratch:g} (scratch), "
+                f"{record.loss_torch:g} (torch) with learning rate {lr:g}; try a smaller one, "
+                f"such as {lr / 10:g}")
+    threshold = breakpoints.grad_diff_above
+    if threshold is not None and record.max_grad_diff > threshold:
+        name = max(record.grad_diff, key=lambda k: record.grad_diff[k])
+        return (f"step {record.step}: the gradients of {name} differ by "
+                f"{record.grad_diff[name]:.3g}, above the breakpoint's {threshold:g}")
+    if breakpoints.at_epoch_end and record.epoch_end:
+        return f"end of epoch {record.epoch} (step {record.step})"
+    return None
+
+
+class TrainingRun:
+    """Both engines training in lockstep from `params`, one step at a time, with a timeline
+    of every step run so far."""
+
+    def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
+                 config: TrainConfig, snapshot_every: int = 256):
+        self.spec, self.data, self.config = spec, data, config
+        self.lockstep = Lockstep(spec, params, data)
+        self.timeline = Timeline(spec, params, data, config, every=snapshot_every)
+        self.step = 0
+        self.total = config.epochs * self.timeline.steps_per_epoch
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.total
+
+    def advance(self) -> StepRecord:
+        """One SGD step of both engines; its record."""
+        self.step += 1
+        rows = self.timeline.batch(self.step)
+        loss_a, loss_b, diff, distance = self.lockstep.step(rows, self.config.lr)
+        self.timeline.record(self.step, self.lockstep)
+        epoch, index = divmod(self.step - 1, self.timeline.steps_per_epoch)
+        return StepRecord(self.step, epoch + 1, tuple(int(r) for r in rows), loss_a, loss_b,
+                          diff, distance, index == self.timeline.steps_per_epoch - 1)
+
+
+class RunState(Protocol):
+    """What the loop needs from whoever runs it."""
+
+    def interrupted(self) -> bool: ...
+
+    def report(self, records: list[StepRecord]) -> None: ...
+
+
+def run(training: TrainingRun, state: RunState, max_steps: int | None = None,
+        breakpoints: Breakpoints = Breakpoints(), report_every: float = 0.04) -> str:
+    """Advance `training` until it is done, interrupted, `max_steps` steps were taken, or a
+    breakpoint is hit. Returns DONE, INTERRUPTED, STEPS or the breakpoint's sentence."""
+    batch: list[StepRecord] = []
+    last_report = time.monotonic()
+    taken = 0
+    outcome = DONE
+    while not training.done:
+        if state.interrupted():
+            outcome = INTERRUPTED
+            break
+        if max_steps is not None and taken >= max_steps:
+            outcome = STEPS
+            break
+        record = training.advance()
+        taken += 1
+        batch.append(record)
+        reason = breakpoint_reason(record, breakpoints, training.config.lr)
+        if reason:
+            outcome = reason
+            break
+        if time.monotonic() - last_report >= report_every:
+            state.report(batch)
+            batch, last_report = [], time.monotonic()
+    if batch:
+        state.report(batch)
+    return outcome
