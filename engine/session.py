@@ -49,6 +49,7 @@ class Session:
         self.seed = seed
         self.spec = spec or preset(DEFAULT_PRESET)
         self.params: Params = dict(params) if params is not None else init_params(self.spec, seed)
+        self.torch_params: Params | None = None  # torch's own, once training has parted them
         self.data = data if data is not None else default_set(self.spec, seed=seed)
         self.sample_index = 0
         self.stage_index = 0
@@ -102,6 +103,7 @@ class Session:
         (the default set for it when None and the current data no longer fits)."""
         self.spec = spec
         self.params = dict(params) if params is not None else init_params(spec, self.seed)
+        self.torch_params = None
         if data is not None:
             self.data = data
         elif self.data.x.shape[1] != spec.n_inputs or self.data.y.shape[1] != spec.n_outputs:
@@ -112,11 +114,17 @@ class Session:
         self._compute()
         self._emit(NETWORK)
 
-    def set_params(self, params: Mapping[str, np.ndarray]) -> None:
-        """New parameter values for the same network (a training step, a loaded model)."""
-        self.params = {k: np.asarray(v, dtype=self.spec.np_dtype) for k, v in params.items()}
+    def set_params(self, params: Mapping[str, np.ndarray],
+                   torch_params: Mapping[str, np.ndarray] | None = None) -> None:
+        """New parameter values for the same network (a loaded model, a step of training).
+        A training run's engines part slowly; `torch_params` gives torch its own."""
+        self.params = self._own(params)
+        self.torch_params = None if torch_params is None else self._own(torch_params)
         self._compute()
         self._emit(NETWORK)
+
+    def _own(self, params: Mapping[str, np.ndarray]) -> Params:
+        return {k: np.array(v, dtype=self.spec.np_dtype) for k, v in params.items()}
 
     def set_data(self, data: Dataset) -> None:
         """Another dataset for the same network; the first sample becomes current."""
@@ -171,7 +179,7 @@ class Session:
     def _compute(self) -> None:
         x, y = self.sample
         ours = ScratchNet(self.spec, self.params).stages(x, y)
-        theirs = TorchNet(self.spec, self.params).stages(x, y)
+        theirs = TorchNet(self.spec, self.torch_params or self.params).stages(x, y)
         self.pairs = [StagePair(a, b, compare_arrays(a.value, b.value))
                       for a, b in zip(ours, theirs, strict=True)]
         self._keys = {pair.key: i for i, pair in enumerate(self.pairs)}

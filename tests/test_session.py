@@ -108,3 +108,15 @@ def test_new_data_and_new_parameters():
     np.testing.assert_array_equal(s.params["w3"], params["w3"])
     with pytest.raises(ValueError, match="does not fit"):
         s.set_data(regression_set(NetworkSpec((3, 1), ("identity",)), 4))
+
+
+def test_torch_may_hold_its_own_parameters():
+    s = Session()
+    own = init_params(s.spec, seed=5)
+    s.set_params(s.params, torch_params=own)
+    x, y = s.sample
+    theirs = {st.key: st.value for st in TorchNet(s.spec, own).stages(x, y)}
+    np.testing.assert_array_equal(s.value("dL/dw1", "torch"), theirs["dL/dw1"])
+    assert not s.stage.comparison.agree or not s.pairs[-1].comparison.agree
+    s.set_params(s.params)
+    assert s.torch_params is None and all(p.comparison.agree for p in s.pairs)
