@@ -120,3 +120,10 @@ def test_torch_may_hold_its_own_parameters():
     assert not s.stage.comparison.agree or not s.pairs[-1].comparison.agree
     s.set_params(s.params)
     assert s.torch_params is None and all(p.comparison.agree for p in s.pairs)
+
+
+def test_parameters_that_overflow_show_inf_without_warnings():
+    s = Session()
+    huge = {k: v * 1e30 for k, v in s.params.items()}
+    s.set_params(huge)
+    assert not np.all(np.isfinite(s.value("loss")))

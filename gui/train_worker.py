@@ -1,0 +1,148 @@
+"""The training loop off the GUI thread.
+
+`TrainWorker` lives on its own QThread and runs engine.training.run there; the GUI asks it to
+stop through a threading.Event (a queued slot would never run while the loop is busy) and hears
+back through signals carrying copies. `TrainController` owns the thread, on the GUI thread, and
+is all the rest of the window talks to.
+"""
+
+import threading
+import time
+import traceback
+
+import torch
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from engine.trainer import StepRecord
+from engine.training import Breakpoints, TrainingRun, run
+
+SNAPSHOT_EVERY = 0.25   # seconds between parameter snapshots sent to the plots
+
+
+class TrainWorker(QObject):
+    """Runs a TrainingRun's loop when asked; never touches a widget."""
+
+    records = Signal(object)     # list[StepRecord], a new list each time
+    snapshot = Signal(object)    # (step, scratch params, torch params), copies
+    stopped = Signal(str)        # why the loop returned: done, interrupted, steps, a breakpoint
+    failed = Signal(str)         # a bug of ours: the traceback, for the log
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.training: TrainingRun | None = None
+        self.breakpoints = Breakpoints()
+        self._interrupt = threading.Event()
+        self._last_snapshot = 0.0
+        self._threads_set = False
+
+    def request_stop(self) -> None:
+        """Safe from any thread: the loop stops before its next step."""
+        self._interrupt.set()
+
+    # the RunState the engine's loop asks
+    def interrupted(self) -> bool:
+        return self._interrupt.is_set()
+
+    def report(self, records: list[StepRecord]) -> None:
+        self.records.emit(list(records))
+        now = time.monotonic()
+        if now - self._last_snapshot >= SNAPSHOT_EVERY:
+            self._last_snapshot = now
+            self._send_snapshot()
+
+    def _send_snapshot(self) -> None:
+        scratch, theirs = self.training.lockstep.params()
+        self.snapshot.emit((self.training.step, scratch, theirs))
+
+    @Slot(int)
+    def start(self, max_steps: int) -> None:
+        """Advance the run: `max_steps` steps, or until it ends or pauses when 0."""
+        if not self._threads_set:
+            # one intra-op thread leaves the other core to the GUI
+            torch.set_num_threads(1)
+            self._threads_set = True
+        self._interrupt.clear()
+        try:
+            outcome = run(self.training, self, max_steps or None, self.breakpoints)
+            self._send_snapshot()
+        except Exception:
+            self.failed.emit(traceback.format_exc())
+            return
+        self.stopped.emit(outcome)
+
+
+class TrainController(QObject):
+    """Starts, pauses, steps and stops a run on the worker thread; safe to close mid-run."""
+
+    records = Signal(object)
+    snapshot = Signal(object)
+    stopped = Signal(str)
+    failed = Signal(str)
+    runningChanged = Signal(bool)
+    _start = Signal(int)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("training")
+        self.worker = TrainWorker()
+        self.worker.moveToThread(self.thread)
+        self._start.connect(self.worker.start)
+        self.worker.records.connect(self._on_records)
+        self.worker.snapshot.connect(self._on_snapshot)
+        self.worker.stopped.connect(self._on_stopped)
+        self.worker.failed.connect(self._on_failed)
+        self.thread.start()
+        self.running = False
+
+    @property
+    def training(self) -> TrainingRun | None:
+        return self.worker.training
+
+    def load(self, training: TrainingRun, breakpoints: Breakpoints) -> None:
+        """A new run; only while nothing runs."""
+        if self.running:
+            raise RuntimeError("a run is in progress")
+        self.worker.training = training
+        self.worker.breakpoints = breakpoints
+
+    def set_breakpoints(self, breakpoints: Breakpoints) -> None:
+        # a frozen object swapped whole: the worker reads it between steps
+        self.worker.breakpoints = breakpoints
+
+    def start(self, max_steps: int = 0) -> None:
+        if self.running or self.training is None or self.training.done:
+            return
+        self._set_running(True)
+        self._start.emit(max_steps)
+
+    def pause(self) -> None:
+        self.worker.request_stop()
+
+    def shutdown(self) -> None:
+        """Stop the loop and join the thread (closing the window mid-run)."""
+        self.worker.request_stop()
+        self.thread.quit()
+        self.thread.wait()
+
+    @Slot(object)
+    def _on_records(self, records: list[StepRecord]) -> None:
+        self.records.emit(records)
+
+    @Slot(object)
+    def _on_snapshot(self, snapshot: tuple) -> None:
+        self.snapshot.emit(snapshot)
+
+    @Slot(str)
+    def _on_stopped(self, outcome: str) -> None:
+        self._set_running(False)
+        self.stopped.emit(outcome)
+
+    @Slot(str)
+    def _on_failed(self, text: str) -> None:
+        self._set_running(False)
+        self.failed.emit(text)
+
+    def _set_running(self, running: bool) -> None:
+        self.running = running
+        self.runningChanged.emit(running)
