@@ -58,6 +58,7 @@ class TorchNet:
             layers += [linear, TORCH_ACTIVATIONS[act]()]
         self.model = nn.Sequential(*layers)
         self.linears = [m for m in self.model if isinstance(m, nn.Linear)]
+        self.activations = [m for m in self.model if not isinstance(m, nn.Linear)]
         self._parameters = tuple(p for linear in self.linears for p in (linear.weight,
                                                                         linear.bias))
         # name in the Sequential ("0.weight") -> our name ("w1")
@@ -74,7 +75,7 @@ class TorchNet:
     def _forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         zs, ys = [], []
         h = x
-        for linear, act in zip(self.model[0::2], self.model[1::2], strict=True):
+        for linear, act in zip(self.linears, self.activations, strict=True):
             z = linear(h)
             h = act(z)
             zs.append(z)
@@ -118,7 +119,7 @@ class TorchNet:
                      y: torch.Tensor) -> torch.Tensor:
         zs, ys = [], []
         h = x[None, :]
-        for linear_index, act in zip(range(0, len(self.model), 2), self.model[1::2], strict=True):
+        for linear_index, act in zip(range(0, len(self.model), 2), self.activations, strict=True):
             z = h @ params[f"{linear_index}.weight"].T + params[f"{linear_index}.bias"]
             h = act(z)
             zs.append(z)
@@ -141,14 +142,14 @@ class TorchNet:
         return _np(losses), {name: _np(g) for name, g in zip(self.spec.param_names, grads,
                                                                strict=True)}
 
-    def step_gradients(self, x: torch.Tensor, y: torch.Tensor
+    def step_gradients(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor
                        ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Losses (N,) and the gradients of their mean, in the order w1, b1, w2, ...: one
         torch.autograd.grad call, cheaper than backward() on tiny nets. The tensors are
         autograd's own; copy them before keeping them."""
-        h = x
+        h, y = torch.as_tensor(x), torch.as_tensor(y)
         z = h
-        for linear, act in zip(self.linears, self.model[1::2], strict=True):
+        for linear, act in zip(self.linears, self.activations, strict=True):
             z = nn.functional.linear(h, linear.weight, linear.bias)
             h = act(z)
         losses = torch_loss(self.spec.loss, z, h, y)
@@ -159,6 +160,11 @@ class TorchNet:
         with torch.no_grad():
             for p, g in zip(self._parameters, grads, strict=True):
                 p.add_(g, alpha=-lr)
+
+    @staticmethod
+    def flatten(tensors: tuple[torch.Tensor, ...]) -> np.ndarray:
+        """Tensors as one numpy vector (a copy)."""
+        return torch.cat([t.reshape(-1) for t in tensors]).detach().numpy()
 
     def flat_params(self) -> np.ndarray:
         """Every parameter in one vector, in the order w1, b1, w2, ... (a copy)."""

@@ -114,9 +114,11 @@ def test_torch_dict_of_stacked_tensors_with_x_and_y(tmp_path):
 
 def test_torch_file_of_numpy_arrays_loads_and_leaves_no_global_allowance(tmp_path):
     grads = [[g.numpy() for g in s] for s in gradients(2)]
-    before = list(torch.serialization.get_safe_globals())
     assert_same(read_gradients(save(tmp_path, grads)), grads)
-    assert list(torch.serialization.get_safe_globals()) == before
+    # torch registers some globals of its own lazily; none of numpy's may stay allowed
+    leftover = [g for g in torch.serialization.get_safe_globals()
+                if "numpy" in str(getattr(g, "__module__", g))]
+    assert leftover == []
 
 
 def test_torch_half_precision_and_integer_tensors_are_read_as_floats(tmp_path):

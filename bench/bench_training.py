@@ -1,0 +1,136 @@
+"""Lockstep SGD of both engines against the plain loop the seeds imply, as ratios of one run.
+
+Target (issue 5): headless lockstep SGD (both engines, per-step differences and drift, the
+timeline's snapshots) at least 3x the throughput of the plain loop, aiming at 5x. The plain loop
+is the seeds' way, per sample: an nn.Module with fc1..fc3, optim.SGD (zero_grad, backward,
+step), a numpy scratch pass written as seed 003 writes it (column vectors, np.dot, a sigmoid
+derivative that recomputes the sigmoid), and the per-step max |diff| of every parameter.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.bench_engine import Contender, Ratio, best_times
+from engine.datasets import regression_set
+from engine.params import init_params
+from engine.spec import DEFAULT_PRESET, preset
+from engine.trainer import TrainConfig
+from engine.training import TrainingRun
+
+LR = 0.05
+
+
+@dataclass(frozen=True)
+class Sizes:
+    steps: int = 2_000    # steps per round, each contender
+    rounds: int = 5
+
+
+FULL = Sizes()
+
+
+class SeedNet(nn.Module):
+    """The seeds' module: three nn.Linear layers, sigmoid, sigmoid, linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(2, 10), nn.Linear(10, 10), nn.Linear(10, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc3(torch.sigmoid(self.fc2(torch.sigmoid(self.fc1(x)))))
+
+
+def my_sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-z))
+
+
+def sigmoid_gradient(z: np.ndarray) -> np.ndarray:
+    return my_sigmoid(z) * (1 - my_sigmoid(z))
+
+
+class PlainLoop:
+    """One step per call, as a student's lockstep loop would do it."""
+
+    def __init__(self, params: dict, x: np.ndarray, y: np.ndarray):
+        self.net = SeedNet()
+        with torch.no_grad():
+            for layer, fc in enumerate((self.net.fc1, self.net.fc2, self.net.fc3), start=1):
+                fc.weight.copy_(torch.tensor(params[f"w{layer}"]))
+                fc.bias.copy_(torch.tensor(params[f"b{layer}"]))
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=LR)
+        self.w = [params[f"w{i}"].copy() for i in (1, 2, 3)]
+        self.b = [params[f"b{i}"].copy().reshape(-1, 1) for i in (1, 2, 3)]
+        self.x, self.y = x, y
+        self.xt, self.yt = torch.tensor(x), torch.tensor(y)
+        self.i = 0
+
+    def step(self) -> float:
+        i = self.i % len(self.x)
+        self.i += 1
+        # torch
+        self.opt.zero_grad()
+        loss = ((self.net(self.xt[i:i + 1]) - self.yt[i:i + 1]) ** 2).sum()
+        loss.backward()
+        torch_grads = [p.grad.numpy().copy() for p in self.net.parameters()]
+        self.opt.step()
+        # scratch, seed 003's way
+        X = self.x[i].reshape(2, 1)
+        w1, w2, w3 = self.w
+        b1, b2, b3 = self.b
+        z1 = np.dot(w1, X) + b1
+        z1_act = my_sigmoid(z1)
+        z2 = np.dot(w2, z1_act) + b2
+        z2_act = my_sigmoid(z2)
+        z3 = np.dot(w3, z2_act) + b3
+        delta3 = 2 * z3 - 2 * self.y[i].reshape(1, 1)
+        delta2 = np.dot(w3.T, delta3) * sigmoid_gradient(z2)
+        delta1 = np.dot(w2.T, delta2) * sigmoid_gradient(z1)
+        grads = [np.dot(delta1, X.T), delta1[:, 0], np.dot(delta2, z1_act.T), delta2[:, 0],
+                 np.dot(delta3, z2_act.T), delta3[:, 0]]
+        for param, g in zip((w1, b1, w2, b2, w3, b3), grads, strict=True):
+            param -= LR * g.reshape(param.shape)
+        # the per-step comparison
+        return max(float(np.max(np.abs(a - b))) for a, b in zip(grads, torch_grads, strict=True))
+
+
+def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        spec = preset(DEFAULT_PRESET)
+        params = init_params(spec, 0)
+        data = regression_set(spec, 100, seed=0)
+        plain = PlainLoop(params, data.x, data.y)
+        training = TrainingRun(spec, params, data, TrainConfig(lr=LR, epochs=10**9))
+        contenders = [Contender("plain loop (nn.Module + optim.SGD + numpy pass + max |diff|)",
+                                plain.step, sizes.steps, 1),
+                      Contender("lockstep (TrainingRun.advance: both engines, diffs, drift, "
+                                "timeline)", training.advance, sizes.steps, 1)]
+        t_plain, t_lock = best_times(contenders, sizes.rounds)
+    finally:
+        torch.set_num_threads(previous)
+    ratio = Ratio("headless lockstep SGD vs the plain loop", t_plain / t_lock, 3.0)
+    lines = [f"{c.label}: {t * 1e6:.1f} µs per step ({1 / t:,.0f} steps/s)"
+             for c, t in zip(contenders, (t_plain, t_lock), strict=True)]
+    return [ratio], lines
+
+
+def results(sizes: Sizes = FULL) -> list[Ratio]:
+    return measure(sizes)[0]
+
+
+def main(sizes: Sizes = FULL) -> None:
+    ratios, lines = measure(sizes)
+    print(f"bench_training: {DEFAULT_PRESET}, batch size 1, lr {LR}; torch on one thread; "
+          f"best of {sizes.rounds} interleaved rounds of {sizes.steps:,} steps")
+    for line in lines:
+        print(f"  {line}")
+    for r in ratios:
+        print(f"  {r.name}  {r.ratio:5.2f}x vs target {r.target:g}x (aiming at 5x)  {r.verdict}")
+
+
+if __name__ == "__main__":
+    main()
