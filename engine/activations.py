@@ -118,7 +118,7 @@ def activation(name: str) -> Activation:
     """The activation registered under `name`; an unknown name lists the valid ones."""
     try:
         return ACTIVATIONS[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a list or dict where a name belongs
         raise SpecError(
             f"unknown activation {name!r}; valid: {', '.join(ACTIVATIONS)}"
         ) from None

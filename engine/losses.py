@@ -119,5 +119,5 @@ def loss(name: str) -> Loss:
     """The loss registered under `name`; an unknown name lists the valid ones."""
     try:
         return LOSSES[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a list or dict where a name belongs
         raise SpecError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}") from None

@@ -21,7 +21,7 @@ SPEC_KEYS = ("sizes", "activations", "loss", "dtype", "layout")
 
 
 def _valid(name: str, value: object, valid: tuple[str, ...] | Mapping[str, object]) -> None:
-    if value not in valid:
+    if not isinstance(value, str) or value not in valid:
         raise SpecError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
 
 
