@@ -1,9 +1,10 @@
 """A bounded history of one value per step, for live plots of runs of millions of steps.
 
 Recent steps are kept at full resolution in a ring; older ones fold into a fixed-size overview
-that keeps, for each bucket of `stride` steps, the smallest and the largest value, so spikes
-survive. When the overview fills, neighbouring buckets merge and the stride doubles. Memory and
-the size of what is drawn stay bounded whatever the length of the run.
+that keeps, for each bucket of `stride` steps, the smallest and the largest finite value, so
+spikes survive. When the overview fills, neighbouring buckets merge and the stride doubles.
+Memory and the size of what is drawn stay bounded whatever the length of the run, and appending
+is vectorised: a batch of records costs a few numpy calls, not a Python loop per value.
 """
 
 import numpy as np
@@ -24,8 +25,9 @@ class History:
         self._ov_hi = np.zeros(overview)
         self._ov_len = 0
         self.stride = 1
-        self._bucket: list[float] = []   # values waiting to fill one overview bucket
-        self._bucket_x = 0
+        # the bucket still filling: its first step, how many values, their extremes
+        self._partial_x, self._partial_count = 0, 0
+        self._partial_lo, self._partial_hi = np.nan, np.nan
         self.count = 0
 
     def append(self, step: int, value: float) -> None:
@@ -33,41 +35,67 @@ class History:
 
     def extend(self, steps: np.ndarray, values: np.ndarray) -> None:
         """Append many (step, value) pairs in step order."""
-        for step, value in zip(np.asarray(steps), np.asarray(values, dtype=np.float64),
-                               strict=True):
-            if self._ring_len == self.recent:
-                old = self._ring_start
-                self._fold(int(self._ring_x[old]), float(self._ring_y[old]))
-                self._ring_start = (old + 1) % self.recent
-                self._ring_len -= 1
-            end = (self._ring_start + self._ring_len) % self.recent
-            self._ring_x[end], self._ring_y[end] = step, value
-            self._ring_len += 1
-            self.count += 1
-
-    def _fold(self, step: int, value: float) -> None:
-        if not self._bucket:
-            self._bucket_x = step
-        self._bucket.append(value)
-        if len(self._bucket) < self.stride:
+        steps = np.asarray(steps, dtype=np.int64).ravel()
+        values = np.asarray(values, dtype=np.float64).ravel()
+        if not len(steps):
             return
-        finite = [v for v in self._bucket if np.isfinite(v)]
-        lo, hi = (min(finite), max(finite)) if finite else (np.nan, np.nan)
+        self.count += len(steps)
+        old_x, old_y = self._ordered_ring()
+        all_x, all_y = np.concatenate([old_x, steps]), np.concatenate([old_y, values])
+        spill = max(len(all_x) - self.recent, 0)
+        if spill:
+            self._fold(all_x[:spill], all_y[:spill])
+        keep_x, keep_y = all_x[spill:], all_y[spill:]
+        self._ring_x[:len(keep_x)], self._ring_y[:len(keep_y)] = keep_x, keep_y
+        self._ring_start, self._ring_len = 0, len(keep_x)
+
+    def _ordered_ring(self) -> tuple[np.ndarray, np.ndarray]:
+        order = (self._ring_start + np.arange(self._ring_len)) % self.recent
+        return self._ring_x[order], self._ring_y[order]
+
+    def _fold(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Turn values leaving the ring into overview buckets of `stride` values each. A bucket
+        still filling is kept as its first step, its count and its extremes, never its values."""
+        while len(x):
+            if self._ov_len == self.overview:
+                self._merge()
+            take = min(self.stride - self._partial_count, len(x))
+            lo, hi = _extremes(y[:take])
+            if self._partial_count == 0:
+                self._partial_x = int(x[0])
+            self._partial_lo = np.fmin(self._partial_lo, lo)
+            self._partial_hi = np.fmax(self._partial_hi, hi)
+            self._partial_count += take
+            x, y = x[take:], y[take:]
+            if self._partial_count == self.stride:
+                self._close_bucket()
+            buckets = min(len(x) // self.stride, self.overview - self._ov_len)
+            if buckets:
+                used = buckets * self.stride
+                lo, hi = _extremes(y[:used].reshape(buckets, self.stride))
+                start = self._ov_len
+                self._ov_x[start:start + buckets] = x[:used:self.stride]
+                self._ov_lo[start:start + buckets], self._ov_hi[start:start + buckets] = lo, hi
+                self._ov_len += buckets
+                x, y = x[used:], y[used:]
+
+    def _close_bucket(self) -> None:
         if self._ov_len == self.overview:
             self._merge()
         i = self._ov_len
-        self._ov_x[i], self._ov_lo[i], self._ov_hi[i] = self._bucket_x, lo, hi
+        self._ov_x[i] = self._partial_x
+        self._ov_lo[i], self._ov_hi[i] = self._partial_lo, self._partial_hi
         self._ov_len += 1
-        self._bucket = []
+        self._partial_count, self._partial_lo, self._partial_hi = 0, np.nan, np.nan
 
     def _merge(self) -> None:
-        """Halve the overview: each pair of buckets becomes one, the stride doubles."""
+        """Halve the overview: each pair of buckets becomes one, the stride doubles. A bucket
+        still filling keeps filling, now towards the new stride."""
         n = self._ov_len // 2
         x, lo, hi = self._ov_x[:2 * n], self._ov_lo[:2 * n], self._ov_hi[:2 * n]
-        with np.errstate(invalid="ignore"):
-            self._ov_x[:n] = x[0::2]
-            self._ov_lo[:n] = np.fmin(lo[0::2], lo[1::2])
-            self._ov_hi[:n] = np.fmax(hi[0::2], hi[1::2])
+        self._ov_x[:n] = x[0::2]
+        self._ov_lo[:n] = np.fmin(lo[0::2], lo[1::2])
+        self._ov_hi[:n] = np.fmax(hi[0::2], hi[1::2])
         self._ov_len = n
         self.stride *= 2
 
@@ -78,11 +106,29 @@ class History:
         ov_x = np.repeat(self._ov_x[:n], 2)
         ov_y = np.empty(2 * n)
         ov_y[0::2], ov_y[1::2] = self._ov_lo[:n], self._ov_hi[:n]
-        order = (self._ring_start + np.arange(self._ring_len)) % self.recent
-        return (np.concatenate([ov_x, self._ring_x[order]]).astype(np.float64),
-                np.concatenate([ov_y, self._ring_y[order]]))
+        ring_x, ring_y = self._ordered_ring()
+        return (np.concatenate([ov_x, ring_x]).astype(np.float64),
+                np.concatenate([ov_y, ring_y]))
 
     def last(self) -> float:
         if not self._ring_len:
             return float("nan")
         return float(self._ring_y[(self._ring_start + self._ring_len - 1) % self.recent])
+
+    def truncate(self, step: int) -> None:
+        """Forget every step after `step` that is still kept at full resolution (a run that
+        went back in time and goes on from there); the overview keeps what it folded."""
+        ring_x, ring_y = self._ordered_ring()
+        keep = ring_x <= step
+        self._ring_x[:keep.sum()], self._ring_y[:keep.sum()] = ring_x[keep], ring_y[keep]
+        self.count -= int((~keep).sum())
+        self._ring_start, self._ring_len = 0, int(keep.sum())
+
+
+def _extremes(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest and largest finite value along the last axis (NaN where none is)."""
+    finite = np.isfinite(block)
+    lo = np.where(finite, block, np.inf).min(axis=-1)
+    hi = np.where(finite, block, -np.inf).max(axis=-1)
+    none = ~finite.any(axis=-1)
+    return np.where(none, np.nan, lo), np.where(none, np.nan, hi)

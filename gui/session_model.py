@@ -1,6 +1,8 @@
 """The Qt adapter of the session: the same object, its events as signals. Panels connect to
 these signals and read every number from `session`; they never compute one."""
 
+from typing import ClassVar
+
 from PySide6.QtCore import QObject, Signal
 
 from engine.session import DATA, NETWORK, SAMPLE, STAGE, Session
@@ -18,10 +20,12 @@ class SessionModel(QObject):
     stageChanged = Signal()
     changed = Signal(str)
 
-    _SIGNALS = {NETWORK: ("networkChanged", "dataChanged", "sampleChanged", "stageChanged"),
-                DATA: ("dataChanged", "sampleChanged", "stageChanged"),
-                SAMPLE: ("sampleChanged", "stageChanged"),
-                STAGE: ("stageChanged",)}
+    _SIGNALS: ClassVar[dict[str, tuple[str, ...]]] = {
+        NETWORK: ("networkChanged", "dataChanged", "sampleChanged", "stageChanged"),
+        DATA: ("dataChanged", "sampleChanged", "stageChanged"),
+        SAMPLE: ("sampleChanged", "stageChanged"),
+        STAGE: ("stageChanged",),
+    }
 
     def __init__(self, session: Session | None = None, parent: QObject | None = None):
         super().__init__(parent)

@@ -32,3 +32,33 @@ def test_memory_does_not_grow_with_the_run():
     h.extend(np.arange(200_000), np.random.default_rng(0).random(200_000))
     after = sum(a.nbytes for a in vars(h).values() if isinstance(a, np.ndarray))
     assert before == after and len(h.arrays()[0]) <= 2 * 64 + 128
+
+
+def test_batches_and_single_appends_give_the_same_history():
+    rng = np.random.default_rng(3)
+    values = rng.random(20_000)
+    values[rng.integers(0, 20_000, 50)] = np.nan
+    one, many = History(recent=100, overview=16), History(recent=100, overview=16)
+    for i, v in enumerate(values[:3000]):
+        one.append(i, v)
+    for start in range(0, 3000, 77):
+        many.extend(np.arange(start, min(start + 77, 3000)), values[start:min(start + 77, 3000)])
+    for a, b in zip(one.arrays(), many.arrays(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_buckets_keep_the_extremes_of_what_they_cover():
+    h = History(recent=4, overview=1000)
+    h.extend(np.arange(104), np.concatenate([np.arange(100.0), [0, 0, 0, 0]]))
+    _, y = h.arrays()
+    assert np.nanmin(y) == 0 and np.nanmax(y) == 99
+
+
+def test_truncate_forgets_recent_steps_after_a_point():
+    h = History(recent=50, overview=8)
+    h.extend(np.arange(1, 31), np.arange(1.0, 31.0))
+    h.truncate(20)
+    x, _ = h.arrays()
+    assert x[-1] == 20 and h.count == 20
+    h.extend(np.arange(21, 25), np.zeros(4))
+    assert h.arrays()[0][-1] == 24

@@ -1,0 +1,141 @@
+"""The explorer window. It only assembles: the network drawing on top, the stage list and the
+stage card below it, the sample in a dock, the controls in a toolbar and menus, a status bar.
+Each panel observes the session model by itself; the window keeps their layout between runs."""
+
+import logging
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QSplitter, QWidget
+
+from gui import settings as stored
+from gui.icons import icon
+from gui.network_view import NetworkView
+from gui.run_actions import RunActions
+from gui.sample_panel import SamplePanel
+from gui.session_model import SessionModel
+from gui.stage_card import StageCard
+from gui.stage_list import StageList
+from gui.status_bar import StatusBar
+
+log = logging.getLogger(__name__)
+
+try:  # the dialogs are built alongside this window; without them it still explores
+    from gui.file_actions import FileActions
+except ImportError as error:
+    log.warning("no File menu: %s", error)
+    FileActions = None
+try:
+    from gui.network_dialog import choose_network
+except ImportError as error:
+    log.warning("no network dialog: %s", error)
+    choose_network = None
+
+DEFAULT_SIZE = (1360, 860)
+
+
+class MainWindow(QMainWindow):
+    """The window on `model`'s session. With `settings`, its layout and the network are
+    restored from them and saved to them on close; without, it starts from the defaults and
+    stores nothing (as for a screenshot)."""
+
+    def __init__(self, model: SessionModel | None = None, settings: QSettings | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = model or SessionModel(parent=self)
+        self._settings = settings
+        self.network_view = NetworkView(self.model)
+        self.stage_list = StageList(self.model)
+        self.stage_card = StageCard(self.model)
+        self.sample_panel = SamplePanel(self.model)
+        self.run_actions = RunActions(self.model, self)
+        self.status = StatusBar(self.model, self)
+        self.setStatusBar(self.status)
+        self.stage_card.busy.connect(self.status.say)
+
+        self.lower_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.lower_splitter.addWidget(self.stage_list)
+        self.lower_splitter.addWidget(self.stage_card)
+        self.lower_splitter.setStretchFactor(1, 1)
+        self.lower_splitter.setSizes([290, 800])
+        self.main_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.main_splitter.addWidget(self.network_view)
+        self.main_splitter.addWidget(self.lower_splitter)
+        self.main_splitter.setStretchFactor(1, 1)
+        self.main_splitter.setSizes([300, 500])
+        for splitter in (self.lower_splitter, self.main_splitter):
+            splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.main_splitter)
+
+        self.sample_dock = QDockWidget("Sample", self)
+        self.sample_dock.setObjectName("sample_dock")
+        self.sample_dock.setWidget(self.sample_panel)
+        self.sample_dock.setToolTip("The current sample and both engines' prediction and loss")
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.sample_dock)
+        self.resizeDocks([self.sample_dock], [330], Qt.Orientation.Horizontal)
+
+        self.network_action = QAction(icon("network"), "&Network and data…", self)
+        self.network_action.setShortcut("Ctrl+N")
+        self.network_action.setToolTip("Choose a preset or build a network, and its data "
+                                       "(Ctrl+N)")
+        self.network_action.setEnabled(choose_network is not None)
+        self.network_action.triggered.connect(self.choose_network)
+        self.file_actions = FileActions(self, self.model) if FileActions else None
+        self.toolbar = self.run_actions.toolbar(self)
+        self.toolbar.addSeparator()
+        self.toolbar.addAction(self.network_action)
+        self.addToolBar(self.toolbar)
+        self._build_menus()
+
+        self.model.networkChanged.connect(self._network_changed)
+        self._network_changed()
+        self.resize(*DEFAULT_SIZE)
+        if settings is not None:
+            stored.restore_window(settings, self, self._splitters())
+        # the minimum size settles before the native window exists; each later change is a
+        # round trip to the platform (and a warning on the offscreen one)
+        self.layout().activate()
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {"main": self.main_splitter, "lower": self.lower_splitter}
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        if self.file_actions is not None:
+            bar.addMenu(self.file_actions.menu())
+        run = self.run_actions.menu(self)
+        network = QMenu("&Network", self)
+        network.addAction(self.network_action)
+        view = QMenu("&View", self)
+        view.addAction(self.sample_dock.toggleViewAction())
+        view.addAction(self.toolbar.toggleViewAction())
+        help_menu = QMenu("&Help", self)
+        help_menu.addAction("&About Backprop Explorer", self._about)
+        for menu in (run, network, view, help_menu):
+            menu.setToolTipsVisible(True)
+            bar.addMenu(menu)
+
+    # actions
+    def choose_network(self) -> bool:
+        """The Network and data dialog; True when the user chose a new network."""
+        if choose_network is None:
+            return False
+        return choose_network(self, self.model)
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Backprop Explorer",
+                          "<b>Backprop Explorer</b><br>Step through the forward and backward "
+                          "passes of a hand-written backpropagation, every number beside "
+                          "PyTorch autograd's.")
+
+    def _network_changed(self) -> None:
+        self.setWindowTitle(f"Backprop Explorer — {self.model.session.spec.describe()}")
+        if self._settings is not None:
+            stored.remember_network(self._settings, self.model.session.spec)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._settings is not None:
+            stored.save_window(self._settings, self, self._splitters())
+            stored.remember_network(self._settings, self.model.session.spec)
+            self._settings.sync()
+        super().closeEvent(event)

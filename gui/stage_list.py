@@ -1,0 +1,104 @@
+"""Every stage of the current sample in order, forward then backward, each with how well the
+two engines agree on it; the current stage is the selected row, and choosing a row (click or
+arrow keys) makes it current."""
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
+
+from engine.session import StagePair
+from engine.stages import FORWARD
+from gui.colors import GRADES, grade_icon
+from gui.formula import describe, plain_symbol
+from gui.numbers import digits_text, short
+from gui.session_model import SessionModel
+
+DIRECTION, STAGE, AGREEMENT, DIGITS = range(4)
+HEADERS = ("", "Stage", "Agreement", "Digits")
+ARROWS = {FORWARD: "→", "backward": "←"}
+
+
+class StageList(QTreeWidget):
+    """One row per stage: direction, symbol, agreement grade (glyph, word and colour) and the
+    digits both engines share."""
+
+    def __init__(self, model: SessionModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._model = model
+        self.setColumnCount(len(HEADERS))
+        self.setHeaderLabels(HEADERS)
+        self.setRootIsDecorated(False)
+        self.setUniformRowHeights(True)
+        self.setAllColumnsShowFocus(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setToolTip("Every stage of this sample: forward (→) then backward (←).\n"
+                        "Agreement of scratch with torch: ✓ good (relative difference < 1e-7),"
+                        " ≈ acceptable (< 1e-4), ✗ flagged (worse).\n"
+                        "Click a row or use the arrow keys to go to that stage.")
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(STAGE, QHeaderView.ResizeMode.Stretch)
+        for column in (DIRECTION, AGREEMENT, DIGITS):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.headerItem().setToolTip(DIGITS, "Significant digits on which both engines agree")
+        self.currentItemChanged.connect(self._row_chosen)
+        model.networkChanged.connect(self._rebuild)
+        model.sampleChanged.connect(self._refresh)
+        model.stageChanged.connect(self._select_current)
+        self._rebuild()
+
+    # what tests and the window may ask
+    def current_row(self) -> int:
+        item = self.currentItem()
+        return self.indexOfTopLevelItem(item) if item is not None else -1
+
+    def row_texts(self, row: int) -> tuple[str, ...]:
+        item = self.topLevelItem(row)
+        return tuple(item.text(column) for column in range(len(HEADERS)))
+
+    # keeping up with the session
+    def _rebuild(self) -> None:
+        self.blockSignals(True)
+        self.clear()
+        for _ in self._model.session.pairs:
+            QTreeWidgetItem(self)
+        self.blockSignals(False)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        pairs = self._model.session.pairs
+        if len(pairs) != self.topLevelItemCount():
+            self._rebuild()
+            return
+        for row, pair in enumerate(pairs):
+            self._fill(self.topLevelItem(row), row, pair)
+        self._select_current()
+
+    def _fill(self, item: QTreeWidgetItem, row: int, pair: StagePair) -> None:
+        info, comparison = pair.scratch.info, pair.comparison
+        look = GRADES[comparison.grade]
+        item.setText(DIRECTION, ARROWS.get(info.direction, ""))
+        item.setText(STAGE, plain_symbol(info.symbol))
+        item.setText(AGREEMENT, look.word)  # the icon carries the glyph: not colour alone
+        item.setIcon(AGREEMENT, grade_icon(comparison.grade))
+        item.setForeground(AGREEMENT, look.color)
+        item.setBackground(AGREEMENT, look.background)
+        item.setText(DIGITS, f"{digits_text(comparison.digits)}")
+        item.setTextAlignment(DIGITS, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        tip = (f"{row + 1}. {describe(info)} (key {info.key})\n"
+               f"{look.word}: max |diff| {short(comparison.max_abs_diff)}, "
+               f"max relative {short(comparison.max_rel_diff)}, "
+               f"{digits_text(comparison.digits)} digits agree")
+        for column in range(len(HEADERS)):
+            item.setToolTip(column, tip)
+
+    def _select_current(self) -> None:
+        item = self.topLevelItem(self._model.session.stage_index)
+        if item is not None and item is not self.currentItem():
+            self.blockSignals(True)
+            self.setCurrentItem(item)
+            self.blockSignals(False)
+            self.scrollToItem(item)
+
+    def _row_chosen(self, item: QTreeWidgetItem | None, _previous) -> None:
+        if item is not None:
+            self._model.session.go_to_stage(self.indexOfTopLevelItem(item))

@@ -1,0 +1,334 @@
+"""The live training plots: curves follow the records, log axes survive zeros and divergence,
+drawing stays bounded, the surface and heatmaps show the engine's numbers, exports write files."""
+
+import csv
+import warnings
+
+import numpy as np
+import pyqtgraph as pg
+import pyqtgraph.exporters
+import pytest
+from PySide6.QtGui import QImage
+
+from engine.datasets import classification_set, default_set, regression_set
+from engine.params import init_params
+from engine.scratch import ScratchNet
+from engine.spec import NetworkSpec, preset
+from engine.trainer import StepRecord, TrainConfig, train
+from gui.plot_curves import MAX_POINTS, RECENT, loggable, zero_floor
+from gui.plot_surface import GRID, grid_points, input_square
+from gui.training_plots import TrainingPlots, sample_index
+
+pytestmark = [pytest.mark.filterwarnings("error"),
+              pytest.mark.qt_log_level_fail("WARNING"),
+              pytest.mark.qt_log_ignore("does not support propagateSizeHints")]
+
+REGRESSION = preset("2-10-5-1-sigmoid-squared")
+BCE = preset("2-2-1-tanh-bce")
+
+
+@pytest.fixture(scope="module")
+def shared(qapp):
+    """One widget for the module, as the window keeps one across runs; each test starts with
+    reset(), as a run does."""
+    widget = TrainingPlots()
+    widget.resize(1200, 800)
+    widget.show()
+    yield widget
+    widget.close()
+    widget.deleteLater()
+
+
+@pytest.fixture
+def plots(shared, qtbot) -> TrainingPlots:
+    qtbot.waitExposed(shared)
+    return shared
+
+
+def run_records(spec: NetworkSpec, epochs: int = 2, lr: float = 0.5) -> list[StepRecord]:
+    data = default_set(spec, 30)
+    return list(train(spec, init_params(spec, 1), data, TrainConfig(lr=lr, epochs=epochs)))
+
+
+def synthetic(spec: NetworkSpec, start: int, n: int, loss: float = 0.25, diff: float = 1e-8,
+              drift: float = 1e-7, per_epoch: int = 100) -> list[StepRecord]:
+    names = spec.param_names
+    return [StepRecord(s, (s - 1) // per_epoch + 1, (0,), loss, loss,
+                       dict.fromkeys(names, diff), drift, s % per_epoch == 0)
+            for s in range(start, start + n)]
+
+
+def drawn(curve: pg.PlotDataItem) -> tuple[np.ndarray, np.ndarray]:
+    """What the curve was last given with setData."""
+    x, y = curve.getOriginalDataset()
+    return (np.array([]), np.array([])) if x is None else (x, y)
+
+
+def test_curves_draw_the_histories_of_a_real_run(plots):
+    records = run_records(BCE)
+    plots.reset(BCE, None)
+    for i in range(0, len(records), 7):
+        plots.add_records(records[i:i + 7])
+    plots.redraw()
+    steps = [r.step for r in records]
+    for plot in (plots.loss_plot, plots.diff_plot, plots.drift_plot):
+        floor = zero_floor([s.history.arrays()[1] for s in plot.series.values()])
+        for name, series in plot.series.items():
+            x, y = drawn(series.curve)
+            assert len(x), name
+            expected_x, expected_y = loggable(*series.history.arrays(), floor)
+            np.testing.assert_array_equal(x, expected_x)
+            np.testing.assert_array_equal(y, expected_y)
+    x, y = drawn(plots.loss_plot.series["scratch"].curve)
+    np.testing.assert_array_equal(x, steps)
+    np.testing.assert_array_equal(y, [r.loss_scratch for r in records])
+    x, y = drawn(plots.loss_plot.series["torch epoch mean"].curve)
+    ends = [r.step for r in records if r.epoch_end]
+    np.testing.assert_array_equal(x, ends)
+    for epoch, mean in enumerate(y, start=1):
+        assert mean == pytest.approx(np.mean([r.loss_torch for r in records if r.epoch == epoch]))
+    assert list(plots.diff_plot.series) == list(BCE.param_names)
+    x, y = drawn(plots.diff_plot.series["w2"].curve)
+    nonzero = np.array([r.grad_diff["w2"] for r in records]) > 0
+    np.testing.assert_array_equal(y[nonzero], [r.grad_diff["w2"] for r in records if
+                                               r.grad_diff["w2"] > 0])
+    legend = [label.text for _, label in plots.diff_plot.legend.items]
+    assert legend == list(BCE.param_names)
+
+
+def test_records_are_drawn_by_the_timer_not_on_arrival(plots, qtbot):
+    plots.reset(REGRESSION, None)
+    plots.add_records(synthetic(REGRESSION, 1, 50))
+    curve = plots.drift_plot.series["drift"].curve
+    assert not len(drawn(curve)[0])
+    qtbot.waitUntil(lambda: len(drawn(curve)[0]) == 50)
+
+
+def test_log_axes_survive_zeros_nan_and_infinity(plots, qtbot):
+    plots.reset(REGRESSION, 1e-6)
+    records = synthetic(REGRESSION, 1, 40, diff=3e-9)
+    records += synthetic(REGRESSION, 41, 10, loss=0.0, diff=0.0, drift=0.0)
+    records += synthetic(REGRESSION, 51, 5, loss=float("inf"), diff=float("nan"),
+                         drift=float("inf"))
+    records += synthetic(REGRESSION, 56, 5, loss=float("nan"), diff=float("inf"),
+                         drift=float("nan"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.add_records(records)
+        plots.redraw()
+        plots.repaint()
+        qtbot.wait(20)   # let the plots paint the mapped data
+    for plot in (plots.loss_plot, plots.diff_plot, plots.drift_plot):
+        for series in plot.series.values():
+            x, y = drawn(series.curve)
+            assert np.all(np.isfinite(y)) and np.all(y > 0)
+        assert plot.zero_line.isVisible()
+    x, y = drawn(plots.diff_plot.series["b1"].curve)
+    assert len(x) == 50 and np.all(x <= 50)     # NaN and infinity left out
+    assert y[-1] == pytest.approx(1e-10)        # zeros a decade below the smallest value
+    assert plots.diff_plot.zero_line.value() == pytest.approx(-10)
+    assert plots.diverged_line.isVisible() and plots.diverged_line.value() == 51
+
+
+def test_a_diverging_run_neither_crashes_nor_warns(plots):
+    records = run_records(REGRESSION, epochs=1, lr=1e4)
+    assert not records[-1].finite
+    plots.reset(REGRESSION, 1e-6)
+    data = default_set(REGRESSION, 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.add_records(records)
+        params = {n: np.full(REGRESSION.param_shape(n, "out_in"), np.inf)
+                  for n in REGRESSION.param_names}
+        plots.set_state(REGRESSION, params, data)
+        plots.redraw()
+        plots.repaint()
+    assert plots.diverged_line.isVisible()
+    assert "diverged" in plots.surface.note.textItem.toPlainText()
+    assert "not finite" in plots.heatmaps.titles[0][0].text
+
+
+def test_drawing_stays_bounded_after_200000_records(plots):
+    spec = NetworkSpec((2, 1), ("identity",))     # the fewest series: a fast test
+    plots.reset(spec, None)
+    rng = np.random.default_rng(0)
+    for start in range(1, 200_001, 5000):
+        batch = synthetic(spec, start, 5000, loss=float(rng.uniform(0.1, 1)))
+        plots.add_records(batch)
+        plots.redraw()
+    for plot in (plots.loss_plot, plots.diff_plot, plots.drift_plot):
+        for name, series in plot.series.items():
+            x, _ = drawn(series.curve)
+            assert 0 < len(x) <= MAX_POINTS, name
+    x, _ = drawn(plots.loss_plot.series["torch"].curve)
+    np.testing.assert_array_equal(x[-RECENT:], np.arange(200_000 - RECENT + 1, 200_001))
+    assert x[0] == 1    # the overview still reaches back to the first step
+
+
+def test_threshold_line_follows_the_value_and_the_log_toggle(plots):
+    plots.reset(REGRESSION, 1e-6)
+    line = plots.threshold_line
+    assert line.isVisible() and line.value() == pytest.approx(-6)
+    plots.diff_plot.plot_item.setLogMode(y=False)
+    assert line.value() == pytest.approx(1e-6)
+    plots.diff_plot.plot_item.setLogMode(y=True)
+    plots.set_threshold(None)
+    assert not line.isVisible()
+    plots.set_threshold(0.01)
+    assert line.isVisible() and line.value() == pytest.approx(-2)
+
+
+def test_regression_surface_is_the_network_beside_the_target(plots):
+    params = init_params(REGRESSION, 3)
+    data = regression_set(REGRESSION, 40)
+    plots.reset(REGRESSION, None)
+    plots.set_state(REGRESSION, params, data)
+    plots.redraw()
+    surface = plots.surface
+    assert surface.available and surface.currentWidget() is surface.view
+    assert input_square(data.x) == ((0.0, 1.0), (0.0, 1.0))
+    points = grid_points(((0.0, 1.0), (0.0, 1.0)))
+    expected = ScratchNet(REGRESSION, params).forward(points, np.zeros((len(points), 1))).y_hat
+    image = surface.output_image.image
+    assert image.shape == (GRID, GRID)
+    np.testing.assert_allclose(image.ravel(), expected[:, 0], rtol=1e-6)
+    j, i = 40, 5                                # row = x2 cell, column = x1 cell
+    x1, x2 = (i + 0.5) / GRID, (j + 0.5) / GRID
+    assert surface.target_image.image[j, i] == pytest.approx((x1**2 + x2**2) / 2)
+    assert surface.target_plot.scene() is surface.view.scene()
+    assert len(surface.target_samples.data) == len(data)
+
+
+def test_bce_surface_shows_the_decision_boundary_and_the_classes(plots):
+    # p = σ(5·tanh(x1)): class 1 right of the boundary x1 = 0
+    params = {"w1": np.array([[1, 0], [0, 0]], np.float32), "b1": np.zeros(2, np.float32),
+              "w2": np.array([[5, 0]], np.float32), "b2": np.zeros(1, np.float32)}
+    data = classification_set(BCE, 60)
+    plots.reset(BCE, None)
+    plots.set_state(BCE, params, data)
+    plots.redraw()
+    surface = plots.surface
+    image = surface.output_image.image
+    assert image.shape == (GRID, GRID) and np.all((image >= 0) & (image <= 1))
+    assert input_square(data.x) == ((-1.0, 1.0), (-1.0, 1.0))
+    np.testing.assert_array_equal(image[:, GRID // 2:] > 0.5, True)
+    line = surface.boundary.mapRectToView(surface.boundary.boundingRect())
+    assert abs(line.center().x()) < 0.05 and line.width() < 0.05 and line.height() > 1.9
+    positive = int((data.y[:, 0] >= 0.5).sum())
+    assert len(surface.class_samples[1].data) == positive
+    assert len(surface.class_samples[0].data) == len(data) - positive
+    assert surface.target_plot.scene() is None
+    plots.reset(REGRESSION, None)               # and back: the target comes back
+    assert surface.target_plot.scene() is surface.view.scene()
+
+
+def test_three_inputs_replace_the_surface_with_a_sentence(plots):
+    spec = NetworkSpec((3, 4, 1), ("tanh", "identity"))
+    plots.reset(spec, None)
+    plots.set_state(spec, init_params(spec), regression_set(spec, 10))
+    plots.redraw()
+    assert not plots.surface.available
+    assert plots.surface.currentWidget() is plots.surface.message
+    assert "two inputs" in plots.surface.message.text() and "3" in plots.surface.message.text()
+    assert plots.heatmaps.weight_images[0].image.shape == (4, 4)
+
+
+def test_heatmaps_show_each_layers_weights_and_the_samples_gradients(plots):
+    params = init_params(REGRESSION, 2)
+    data = regression_set(REGRESSION, 20)
+    plots.reset(REGRESSION, None)
+    plots.set_state(REGRESSION, params, data, 5)
+    plots.redraw()
+    _, grads = ScratchNet(REGRESSION, params).per_sample_gradients(data.x[5:6], data.y[5:6])
+    heatmaps = plots.heatmaps
+    assert len(heatmaps.weight_images) == len(heatmaps.grad_images) == REGRESSION.n_layers
+    for layer in range(1, REGRESSION.n_layers + 1):
+        n_in, n_out = REGRESSION.sizes[layer - 1], REGRESSION.sizes[layer]
+        weights = heatmaps.weight_images[layer - 1].image
+        gradients = heatmaps.grad_images[layer - 1].image
+        assert weights.shape == gradients.shape == (n_out, n_in + 1)
+        np.testing.assert_array_equal(weights[:, :n_in], params[f"w{layer}"])
+        np.testing.assert_array_equal(weights[:, n_in], params[f"b{layer}"])
+        np.testing.assert_array_equal(gradients[:, :n_in], grads[f"w{layer}"][0])
+        np.testing.assert_array_equal(gradients[:, n_in], grads[f"b{layer}"][0])
+        low, high = heatmaps.weight_images[layer - 1].getLevels()
+        assert low == -high == -np.abs(weights).max()
+    assert "sample 6" in heatmaps.grad_label.text
+    assert sample_index(data, data.x[5]) == 5 and sample_index(data, None) == 0
+
+
+def test_csv_export_writes_the_values_from_the_context_menu(plots, tmp_path, monkeypatch):
+    plots.reset(REGRESSION, None)
+    records = synthetic(REGRESSION, 1, 30, diff=2.5e-9)
+    records += synthetic(REGRESSION, 31, 3, diff=0.0, loss=float("nan"))
+    plots.add_records(records)
+    plots.redraw()
+    target = tmp_path / "diff.csv"
+    monkeypatch.setattr(plots, "ask_save_path", lambda *args: str(target))
+    action = plots.export_actions[("gradient difference", "csv")]
+    assert action in plots.diff_plot.scene().contextMenu
+    action.trigger()
+    with open(target, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:4] == ["w1 step", "w1 value", "b1 step", "b1 value"]
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, 34))
+    assert [float(r[1]) for r in rows[1:]] == [2.5e-9] * 30 + [0.0] * 3
+    plots.export_actions[("loss", "csv")].trigger()
+    with open(target, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["scratch step", "scratch value", "torch step", "torch value",
+                       "scratch epoch mean step", "scratch epoch mean value",
+                       "torch epoch mean step", "torch epoch mean value"]
+    assert rows[-1][1] == "nan"
+
+
+def test_pyqtgraphs_own_csv_exporter_handles_our_curves(plots, tmp_path):
+    plots.reset(REGRESSION, None)
+    plots.add_records(synthetic(REGRESSION, 1, 20, drift=0.5))
+    plots.redraw()
+    target = tmp_path / "drift.csv"
+    pyqtgraph.exporters.CSVExporter(plots.drift_plot.plot_item).export(str(target))
+    with open(target, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["drift_x", "drift_y"]
+    assert [float(r[1]) for r in rows[1:]] == [0.5] * 20
+
+
+@pytest.mark.parametrize("panel", ["loss", "surface", "heatmaps"])
+def test_png_export_writes_an_image(plots, tmp_path, monkeypatch, panel):
+    data = regression_set(REGRESSION, 20)
+    plots.reset(REGRESSION, 1e-6)
+    plots.add_records(synthetic(REGRESSION, 1, 20))
+    plots.set_state(REGRESSION, init_params(REGRESSION), data)
+    plots.redraw()
+    target = tmp_path / f"{panel}.png"
+    monkeypatch.setattr(plots, "ask_save_path", lambda *args: str(target))
+    action = plots.export_actions[(panel, "png")]
+    menu = plots.heatmaps.actions() if panel == "heatmaps" else \
+        getattr(plots, f"{panel}_plot", plots.surface.view).scene().contextMenu
+    assert action in menu
+    action.trigger()
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = QImage(str(target))
+    assert image.width() > 100 and image.height() > 100
+
+
+def test_cancelled_export_writes_nothing(plots, tmp_path, monkeypatch):
+    plots.reset(REGRESSION, None)
+    monkeypatch.setattr(plots, "ask_save_path", lambda *args: None)
+    plots.export_actions[("drift", "png")].trigger()
+    assert not list(tmp_path.iterdir())
+
+
+def test_reset_starts_over_with_the_new_networks_parameters(plots):
+    plots.reset(REGRESSION, None)
+    plots.add_records(synthetic(REGRESSION, 1, 150))
+    plots.redraw()
+    plots.reset(BCE, None)
+    assert list(plots.diff_plot.series) == list(BCE.param_names)
+    for series in plots.loss_plot.series.values():
+        assert not len(drawn(series.curve)[0]) and series.history.count == 0
+    plots.add_records(synthetic(BCE, 1, 100))
+    plots.redraw()
+    x, y = drawn(plots.loss_plot.series["scratch epoch mean"].curve)
+    assert list(x) == [100] and y[0] == pytest.approx(0.25)   # no leftover of the last run
