@@ -13,7 +13,9 @@ from engine.report import compare_files, format_report
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "compare", help="compare two gradient files (ours or anyone's)",
-        description="Compare two gradient files parameter by parameter over every sample. "
+        description="Compare two gradient files parameter by parameter over every sample, "
+                    "say where they first disagree and what the pattern suggests, and, where "
+                    "the model and data are known, which catalogued mistake makes the file. "
                     "Exit 0 when all agree, 1 when any disagree, 2 when a file cannot be read "
                     "or the two cannot be aligned.")
     parser.add_argument("a", metavar="A", help="a gradient file (.dat, printed text, "
@@ -25,9 +27,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--atol", type=float, help="absolute tolerance (float32 default 1e-8, "
                         "float64 1e-12)")
     parser.add_argument("--model", metavar="FILE", help="the network (model.json): fixes the "
-                        "layout and shapes the files are aligned to")
+                        "layout and shapes the files are aligned to; with its parameters, the "
+                        "catalogued mistakes are re-made to name the one in a file (a "
+                        "model.json beside either file serves too)")
     parser.add_argument("--data", metavar="CSV", help="the samples the files were made from "
-                        "(with --model): checked against the inputs the files record")
+                        "(with --model): checked against the inputs the files record, and "
+                        "used to re-make the mistakes (else a data.csv beside either file, or "
+                        "the inputs a file records)")
     parser.set_defaults(run=run)
 
 
@@ -45,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
                             "inputs and how many are targets")
             data = load_csv(args.data, model.spec)
         result = compare_files(args.a, args.b, model.spec if model else None,
-                               args.rtol, args.atol, data)
+                               args.rtol, args.atol, data, model.params if model else None)
     except UserInputError as e:
         return fail(str(e))
     report = result.report

@@ -6,6 +6,7 @@ from cli.common import EXIT_OK, add_data_options, add_network_options, dataset, 
 from cli.progress import ProgressBar
 from engine.errors import UserInputError
 from engine.export import export
+from engine.mistakes import MISTAKES, inject
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -21,6 +22,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr", type=float, default=0.0,
                         help="0 (default): every gradient at the same parameters; > 0: each "
                              "engine takes an SGD step after each sample, with its own gradients")
+    parser.add_argument("--inject", metavar="NAME",
+                        help="the scratch engine makes a classic mistake (torch never does): "
+                             f"{', '.join(MISTAKES)}; NAME@L makes it in layer L only")
     parser.set_defaults(run=run)
 
 
@@ -30,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar("export")
     try:
         spec, params = network(args)
+        mistake = inject(spec, args.inject) if args.inject else None
         data = dataset(args, spec)
-        written = export(args.outdir, spec, params, data, args.lr, progress=bar)
+        written = export(args.outdir, spec, params, data, args.lr, progress=bar, mistake=mistake)
     except UserInputError as e:
         return fail(str(e))
     except OSError as e:
@@ -40,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     print(f"{len(data)} samples, {spec.describe()}"
           + (f", SGD with lr {args.lr} along the way" if args.lr else ""))
+    if mistake is not None:
+        print(f"the scratch engine made a mistake on purpose (torch did not): "
+              f"{mistake.describe()}; my_autograd.dat's header says so")
     for path in written.files:
         print(f"wrote {path}")
     return EXIT_OK

@@ -16,6 +16,7 @@ from cli.common import (
     network,
 )
 from engine.errors import UserInputError
+from engine.mistakes import MISTAKES, inject
 from engine.model_file import write_model
 from engine.trainer import Lockstep, TrainConfig, train
 
@@ -35,6 +36,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="shuffle the samples each epoch (seeded by --seed)")
     parser.add_argument("--save-model", metavar="FILE",
                         help="write the scratch engine's final parameters as a model file")
+    parser.add_argument("--inject", metavar="NAME",
+                        help="the scratch engine makes a classic mistake (torch never does): "
+                             f"{', '.join(MISTAKES)}; NAME@L makes it in layer L only")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
 
@@ -44,10 +48,11 @@ def run(args: argparse.Namespace) -> int:
         config = TrainConfig(lr=args.lr, epochs=args.epochs, shuffle=args.shuffle,
                              seed=args.seed)
         spec, params = network(args)
+        mistake = inject(spec, args.inject) if args.inject else None
         data = dataset(args, spec)
     except UserInputError as e:
         return fail(str(e))
-    lockstep = Lockstep(spec, params, data)
+    lockstep = Lockstep(spec, params, data, mistake=mistake)
     history = {"loss_scratch": [], "loss_torch": [], "max_grad_diff": [], "param_drift": []}
     epoch_losses: list[tuple[float, float]] = []
     worst = 0.0
@@ -55,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
     diverged = None
     if not args.json:
         print(f"{spec.describe()}; {len(data)} samples, lr {args.lr}")
+        if mistake is not None:
+            print(f"the scratch engine makes a mistake on purpose (torch does not): "
+                  f"{mistake.describe()}")
         print(f"{'epoch':>5} {'loss scratch':>14} {'loss torch':>14} {'max |grad diff|':>16} "
               f"{'param drift':>12}")
     for record in train(spec, params, data, config, lockstep):
@@ -74,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
                       f"{row[3]:>12.3g}")
             epoch_losses, worst = [], 0.0
     if args.json:
-        print(json.dumps({"epochs": len(history["loss_scratch"]), "steps": steps, **history}))
+        injected = {"mistake": mistake.label} if mistake is not None else {}
+        print(json.dumps({"epochs": len(history["loss_scratch"]), "steps": steps, **history,
+                          **injected}))
     if diverged is not None:
         print(f"train: diverged at step {diverged.step} (epoch {diverged.epoch}, sample "
               f"{diverged.samples[0] + 1}): the loss is {diverged.loss_scratch:g} (scratch) and "

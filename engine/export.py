@@ -3,7 +3,8 @@ torch_autograd.dat and my_autograd.dat beside the model.json and data.csv they c
 
 With lr = 0 every sample's gradient is taken at the same parameters; with lr > 0 each engine
 takes an SGD step after each sample with its own gradients, and the files record the gradients
-along the way.
+along the way (a note in both headers gives the learning rate). Told to, the scratch engine
+makes a catalogued mistake (engine/mistakes.py), and my_autograd.dat's header says so.
 """
 
 import os
@@ -15,11 +16,14 @@ import numpy as np
 
 from engine.atomic import atomic_write_text
 from engine.datasets import Dataset, to_csv_text
+from engine.errors import UserInputError
 from engine.gradfile import write_gradients
 from engine.gradset import GradientSet
+from engine.mistakes import Injection, inject
 from engine.model_file import write_model
 from engine.params import Params, to_layout
 from engine.reference import TorchNet
+from engine.reproduce import along_the_way_note, injected_note
 from engine.scratch import ScratchNet
 from engine.spec import NetworkSpec
 
@@ -44,38 +48,61 @@ class Exported:
 
 
 def gradient_sets(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
-                  lr: float = 0.0, progress: Progress | None = None
-                  ) -> tuple[GradientSet, GradientSet]:
-    """(torch, scratch) gradient sets of every sample of `data`, weights in the spec's layout.
+                  lr: float = 0.0, progress: Progress | None = None,
+                  mistake: Injection | str | None = None) -> tuple[GradientSet, GradientSet]:
+    """(torch, scratch) gradient sets of every sample of `data`, weights in the spec's layout;
+    the scratch engine makes `mistake` (a name or an Injection) when one is given.
     `progress(done, total)` is called as samples are done; returning True cancels."""
-    ours, theirs = ScratchNet(spec, params), TorchNet(spec, params)
+    injection = inject(spec, mistake) if isinstance(mistake, str) else mistake
+    if injection is not None and injection.mistake.needs_updates and lr == 0:
+        raise UserInputError(f"{injection.label} changes only the SGD update, so with a "
+                             "learning rate of 0 both files would hold the same gradients: "
+                             "export with a learning rate above 0 (--lr)")
+    ours, theirs = ScratchNet(spec, params, injection), TorchNet(spec, params)
     n = len(data)
+    loss_a, grads_a = ours.gradients_along(data.x, data.y, lr)
     if lr == 0:
-        loss_a, grads_a = ours.per_sample_gradients(data.x, data.y)
         loss_b, grads_b = theirs.per_sample_gradients(data.x, data.y)
         _report(progress, n, n)
     else:
-        per_step: list[tuple[np.ndarray, Params, np.ndarray, Params]] = []
+        per_step: list[tuple[np.ndarray, Params]] = []
         for i in range(n):
-            x, y = data.x[i:i + 1], data.y[i:i + 1]
-            la, ga = ours.per_sample_gradients(x, y)
-            lb, gb = theirs.batch_gradients(x, y)
-            ours.sgd_step({k: v[0] for k, v in ga.items()}, lr)
+            lb, gb = theirs.batch_gradients(data.x[i:i + 1], data.y[i:i + 1])
             theirs.sgd_step(gb, lr)
-            per_step.append((la, ga, lb, {k: v[None] for k, v in gb.items()}))
+            per_step.append((lb, gb))
             if i % 50 == 49 or i == n - 1:
                 _report(progress, i + 1, n)
-        loss_a = np.concatenate([s[0] for s in per_step])
-        loss_b = np.concatenate([s[2] for s in per_step])
-        grads_a = {k: np.concatenate([s[1][k] for s in per_step]) for k in spec.param_names}
-        grads_b = {k: np.concatenate([s[3][k] for s in per_step]) for k in spec.param_names}
+        loss_b = np.concatenate([s[0] for s in per_step])
+        grads_b = {k: np.stack([s[1][k] for s in per_step]) for k in spec.param_names}
+    for engine, losses, grads in ((SCRATCH_ENGINE, loss_a, grads_a),
+                                  (TORCH_ENGINE, loss_b, grads_b)):
+        _check_finite(engine, losses, grads, lr, injection if engine == SCRATCH_ENGINE else None)
+    notes = [along_the_way_note(lr)] if lr else []
 
-    def as_set(engine: str, losses: np.ndarray, grads: Params) -> GradientSet:
+    def as_set(engine: str, losses: np.ndarray, grads: Params, notes: list[str]) -> GradientSet:
         samples = [to_layout({k: g[i] for k, g in grads.items()}, spec.layout) for i in range(n)]
         return GradientSet(samples, engine, spec.layout, spec.dtype, engine, spec,
-                           data.x.copy(), data.y.copy(), losses.copy())
+                           data.x.copy(), data.y.copy(), losses.copy(), notes)
 
-    return as_set(TORCH_ENGINE, loss_b, grads_b), as_set(SCRATCH_ENGINE, loss_a, grads_a)
+    scratch_notes = notes + ([injected_note(injection)] if injection else [])
+    return (as_set(TORCH_ENGINE, loss_b, grads_b, notes),
+            as_set(SCRATCH_ENGINE, loss_a, grads_a, scratch_notes))
+
+
+def _check_finite(engine: str, losses: np.ndarray, grads: Params, lr: float,
+                  injection: Injection | None) -> None:
+    """A UserInputError naming the first sample whose loss or gradients are not finite."""
+    finite = np.isfinite(losses)
+    for g in grads.values():
+        finite &= np.isfinite(g).reshape(len(g), -1).all(axis=1)
+    if finite.all():
+        return
+    k = int(np.argmin(finite)) + 1
+    making = f" making the mistake {injection.label}" if injection else ""
+    advice = (f" with learning rate {lr:g}; try a smaller one, such as {lr / 10:g}" if lr
+              else ": its parameters or samples are too large")
+    raise UserInputError(f"the {engine} engine{making} diverged at sample {k} (its loss or "
+                         f"gradients are no longer finite){advice}")
 
 
 def _report(progress: Progress | None, done: int, total: int) -> None:
@@ -84,10 +111,12 @@ def _report(progress: Progress | None, done: int, total: int) -> None:
 
 
 def export(outdir: str | os.PathLike, spec: NetworkSpec, params: Mapping[str, np.ndarray],
-           data: Dataset, lr: float = 0.0, progress: Progress | None = None) -> Exported:
-    """Compute both gradient sets and write the four files into `outdir` (created if missing).
-    Each file is written atomically; a cancel (progress returning True) writes nothing."""
-    torch_set, scratch_set = gradient_sets(spec, params, data, lr, progress)
+           data: Dataset, lr: float = 0.0, progress: Progress | None = None,
+           mistake: Injection | str | None = None) -> Exported:
+    """Compute both gradient sets and write the four files into `outdir` (created if missing);
+    the scratch engine makes `mistake` when one is given. Each file is written atomically; a
+    cancel (progress returning True) writes nothing."""
+    torch_set, scratch_set = gradient_sets(spec, params, data, lr, progress, mistake)
     folder = Path(outdir)
     folder.mkdir(parents=True, exist_ok=True)
     paths = tuple(folder / name for name in (TORCH_FILE, SCRATCH_FILE, MODEL_FILE, DATA_FILE))

@@ -1,9 +1,11 @@
 """The comparison of two gradient files: per parameter how far apart they are, the first
-parameter that disagrees walking backward from the loss, a diagnosis, and the notes of what was
-assumed to align them. `to_json` gives the command line's --json object; `format_report` the
-readable table."""
+parameter that disagrees walking backward from the loss, a diagnosis (engine/diagnosis.py), the
+catalogued mistake that makes the file again where the model and data are known
+(engine/reproduce.py), and the notes of what was assumed to align them. `to_json` gives the
+command line's --json object; `format_report` the readable table."""
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,9 +13,14 @@ import numpy as np
 from engine.align import Aligned, align
 from engine.compare import compare_arrays, default_tolerance
 from engine.datasets import Dataset
+from engine.diagnosis import backward_order, located, patterns
 from engine.gradset import GradientSet
 from engine.readers import read_gradients
+from engine.reproduce import reproduce_files
 from engine.spec import NetworkSpec
+
+__all__ = ["CompareReport", "FileComparison", "ParamReport", "backward_order", "compare_aligned",
+           "compare_files", "diagnose", "format_report"]
 
 
 @dataclass(frozen=True)
@@ -42,10 +49,12 @@ class CompareReport:
     atol: float
     diagnosis: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    reproduced_by: str | None = None
 
     def to_json(self) -> dict:
         """The --json object: agree, samples, params{shape, max_abs_diff, max_rel_diff, digits,
-        worst}, first_disagreement, diagnosis, notes."""
+        worst}, first_disagreement, diagnosis, notes, reproduced_by (a mistake's label or
+        None)."""
         return {
             "agree": self.agree,
             "samples": self.samples,
@@ -57,17 +66,13 @@ class CompareReport:
             "first_disagreement": self.first_disagreement,
             "diagnosis": list(self.diagnosis),
             "notes": list(self.notes),
+            "reproduced_by": self.reproduced_by,
         }
 
 
 def _json_float(value: float) -> float | str:
     # JSON has no infinity; a NaN against a number is an infinite difference
     return value if np.isfinite(value) else "inf"
-
-
-def backward_order(names: list[str]) -> list[str]:
-    """bL, wL, ..., b1, w1: the order the backward pass produces them."""
-    return list(reversed(names))
 
 
 def compare_aligned(aligned: Aligned, rtol: float | None = None, atol: float | None = None,
@@ -95,26 +100,18 @@ def compare_aligned(aligned: Aligned, rtol: float | None = None, atol: float | N
 
 
 def diagnose(aligned: Aligned, report: CompareReport) -> list[str]:
-    """Plain sentences about where and how the files disagree."""
+    """Plain sentences about where and how the files disagree, from the numbers alone: where
+    the disagreement starts, which parameters disagree, and the patterns of diagnosis.py."""
     if report.agree:
         low = min(p.digits for p in report.params.values())
         return [f"all {len(report.params)} parameters agree in every one of the "
                 f"{report.samples} samples, to at least {low:.1f} significant digits"]
     order = backward_order(aligned.names)
-    first = report.first_disagreement or order[0]
-    sentences = []
-    after = order[:order.index(first)]
-    layer = first[1:]
-    if after:
-        sentences.append(f"{first} is the first parameter that disagrees walking back from the "
-                         f"loss; {', '.join(after)} after it agree, so the mistake is most likely "
-                         f"in layer {layer}'s backward step")
-    else:
-        sentences.append(f"{first}, the gradient nearest the loss, already disagrees: look at "
-                         "the loss derivative dL/dŷ and the output layer")
-    bad = [n for n in order if not report.params[n].agree]
-    sentences.append(f"disagreeing: {', '.join(bad)}")
-    return sentences
+    agree = {name: p.agree for name, p in report.params.items()}
+    bad = [n for n in order if not agree[n]]
+    return [located(order, report.first_disagreement or order[0], agree),
+            f"disagreeing: {', '.join(bad)}",
+            *patterns(aligned, agree, report.rtol, report.atol)]
 
 
 def format_report(report: CompareReport, name_a: str, name_b: str) -> str:
@@ -167,12 +164,18 @@ def _data_note(gs: GradientSet, data: Dataset) -> str:
 
 def compare_files(path_a: str | os.PathLike, path_b: str | os.PathLike,
                   model: NetworkSpec | None = None, rtol: float | None = None,
-                  atol: float | None = None, data: Dataset | None = None) -> FileComparison:
+                  atol: float | None = None, data: Dataset | None = None,
+                  params: Mapping[str, np.ndarray] | None = None) -> FileComparison:
     """Read both files (any supported kind), align them and compare. A file that cannot be read
     or the two that cannot be aligned raise GradientFileError naming the file.
 
     float64 tolerances apply only when both files say they hold float64: printed text carries
-    the digits its author printed, and a float32 file carries float32's."""
+    the digits its author printed, and a float32 file carries float32's.
+
+    Where files disagree and a network with its parameters is known (`model` with `params`,
+    or a model.json beside either file) along with the samples (`data`, a data.csv beside
+    either file, or the inputs a file records), the catalogued mistakes are re-made to name
+    the one that makes a file (report.reproduced_by)."""
     a = read_gradients(path_a, model_spec=model)
     b = read_gradients(path_b, model_spec=model)
     aligned = align(a, b, model)
@@ -186,4 +189,9 @@ def compare_files(path_a: str | os.PathLike, path_b: str | os.PathLike,
     if data is not None:
         notes += [_data_note(gs, data) for gs in (a, b)]
     aligned.notes[:0] = notes
-    return FileComparison(a, b, aligned, compare_aligned(aligned, rtol, atol, precision))
+    report = compare_aligned(aligned, rtol, atol, precision)
+    if not report.agree:
+        found = reproduce_files(aligned, (a, b), model, params, data)
+        report.diagnosis += found.sentences
+        report.reproduced_by = found.reproduced_by
+    return FileComparison(a, b, aligned, report)

@@ -4,6 +4,10 @@ Samples are columns, as in the notes' column-vector form: a batch of N samples i
 shape (n_0, N), and each layer computes z_l = w_l·a_{l-1} + b_l, a_l = f_l(z_l), both (n_l, N).
 The backward pass keeps each sample's own gradient, so per-sample gradients of a whole dataset
 need no Python loop over samples; one sample is N = 1. w_l is (n_l, n_{l-1}), b_l is (n_l,).
+
+Told to make a mistake (engine/mistakes.py), the engine makes it where a hand-written backprop
+would: a wrong derivative or dL/dŷ comes with the activation or loss strategy, and the other
+steps are replaced right under the line that computes them correctly.
 """
 
 from collections.abc import Mapping
@@ -13,6 +17,7 @@ import numpy as np
 
 from engine.activations import activation
 from engine.losses import loss as loss_named
+from engine.mistakes import ACCUMULATE, BACK, BIAS, UPDATE, Injection, inject
 from engine.params import Params
 from engine.spec import NetworkSpec
 from engine.stages import Stage, assemble
@@ -47,15 +52,27 @@ class Backward:
 
 
 class ScratchNet:
-    """A network of `spec` holding its own copy of `params` (engine layout, spec dtype)."""
+    """A network of `spec` holding its own copy of `params` (engine layout, spec dtype), that
+    makes `mistake` (an Injection, or a name such as "dropped_factor_2" or
+    "untransposed_weight@2") when told to; see engine/mistakes.py."""
 
-    def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray]):
+    def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray],
+                 mistake: Injection | str | None = None):
         self.spec = spec
         self.params: Params = {n: np.array(params[n], dtype=spec.np_dtype)
                                for n in spec.param_names}
         self.acts = [activation(name) for name in spec.activations]
         self.loss = loss_named(spec.loss)
         self._names = [(f"w{layer}", f"b{layer}") for layer in range(1, spec.n_layers + 1)]
+        if isinstance(mistake, Injection) and mistake.spec != spec:
+            mistake = mistake.label  # bound to another network: made again for this one
+        self.mistake = inject(spec, mistake) if isinstance(mistake, str) else mistake
+        # (step, layer) of every step done wrong; empty, and so skipped at once, when right
+        self._wrong: frozenset[tuple[str, int]] = frozenset()
+        self._buffers: Params = {}  # the never-reset gradient sums of accumulated_gradients
+        if self.mistake is not None:
+            self._wrong = self.mistake.points
+            self.acts, self.loss = self.mistake.strategies(self.acts, self.loss)
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> Forward:
         """x (N, n_0) or (n_0,), y (N, n_L) or (n_L,): every z_l and a_l, and each loss."""
@@ -86,18 +103,55 @@ class ScratchNet:
             outer = delta[:, None, :] * a[layer - 1][None, :, :]       # dL/dw_l = δ_l·a_{l-1}ᵀ
             grads[w] = outer.transpose(2, 0, 1)
             grads[b] = delta.T                                          # dL/db_l = δ_l
+            if self._wrong and (BIAS, layer) in self._wrong:
+                grads[b] = self.mistake.wrong(delta)
             if layer > 1:
                 da[layer - 1] = self.params[w].T @ delta                # dL/da_{l-1} = w_lᵀ·δ_l
+                if self._wrong and (BACK, layer) in self._wrong:
+                    da[layer - 1] = self.mistake.wrong(self.params[w], delta)
                 act = self.acts[layer - 2]
                 delta = da[layer - 1] * act.derivative(z[layer - 2], a[layer - 1])
         ordered = {name: grads[name] for pair in self._names for name in pair}
+        if self._wrong and self.mistake.step == ACCUMULATE:
+            ordered = self._accumulate(ordered)
         return Backward(dy_hat.T, dz, da, ordered)
+
+    def _accumulate(self, grads: Params) -> Params:
+        """The mistake of never resetting the gradient buffers: each sample's gradient is added
+        to what they hold, from earlier samples of this call and from earlier calls, and what
+        is read is the sum so far. grads {name: (N, *shape)}."""
+        summed = dict(grads)
+        for layer in self.mistake.layers:
+            for name in self._names[layer - 1]:
+                running = np.cumsum(grads[name], axis=0)
+                if name in self._buffers:
+                    running += self._buffers[name]
+                self._buffers[name] = running[-1].copy()
+                summed[name] = running
+        return summed
 
     def per_sample_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Params]:
         """Each sample's loss (N,) and gradients {name: (N, *shape)} at the current
         parameters. The gradients are views with the sample axis first."""
         fwd = self.forward(x, y)
         return fwd.losses, self.backward(fwd).grads
+
+    def gradients_along(self, x: np.ndarray, y: np.ndarray,
+                        lr: float = 0.0) -> tuple[np.ndarray, Params]:
+        """Each sample's loss (N,) and gradients {name: (N, *shape)} with batch size 1, as an
+        export takes them: all at the current parameters when lr is 0; otherwise sample by
+        sample, with an SGD step after each one using that sample's gradients."""
+        if lr == 0:
+            return self.per_sample_gradients(x, y)
+        steps = []
+        # a diverging run overflows on purpose; the caller sees the values are not finite
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            for i in range(len(x)):
+                losses, grads = self.per_sample_gradients(x[i:i + 1], y[i:i + 1])
+                self.sgd_step({name: g[0] for name, g in grads.items()}, lr)
+                steps.append((losses, grads))
+        return (np.concatenate([s[0] for s in steps]),
+                {name: np.concatenate([s[1][name] for s in steps]) for name in self.params})
 
     def stages(self, x: np.ndarray, y: np.ndarray) -> list[Stage]:
         """Every stage of one sample's pass; x (n_0,), y (n_L,)."""
@@ -117,8 +171,14 @@ class ScratchNet:
 
     def sgd_step(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
         """θ ← θ - lr·g for every parameter; g has the parameter's shape (a batch's mean)."""
-        for name, value in self.params.items():
-            value -= value.dtype.type(lr) * grads[name]
+        for layer, names in enumerate(self._names, start=1):
+            for name in names:
+                value = self.params[name]
+                step = value.dtype.type(lr) * grads[name]
+                if self._wrong and (UPDATE, layer) in self._wrong:
+                    value += step                               # the mistake: θ ← θ + lr·g
+                else:
+                    value -= step
 
     def _columns(self, v: np.ndarray) -> np.ndarray:
         """Samples as columns, (n, N), in the spec's dtype."""

@@ -5,10 +5,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from engine.datasets import Dataset
 from engine.errors import UserInputError
+from engine.mistakes import Injection
 from engine.params import Params
 from engine.reference import TorchNet
 from engine.scratch import ScratchNet
@@ -65,11 +65,11 @@ class Lockstep:
     """Both engines, one SGD step at a time on any batch of rows of `data`."""
 
     def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
-                 torch_params: Mapping[str, np.ndarray] | None = None):
+                 torch_params: Mapping[str, np.ndarray] | None = None,
+                 mistake: Injection | str | None = None):
         self.spec, self.data = spec, data
-        self.scratch = ScratchNet(spec, params)
+        self.scratch = ScratchNet(spec, params, mistake)  # makes `mistake` (engine/mistakes.py)
         self.torch = TorchNet(spec, params if torch_params is None else torch_params)
-        self._x, self._y = torch.as_tensor(data.x), torch.as_tensor(data.y)
         sizes = [int(np.prod(spec.param_shape(n, "out_in"))) for n in spec.param_names]
         self._offsets = np.cumsum([0, *sizes[:-1]])
 
@@ -81,15 +81,16 @@ class Lockstep:
 
     def step(self, rows: np.ndarray, lr: float) -> tuple[float, float, dict[str, float], float]:
         """Update both engines on `rows`; returns (loss_scratch, loss_torch, grad_diff, drift)."""
+        # a slice costs less than a gather
+        x, y = ((self.data.x[rows[0]:rows[0] + 1], self.data.y[rows[0]:rows[0] + 1])
+                if len(rows) == 1 else (self.data.x[rows], self.data.y[rows]))
         # a diverging run overflows on purpose; the record's finiteness reports it
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-            losses_a, per_sample = self.scratch.per_sample_gradients(self.data.x[rows],
-                                                                     self.data.y[rows])
+            losses_a, per_sample = self.scratch.per_sample_gradients(x, y)
             grads_a = {name: g[0] if len(rows) == 1 else g.mean(axis=0)
                        for name, g in per_sample.items()}
-            index = torch.as_tensor(rows)
-            losses_b, grads_b = self.torch.step_gradients(self._x[index], self._y[index])
-            flat_b = torch.cat([g.reshape(-1) for g in grads_b]).numpy()
+            losses_b, grads_b = self.torch.step_gradients(x, y)
+            flat_b = self.torch.flatten(grads_b)
             flat_a = np.concatenate([g.ravel() for g in grads_a.values()])
             diff = np.maximum.reduceat(np.abs(flat_a - flat_b), self._offsets)
             self.scratch.sgd_step(grads_a, lr)

@@ -115,7 +115,7 @@ def test_json_object_has_the_documented_schema():
     scratch.samples[0]["b3"] = scratch.samples[0]["b3"] + 1
     data = json.loads(json.dumps(compare_aligned(align(torch_set, scratch)).to_json()))
     assert set(data) == {"agree", "samples", "params", "first_disagreement", "diagnosis",
-                         "notes"}
+                         "notes", "reproduced_by"}
     assert data["agree"] is False and data["samples"] == 5
     assert data["first_disagreement"] == "b3"
     assert list(data["params"]) == ["w1", "b1", "w2", "b2", "w3", "b3"]

@@ -221,3 +221,117 @@ def test_compare_with_model_and_data_checks_the_samples(exported, tmp_path, caps
                "the first at sample 1" in n for n in notes)
     assert main(["compare", a, b, "--data", data]) == 2
     assert "--data needs --model" in capsys.readouterr().err
+
+
+# the mistake finder: every catalogued mistake made on purpose is caught, located and named
+
+FIRST_WRONG = {"sigmoid_derivative_of_activation": "b2", "forgotten_activation_derivative": "b2",
+               "dropped_factor_2": "b3", "untransposed_weight": "b1", "flipped_update_sign": "b3",
+               "accumulated_gradients": "b3", "bias_gradient_wrong_axis": "b2"}
+
+
+def export_injected(out: Path, name: str, capsys) -> Path:
+    """Export 30 samples with `name` injected; my_autograd.dat loses the note that names the
+    mistake, so compare can only name it by making it again."""
+    from app import main
+    from engine.mistakes import MISTAKES
+
+    lr = ["--lr", "0.1"] if MISTAKES[name.partition("@")[0]].needs_updates else []
+    assert main(["export", str(out), "--samples", "30", "--inject", name, *lr]) == 0
+    assert "the scratch engine made a mistake on purpose" in capsys.readouterr().out
+    mine = out / "my_autograd.dat"
+    lines = mine.read_text().splitlines(keepends=True)
+    assert any(line.startswith(f"# note: injected mistake: {name}") for line in lines)
+    mine.write_text("".join(line for line in lines if "injected mistake" not in line))
+    return mine
+
+
+def compare_json(capsys, *args: str | Path) -> tuple[int, dict]:
+    from app import main
+
+    code = main(["compare", *map(str, args), "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("name", list(FIRST_WRONG))
+def test_an_injected_mistake_is_caught_located_and_named(name, tmp_path, capsys):
+    mine = export_injected(tmp_path, name, capsys)
+    code, data = compare_json(capsys, tmp_path / "torch_autograd.dat", mine)
+    assert code == 1 and data["agree"] is False
+    assert data["first_disagreement"] == FIRST_WRONG[name]
+    assert data["reproduced_by"] == name
+    assert any(f"the mistake {name} (" in s for s in data["diagnosis"])
+    assert any(s.startswith("a right run of model.json and data.csv beside the files")
+               and s.endswith("makes A and not B, so B holds the mistake")
+               for s in data["diagnosis"])
+
+
+def test_a_correct_file_is_not_flagged(exported, capsys):
+    code, data = compare_json(capsys, exported / "torch_autograd.dat",
+                              exported / "my_autograd.dat")
+    assert code == 0 and data["reproduced_by"] is None and len(data["diagnosis"]) == 1
+
+
+def test_a_mistake_in_one_layer_is_named_with_its_layer(tmp_path, capsys):
+    mine = export_injected(tmp_path, "forgotten_activation_derivative@1", capsys)
+    code, data = compare_json(capsys, tmp_path / "torch_autograd.dat", mine)
+    assert (code, data["first_disagreement"]) == (1, "b1")
+    assert data["reproduced_by"] == "forgotten_activation_derivative@1"
+
+
+def test_without_a_model_the_pattern_is_told_and_with_one_the_mistake_named(tmp_path, capsys):
+    made = export_injected(tmp_path / "made", "dropped_factor_2", capsys)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    for name in ("torch_autograd.dat", "my_autograd.dat"):
+        (alone / name).write_text((made.parent / name).read_text())
+    a, b = alone / "torch_autograd.dat", alone / "my_autograd.dat"
+    code, data = compare_json(capsys, a, b)
+    assert code == 1 and data["reproduced_by"] is None
+    assert any(s.startswith("B = ½·A in every parameter") for s in data["diagnosis"])
+    code, data = compare_json(capsys, a, b, "--model", made.parent / "model.json",
+                              "--data", made.parent / "data.csv")
+    assert code == 1 and data["reproduced_by"] == "dropped_factor_2"
+
+
+def test_an_injection_that_cannot_be_made_is_one_line_and_exit_2(tmp_path, capsys):
+    from app import main
+
+    assert main(["export", str(tmp_path / "a"), "--inject", "typo"]) == 2
+    assert "unknown mistake 'typo'; valid: sigmoid_derivative_of_activation" in (
+        capsys.readouterr().err)
+    assert main(["export", str(tmp_path / "b"), "--preset", "2-2-1-tanh-bce",
+                 "--inject", "dropped_factor_2"]) == 2
+    assert "the bce loss has no factor 2 to drop" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "c"), "--inject", "flipped_update_sign"]) == 2
+    assert "changes only the SGD update" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "d"), "--inject", "flipped_update_sign",
+                 "--lr", "0.5"]) == 2
+    assert "diverged at sample" in capsys.readouterr().err
+    assert main(["train", "--inject", "untransposed_weight@3", "--samples", "5"]) == 2
+    assert "can be made in layer 2" in capsys.readouterr().err
+    assert not any((tmp_path / d).exists() for d in "abcd")
+
+
+def test_train_with_an_injected_mistake_parts_from_torch(capsys):
+    from app import main
+
+    args = ["train", "--samples", "10", "--epochs", "3", "--lr", "0.05"]
+    assert main([*args, "--json", "--inject", "flipped_update_sign"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["mistake"] == "flipped_update_sign"
+    assert data["loss_scratch"][2] > data["loss_scratch"][0]
+    assert data["loss_torch"][2] < data["loss_torch"][0] and data["param_drift"][2] > 0.01
+    assert main([*args, "--inject", "dropped_factor_2"]) == 0
+    assert "makes a mistake on purpose (torch does not): dropped_factor_2" in (
+        capsys.readouterr().out)
+
+
+def test_export_inject_and_compare_end_to_end(tmp_path):
+    assert app("export", tmp_path, "--samples", "20", "--inject",
+               "accumulated_gradients").returncode == 0
+    result = app("compare", tmp_path / "torch_autograd.dat", tmp_path / "my_autograd.dat")
+    assert result.returncode == 1, result.stderr
+    assert "B's sample k holds the sum of A's samples 1..k" in result.stdout
+    assert "B is made again by the scratch engine with the mistake accumulated_gradients" in (
+        result.stdout)
