@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings
 from PySide6.QtWidgets import QApplication
 
 from engine.session import Session
@@ -47,7 +47,16 @@ def run_window(args: argparse.Namespace | None = None) -> int:
     app = _application()
     window = build_window(open_settings())
     window.show()
-    return app.exec()
+    status = app.exec()
+    _dispose(window)
+    return status
+
+
+def _dispose(window: MainWindow) -> None:
+    """Destroy the window now, while the QApplication lives: pyqtgraph's views crash the
+    interpreter on exit when they outlive it."""
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def screenshot(path: str, steps: int = 0) -> int:
@@ -64,8 +73,7 @@ def screenshot(path: str, steps: int = 0) -> int:
     stage = window.model.session.stage.key
     saved = image.save(path, "PNG")
     window.close()
-    window.deleteLater()
-    app.processEvents()
+    _dispose(window)
     if not saved:
         print(f"backprop-explorer: cannot write the screenshot {path}", file=sys.stderr)
         return 2

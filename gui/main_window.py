@@ -17,6 +17,7 @@ from gui.session_model import SessionModel
 from gui.stage_card import StageCard
 from gui.stage_list import StageList
 from gui.status_bar import StatusBar
+from gui.training_docks import TrainingDocks
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,12 @@ class MainWindow(QMainWindow):
         self.sample_dock.setWidget(self.sample_panel)
         self.sample_dock.setToolTip("The current sample and both engines' prediction and loss")
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.sample_dock)
+        self.training = TrainingDocks(self, self.model)
+        self.tabifyDockWidget(self.sample_dock, self.training.panel_dock)
+        self.sample_dock.raise_()
         self.resizeDocks([self.sample_dock], [330], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.training.plots_dock], [260], Qt.Orientation.Vertical)
+        self.training.panel.message.connect(self.status.say)
 
         self.network_action = QAction(icon("network"), "&Network and data…", self)
         self.network_action.setShortcut("Ctrl+N")
@@ -108,6 +114,8 @@ class MainWindow(QMainWindow):
         network.addAction(self.network_action)
         view = QMenu("&View", self)
         view.addAction(self.sample_dock.toggleViewAction())
+        view.addAction(self.training.panel_dock.toggleViewAction())
+        view.addAction(self.training.plots_dock.toggleViewAction())
         view.addAction(self.toolbar.toggleViewAction())
         help_menu = QMenu("&Help", self)
         help_menu.addAction("&About Backprop Explorer", self._about)
@@ -134,6 +142,7 @@ class MainWindow(QMainWindow):
             stored.remember_network(self._settings, self.model.session.spec)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.training.shutdown()
         if self._settings is not None:
             stored.save_window(self._settings, self, self._splitters())
             stored.remember_network(self._settings, self.model.session.spec)

@@ -83,10 +83,13 @@ class TrainController(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.thread = QThread()
+        # the thread is the controller's child, and the worker goes when the thread finishes:
+        # nothing of either is left for Python to destroy after the QApplication
+        self.thread = QThread(self)
         self.thread.setObjectName("training")
         self.worker = TrainWorker()
         self.worker.moveToThread(self.thread)
+        self.thread.finished.connect(self.worker.deleteLater)
         self._start.connect(self.worker.start)
         self.worker.records.connect(self._on_records)
         self.worker.snapshot.connect(self._on_snapshot)
