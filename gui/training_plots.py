@@ -28,8 +28,8 @@ from gui.plot_curves import LogCurvePlot
 from gui.plot_heatmaps import LayerHeatmaps
 from gui.plot_surface import SurfacePanel
 
-REDRAW_MS = 100
-STATE_INTERVAL = 0.25   # seconds between two drawings of the surface and the heatmaps
+REDRAW_MS = 200     # 5 Hz: each repaint holds the GIL the training worker needs
+STATE_INTERVAL = 0.5    # seconds between two drawings of the surface and the heatmaps
 ENGINES = {"scratch": QColor("#d95f02"), "torch": QColor("#1f78b4")}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]

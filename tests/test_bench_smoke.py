@@ -38,3 +38,22 @@ def test_report_states_every_target_and_verdict(capsys):
 
 def test_python_m_bench_finds_the_engine_benchmark():
     assert "bench.bench_engine" in modules()
+
+
+def test_training_benchmark_runs_and_reports(capsys):
+    from bench import bench_training
+
+    bench_training.main(bench_training.Sizes(steps=20, rounds=1))
+    out = capsys.readouterr().out
+    assert "headless lockstep SGD vs the plain loop" in out and "vs target 3x" in out
+    assert "µs per step" in out
+
+
+def test_window_benchmark_runs_and_reports(capsys, qapp):
+    from bench import bench_window
+
+    bench_window.main(bench_window.Sizes(window_steps=300, memory_steps=400, memory_early=200))
+    out = capsys.readouterr().out
+    assert "window with live plots vs headless throughput" in out and "vs target 0.8x" in out
+    assert "longest gap of a 10 ms QTimer" in out and "memory:" in out
+    assert {"bench.bench_training", "bench.bench_window"} <= set(modules())

@@ -1,0 +1,172 @@
+"""The window while it trains, as ratios and bounds of one run (issue 5).
+
+- Throughput of a run in the window with every plot live (offscreen) against the same run
+  headless: at least 80%.
+- The event loop never blocked more than 50 ms: the longest gap between the timeouts of a
+  10 ms QTimer over the run.
+- Memory after 1,000,000 steps within 50 MB of memory after 10,000 (headless loop feeding the
+  plots' bounded histories, as the window does).
+
+Sizes shrink with BENCH_WINDOW_STEPS and BENCH_MEMORY_STEPS (the tests smoke-run it small).
+"""
+
+import os
+import time
+from dataclasses import dataclass
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import torch
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+
+from bench.bench_engine import Ratio
+from engine.datasets import regression_set
+from engine.params import init_params
+from engine.session import Session
+from engine.spec import DEFAULT_PRESET, preset
+from engine.trainer import TrainConfig
+from engine.training import TrainingRun, run
+
+SAMPLES = 100
+
+
+@dataclass(frozen=True)
+class Sizes:
+    window_steps: int = int(os.environ.get("BENCH_WINDOW_STEPS", 100_000))
+    memory_steps: int = int(os.environ.get("BENCH_MEMORY_STEPS", 1_000_000))
+    memory_early: int = 10_000
+
+
+FULL = Sizes()
+
+
+class _Sink:
+    """A RunState that keeps nothing, or hands records to plots' histories."""
+
+    def __init__(self, plots=None):
+        self.plots = plots
+
+    def interrupted(self) -> bool:
+        return False
+
+    def report(self, records) -> None:
+        if self.plots is not None:
+            self.plots.add_records(records)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _headless(steps: int) -> float:
+    spec = preset(DEFAULT_PRESET)
+    data = regression_set(spec, SAMPLES)
+    training = TrainingRun(spec, init_params(spec), data,
+                           TrainConfig(lr=0.05, epochs=-(-steps // SAMPLES)))
+    start = time.perf_counter()
+    run(training, _Sink(), max_steps=steps)
+    return steps / (time.perf_counter() - start)
+
+
+def _in_window(steps: int) -> tuple[float, float, int]:
+    """(steps/s, longest event-loop gap in s, steps run) of a run started from the panel."""
+    from gui.main_window import MainWindow
+    from gui.session_model import SessionModel
+
+    app = QApplication.instance() or QApplication([])
+    spec = preset(DEFAULT_PRESET)
+    window = MainWindow(SessionModel(Session(spec, init_params(spec),
+                                             regression_set(spec, SAMPLES))))
+    window.resize(1400, 900)
+    window.show()
+    panel = window.training.panel
+    panel.lr.setText("0.05")
+    panel.epochs.setValue(-(-steps // SAMPLES))
+    gaps = {"last": time.perf_counter(), "worst": 0.0}
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps["worst"] = max(gaps["worst"], now - gaps["last"])
+        gaps["last"] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    loop = QEventLoop()
+    panel.controller.stopped.connect(loop.quit)
+    app.processEvents()
+    timer.start()
+    gaps["last"] = start = time.perf_counter()
+    panel.start(0)
+    loop.exec()
+    elapsed = time.perf_counter() - start
+    timer.stop()
+    done = panel.training.step
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    return done / elapsed, gaps["worst"], done
+
+
+def _memory(sizes: Sizes) -> tuple[float, float]:
+    """RSS (MB) after `memory_early` and after `memory_steps` steps of a headless run whose
+    records go into the live plots' histories."""
+    from gui.training_plots import TrainingPlots
+
+    QApplication.instance() or QApplication([])
+    spec = preset(DEFAULT_PRESET)
+    data = regression_set(spec, SAMPLES)
+    plots = TrainingPlots()
+    plots.reset(spec)
+    training = TrainingRun(spec, init_params(spec), data,
+                           TrainConfig(lr=0.05, epochs=-(-sizes.memory_steps // SAMPLES)))
+    sink = _Sink(plots)
+    run(training, sink, max_steps=sizes.memory_early)
+    plots.redraw()
+    early = _rss_mb()
+    run(training, sink, max_steps=sizes.memory_steps - sizes.memory_early)
+    plots.redraw()
+    return early, _rss_mb()
+
+
+def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        headless = _headless(sizes.window_steps)
+        windowed, worst_gap, done = _in_window(sizes.window_steps)
+        early, late = _memory(sizes)
+    finally:
+        torch.set_num_threads(previous)
+    ratios = [Ratio("window with live plots vs headless throughput", windowed / headless, 0.8)]
+    lines = [f"headless: {headless:,.0f} steps/s over {sizes.window_steps:,} steps",
+             f"window, every plot live (offscreen): {windowed:,.0f} steps/s over {done:,} steps",
+             f"longest gap of a 10 ms QTimer during the run: {worst_gap * 1e3:.1f} ms "
+             f"(bound 50 ms): {'PASS' if worst_gap <= 0.05 else 'MISS'}",
+             f"memory: {early:.1f} MB after {sizes.memory_early:,} steps, {late:.1f} MB after "
+             f"{sizes.memory_steps:,} (growth {late - early:+.1f} MB, bound 50 MB): "
+             f"{'PASS' if late - early <= 50 else 'MISS'}"]
+    return ratios, lines
+
+
+def results(sizes: Sizes = FULL) -> list[Ratio]:
+    return measure(sizes)[0]
+
+
+def main(sizes: Sizes = FULL) -> None:
+    ratios, lines = measure(sizes)
+    print(f"bench_window: {DEFAULT_PRESET}, {SAMPLES} samples, batch size 1; torch on one "
+          "thread; offscreen")
+    for line in lines:
+        print(f"  {line}")
+    for r in ratios:
+        print(f"  {r.name}  {r.ratio:5.2f}x vs target {r.target:g}x  {r.verdict}")
+
+
+if __name__ == "__main__":
+    main()
