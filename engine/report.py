@@ -109,9 +109,34 @@ def diagnose(aligned: Aligned, report: CompareReport) -> list[str]:
     order = backward_order(aligned.names)
     agree = {name: p.agree for name, p in report.params.items()}
     bad = [n for n in order if not agree[n]]
+    rounding = _rounding_level(aligned, report, bad)
+    if rounding:
+        return [f"disagreeing: {', '.join(bad)}", rounding]
     return [located(order, report.first_disagreement or order[0], agree),
             f"disagreeing: {', '.join(bad)}",
             *patterns(aligned, agree, report.rtol, report.atol)]
+
+
+# a disagreement this small against the parameter's largest value over all samples is float32
+# rounding showing through a cancellation, not a mistake (float32's unit is 6e-8)
+ROUNDING_LEVEL = 1e-5
+
+
+def _rounding_level(aligned: Aligned, report: CompareReport, bad: list[str]) -> str | None:
+    """A sentence when every disagreement is at rounding level against its parameter's scale."""
+    parts = []
+    for name in bad:
+        scale = float(max(np.max(np.abs(aligned.a[name])), np.max(np.abs(aligned.b[name]))))
+        diff = report.params[name].max_abs_diff
+        if not (np.isfinite(diff) and scale > 0 and diff <= ROUNDING_LEVEL * scale):
+            return None
+        parts.append(f"{name} {diff:.2g} against values up to {scale:.2g}")
+    return ("every difference is at rounding level against the size of its parameter over all "
+            f"samples ({'; '.join(parts)}): it shows where values nearly cancel (ŷ ≈ y makes "
+            "2(ŷ - y) small, and its relative difference large), not a mistake in the backprop; "
+            "files made with SGD along the way part a little more with every step as each "
+            "engine rounds its own parameters. To confirm, compare with --atol 1e-6 or export "
+            "in float64")
 
 
 def format_report(report: CompareReport, name_a: str, name_b: str) -> str:

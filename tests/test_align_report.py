@@ -162,3 +162,18 @@ def test_table_reads_in_backward_order():
                                                                           "b2", "w3", "b3")]
     assert rows == ["b3", "w3", "b2", "w2", "b1", "w1"]
     assert "Verdict: the files agree" in text
+
+
+def test_rounding_level_differences_are_told_apart_from_mistakes():
+    """A float32 difference of a few units in the last place where ŷ ≈ y makes 2(ŷ - y)
+    small: it fails the elementwise tolerance, and the diagnosis says it is rounding."""
+    torch_set, scratch = sets(n=5)
+    small = min(range(5), key=lambda k: abs(float(scratch.samples[k]["b3"][0])))
+    scratch.samples[small]["b3"] = scratch.samples[small]["b3"] + np.float32(3e-7)
+    report = compare_aligned(align(torch_set, scratch))
+    assert not report.agree
+    assert any("rounding level" in s for s in report.diagnosis)
+    assert not any("mix-up" in s for s in report.diagnosis)
+    scratch.samples[small]["b3"] = scratch.samples[small]["b3"] + np.float32(0.1)
+    report = compare_aligned(align(torch_set, scratch))
+    assert not any("rounding level" in s for s in report.diagnosis)
