@@ -53,20 +53,14 @@ class ArrayComparison:
         return grade(self.max_rel_diff)
 
 
-def compare_arrays(a: np.ndarray, b: np.ndarray, rtol: float | None = None,
-                   atol: float | None = None) -> ArrayComparison:
-    """Compare two arrays of the same shape. NaN where the other has a number, or where the
-    signs of infinities differ, counts as an infinite difference; NaN against NaN counts as equal
-    (the engines agree, and the NaN itself is reported elsewhere)."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape:
-        raise ValueError(f"cannot compare shapes {a.shape} and {b.shape}")
-    wide = np.result_type(a.dtype, b.dtype, np.float32)
-    default_rtol, default_atol = default_tolerance(wide)
-    rtol = default_rtol if rtol is None else rtol
-    atol = default_atol if atol is None else atol
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
+def elementwise(a: np.ndarray, b: np.ndarray, rtol: float, atol: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per element, in float64: |a - b|, the relative difference |a - b| / max(|a|, |b|), and
+    the excess |a - b| / (atol + rtol·max(|a|, |b|)) (above 1: out of tolerance). NaN where the
+    other has a number, or infinities of opposite signs, differ infinitely; NaN against NaN is
+    equal (the engines agree, and the NaN itself is reported elsewhere)."""
+    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         same = (a64 == b64) | (np.isnan(a64) & np.isnan(b64))
         diff = np.where(same, 0.0, np.abs(a64 - b64))
         diff = np.where(np.isnan(diff), np.inf, diff)
@@ -74,6 +68,20 @@ def compare_arrays(a: np.ndarray, b: np.ndarray, rtol: float | None = None,
         rel = np.where(same, 0.0, diff / np.where(scale > 0, scale, 1.0))
         rel = np.where(np.isnan(rel), np.inf, rel)
         excess = diff / (atol + rtol * np.where(np.isfinite(scale), scale, 0.0))
+    return diff, rel, excess
+
+
+def compare_arrays(a: np.ndarray, b: np.ndarray, rtol: float | None = None,
+                   atol: float | None = None) -> ArrayComparison:
+    """Compare two arrays of the same shape; see `elementwise` for NaN and infinities."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"cannot compare shapes {a.shape} and {b.shape}")
+    wide = np.result_type(a.dtype, b.dtype, np.float32)
+    default_rtol, default_atol = default_tolerance(wide)
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    diff, rel, excess = elementwise(a, b, rtol, atol)
     cap = dtype_digits(wide)
     if a.size == 0:
         return ArrayComparison(0.0, 0.0, cap, True, (), rtol, atol)

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.compare import dtype_digits
+from engine.compare import dtype_digits, elementwise
 from engine.errors import UserInputError
 from engine.gradset import GradientSet
 from engine.report import FileComparison, backward_order, compare_files
@@ -365,13 +365,9 @@ class CompareDialog(QDialog):
 
 def _relative(a: np.ndarray, b: np.ndarray, rtol: float, atol: float
               ) -> tuple[np.ndarray, np.ndarray]:
-    """Elementwise |a − b| / max(|a|, |b|) (0 where equal) and |a − b| / (atol + rtol·max(|a|,
-    |b|)), the same quantities engine.compare summarises."""
-    same = a == b
-    diff = np.where(same, 0.0, np.abs(a - b))
-    scale = np.maximum(np.abs(a), np.abs(b))
-    rel = np.where(same, 0.0, diff / np.where(scale > 0, scale, 1.0))
-    return rel, diff / (atol + rtol * scale)
+    """Elementwise relative difference and excess over the tolerance (engine.compare's)."""
+    _, rel, excess = elementwise(a, b, rtol, atol)
+    return rel, excess
 
 
 def _table(columns: tuple[str, ...], rows: int) -> QTableWidget:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.compare import default_tolerance, elementwise
 from engine.params import to_layout
 from engine.session import Session
 from engine.stages import StageInfo
@@ -16,18 +17,8 @@ from gui.numbers import exact, short
 
 
 def element_diffs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """|a - b| and |a - b| / max(|a|, |b|) per element, in float64, as engine.compare defines
-    them for the whole array (0 where both agree, NaN against NaN included; inf where only one
-    is NaN)."""
-    # engine.compare reports only the largest difference; the tables colour every element
-    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        same = (a64 == b64) | (np.isnan(a64) & np.isnan(b64))
-        diff = np.where(same, 0.0, np.abs(a64 - b64))
-        diff = np.where(np.isnan(diff), np.inf, diff)
-        scale = np.maximum(np.abs(a64), np.abs(b64))
-        rel = np.where(same, 0.0, diff / np.where(scale > 0, scale, 1.0))
-        rel = np.where(np.isnan(rel), np.inf, rel)
+    """|a - b| and |a - b| / max(|a|, |b|) per element, as engine.compare defines them."""
+    diff, rel, _ = elementwise(a, b, *default_tolerance(np.result_type(a, b, np.float32)))
     return diff, rel
 
 
