@@ -13,6 +13,7 @@ import numpy as np
 
 from engine.errors import DataError
 from engine.spec import NetworkSpec
+from engine.textfile import read_text
 
 REGRESSION, CLASSIFICATION = "regression", "classification"
 DEFAULT_SAMPLES = 100
@@ -73,22 +74,7 @@ def load_csv(path: str | os.PathLike, spec: NetworkSpec) -> Dataset:
     """Read rows "inputs then targets" (a header row is optional) for `spec`. Every error names
     the file, the line and the column that is wrong."""
     name = os.fspath(path)
-    try:
-        size = os.path.getsize(name)
-        if size > MAX_CSV_BYTES:
-            raise DataError(f"{name}: {size / 2**20:.0f} MB is more than the "
-                            f"{MAX_CSV_BYTES // 2**20} MB a data file may have")
-        with open(name, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise DataError(f"{name}: cannot read it ({e.strerror or e})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{name}: not a text file (byte {e.start} is not UTF-8)") from None
-    if "\0" in text:
-        raise DataError(f"{name}: not a text file (it holds NUL bytes)")
-    return parse_csv(text, spec, name)
+    return parse_csv(read_text(name, MAX_CSV_BYTES, "a data file", DataError), spec, name)
 
 
 def parse_csv(text: str, spec: NetworkSpec, name: str = "data") -> Dataset:

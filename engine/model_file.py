@@ -20,6 +20,7 @@ from engine.atomic import atomic_write_text
 from engine.errors import SpecError, UserInputError
 from engine.params import Params, from_layout, init_params, to_layout
 from engine.spec import SPEC_KEYS, NetworkSpec
+from engine.textfile import read_text
 
 MAX_MODEL_BYTES = 50 * 1024 * 1024
 MODEL_KEYS = (*SPEC_KEYS, "params")
@@ -68,19 +69,9 @@ def model_from_dict(data: Any, seed: int = 0) -> Model:
 def read_model(path: str | os.PathLike, seed: int = 0) -> Model:
     """Read a model file; every problem is a UserInputError starting with the file's name."""
     name = os.fspath(path)
+    text = read_text(name, MAX_MODEL_BYTES, "a model file", SpecError)
     try:
-        size = os.path.getsize(name)
-        if size > MAX_MODEL_BYTES:
-            raise SpecError(f"{size / 2**20:.0f} MB is more than the "
-                            f"{MAX_MODEL_BYTES // 2**20} MB a model file may have")
-        with open(name, "rb") as f:
-            raw = f.read()
-        data = json.loads(raw.decode("utf-8-sig"), parse_constant=_no_constants)
-        return model_from_dict(data, seed)
-    except OSError as e:
-        raise SpecError(f"{name}: cannot read it ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise SpecError(f"{name}: not a text file (byte {e.start} is not UTF-8)") from None
+        return model_from_dict(json.loads(text, parse_constant=_no_constants), seed)
     except json.JSONDecodeError as e:
         raise SpecError(f"{name}: not valid JSON (line {e.lineno}, column {e.colno}: "
                         f"{e.msg})") from None
