@@ -54,10 +54,13 @@ class Backward:
 class ScratchNet:
     """A network of `spec` holding its own copy of `params` (engine layout, spec dtype), that
     makes `mistake` (an Injection, or a name such as "dropped_factor_2" or
-    "untransposed_weight@2") when told to; see engine/mistakes.py."""
+    "untransposed_weight@2") when told to; see engine/mistakes.py. `buffers` continues the
+    gradient sums another engine left with accumulated_gradients ({name: the parameter's
+    shape}, as `buffers()` gives them)."""
 
     def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray],
-                 mistake: Injection | str | None = None):
+                 mistake: Injection | str | None = None,
+                 buffers: Mapping[str, np.ndarray] | None = None):
         self.spec = spec
         self.params: Params = {n: np.array(params[n], dtype=spec.np_dtype)
                                for n in spec.param_names}
@@ -69,7 +72,9 @@ class ScratchNet:
         self.mistake = inject(spec, mistake) if isinstance(mistake, str) else mistake
         # (step, layer) of every step done wrong; empty, and so skipped at once, when right
         self._wrong: frozenset[tuple[str, int]] = frozenset()
-        self._buffers: Params = {}  # the never-reset gradient sums of accumulated_gradients
+        # the never-reset gradient sums of accumulated_gradients
+        self._buffers: Params = {n: np.array(v, dtype=spec.np_dtype)
+                                 for n, v in (buffers or {}).items()}
         if self.mistake is not None:
             self._wrong = self.mistake.points
             self.acts, self.loss = self.mistake.strategies(self.acts, self.loss)
@@ -129,6 +134,11 @@ class ScratchNet:
                 self._buffers[name] = running[-1].copy()
                 summed[name] = running
         return summed
+
+    def buffers(self) -> Params:
+        """Copies of the gradient sums accumulated_gradients has left so far (empty for any
+        other mistake, and for none)."""
+        return {name: v.copy() for name, v in self._buffers.items()}
 
     def per_sample_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Params]:
         """Each sample's loss (N,) and gradients {name: (N, *shape)} at the current

@@ -2,8 +2,12 @@
 and the current stage, with both engines' stages for that sample. Views subscribe to plain
 events and ask this object for every number; it never draws anything.
 
+The scratch engine may be told to make a classic mistake (engine/mistakes.py); `first_departure`
+is then where its pass first parts from torch's, as it is wherever the two disagree.
+
 Events, passed to each subscriber as a string:
     "network"  the spec or the parameters changed (everything below changed too)
+    "mistake"  the scratch engine makes another mistake, or none (the stages changed)
     "data"     the dataset changed (the sample and the stages changed too)
     "sample"   another sample is current (its stages are new)
     "stage"    another stage of the same sample is current
@@ -16,6 +20,8 @@ import numpy as np
 
 from engine.compare import ArrayComparison, compare_arrays
 from engine.datasets import Dataset, default_set
+from engine.errors import UserInputError
+from engine.mistakes import ACCUMULATE, Injection, inject
 from engine.numgrad import numerical_gradient
 from engine.params import Params, init_params, to_layout
 from engine.reference import TorchNet
@@ -24,7 +30,8 @@ from engine.spec import DEFAULT_PRESET, NetworkSpec, preset
 from engine.stages import Stage
 
 Listener = Callable[[str], None]
-NETWORK, DATA, SAMPLE, STAGE = "network", "data", "sample", "stage"
+NETWORK, DATA, SAMPLE, STAGE, MISTAKE = "network", "data", "sample", "stage", "mistake"
+WALK_CHUNK = 256  # samples per pass when filling the buffers of accumulated_gradients
 
 
 @dataclass(frozen=True)
@@ -41,19 +48,31 @@ class StagePair:
 
 
 class Session:
-    """Network, parameters (engine layout), data, current sample and stage."""
+    """Network, parameters (engine layout), data, current sample and stage, and the mistake
+    the scratch engine makes (an Injection bound to the spec, or None).
+
+    With accumulated_gradients, the scratch engine's gradient buffers hold what the samples
+    before the current one left in them (sample k shows the sum of samples 1..k, as an export
+    at learning rate 0 does), unless a training run gave its own with `set_params`."""
 
     def __init__(self, spec: NetworkSpec | None = None, params: Mapping[str, np.ndarray] | None
-                 = None, data: Dataset | None = None, seed: int = 0):
+                 = None, data: Dataset | None = None, seed: int = 0, mistake: str | None = None):
         self._listeners: list[Listener] = []
         self.seed = seed
         self.spec = spec or preset(DEFAULT_PRESET)
         self.params: Params = dict(params) if params is not None else init_params(self.spec, seed)
         self.torch_params: Params | None = None  # torch's own, once training has parted them
+        self.buffers: Params | None = None       # a training run's scratch gradient sums
+        self.mistake: Injection | None = inject(self.spec, mistake) if mistake else None
+        self.mistake_note = ""  # why the last change of network dropped the mistake, if it did
         self.data = data if data is not None else default_set(self.spec, seed=seed)
         self.sample_index = 0
         self.stage_index = 0
         self.pairs: list[StagePair] = []
+        self.first_departure: str | None = None
+        # how far the buffers of accumulated_gradients were filled, and for which parameters,
+        # data and mistake: Next sample then adds one sample, not all those before it
+        self._walk: tuple[tuple, int, Params] | None = None
         self._compute()
 
     # events
@@ -78,6 +97,11 @@ class Session:
         """The current sample's (x, y), each 1-D."""
         return self.data.sample(self.sample_index)
 
+    @property
+    def departure_index(self) -> int | None:
+        """The index of the stage `first_departure` names, or None when every stage agrees."""
+        return None if self.first_departure is None else self._keys[self.first_departure]
+
     def value(self, key: str, engine: str = "scratch") -> np.ndarray:
         """The current sample's value of stage `key` from "scratch" or "torch"."""
         pair = self.pairs[self._keys[key]]
@@ -100,10 +124,18 @@ class Session:
     def set_network(self, spec: NetworkSpec, params: Mapping[str, np.ndarray] | None = None,
                     data: Dataset | None = None) -> None:
         """A new network, with its parameters (initialised from the seed when None) and data
-        (the default set for it when None and the current data no longer fits)."""
+        (the default set for it when None and the current data no longer fits). The mistake
+        is kept where this network can make it too; else it is dropped and `mistake_note`
+        says why."""
+        self.mistake_note = ""
+        if self.mistake is not None:
+            try:
+                self.mistake = inject(spec, self.mistake.label)
+            except UserInputError as e:
+                self.mistake, self.mistake_note = None, f"no mistake injected any more: {e}"
         self.spec = spec
         self.params = dict(params) if params is not None else init_params(spec, self.seed)
-        self.torch_params = None
+        self.torch_params, self.buffers = None, None
         if data is not None:
             self.data = data
         elif self.data.x.shape[1] != spec.n_inputs or self.data.y.shape[1] != spec.n_outputs:
@@ -115,13 +147,26 @@ class Session:
         self._emit(NETWORK)
 
     def set_params(self, params: Mapping[str, np.ndarray],
-                   torch_params: Mapping[str, np.ndarray] | None = None) -> None:
+                   torch_params: Mapping[str, np.ndarray] | None = None,
+                   buffers: Mapping[str, np.ndarray] | None = None) -> None:
         """New parameter values for the same network (a loaded model, a step of training).
-        A training run's engines part slowly; `torch_params` gives torch its own."""
+        A training run's engines part slowly; `torch_params` gives torch its own, and
+        `buffers` the gradient sums its scratch engine holds under accumulated_gradients
+        (every sample's stages then start from them)."""
         self.params = self._own(params)
         self.torch_params = None if torch_params is None else self._own(torch_params)
+        self.buffers = None if buffers is None else self._own(buffers)
         self._compute()
         self._emit(NETWORK)
+
+    def set_mistake(self, name: str | None) -> None:
+        """Make the scratch engine make the catalogued mistake `name` ("name" or "name@layer";
+        None: none). One this network cannot make is a UserInputError saying why, and
+        changes nothing. The sample and the stage are kept."""
+        mistake = inject(self.spec, name) if name else None
+        self.mistake, self.mistake_note, self.buffers = mistake, "", None
+        self._compute()
+        self._emit(MISTAKE)
 
     def _own(self, params: Mapping[str, np.ndarray]) -> Params:
         return {k: np.array(v, dtype=self.spec.np_dtype) for k, v in params.items()}
@@ -180,12 +225,32 @@ class Session:
         x, y = self.sample
         # parameters from a diverging run overflow on purpose: the stages show inf and NaN
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            ours = ScratchNet(self.spec, self.params).stages(x, y)
+            walk = self.buffers is None and self.mistake is not None \
+                and self.mistake.step == ACCUMULATE
+            net = self._walked() if walk else ScratchNet(self.spec, self.params, self.mistake,
+                                                          self.buffers)
+            ours = net.stages(x, y)
             theirs = TorchNet(self.spec, self.torch_params or self.params).stages(x, y)
             self.pairs = [StagePair(a, b, compare_arrays(a.value, b.value))
                           for a, b in zip(ours, theirs, strict=True)]
         self._keys = {pair.key: i for i, pair in enumerate(self.pairs)}
+        self.first_departure = next((p.key for p in self.pairs if not p.comparison.agree), None)
         self.stage_index = min(self.stage_index, len(self.pairs) - 1)
+
+    def _walked(self) -> ScratchNet:
+        """A scratch engine making accumulated_gradients whose buffers hold what the samples
+        before the current one left in them, continuing the last walk where it still holds."""
+        made_for, index = (self.params, self.data, self.mistake), self.sample_index
+        start, buffers = 0, None
+        if self._walk is not None and self._walk[1] <= index \
+                and all(a is b for a, b in zip(self._walk[0], made_for, strict=True)):
+            _, start, buffers = self._walk
+        net = ScratchNet(self.spec, self.params, self.mistake, buffers)
+        for first in range(start, index, WALK_CHUNK):
+            rows = slice(first, min(first + WALK_CHUNK, index))
+            net.per_sample_gradients(self.data.x[rows], self.data.y[rows])
+        self._walk = (made_for, index, net.buffers())
+        return net
 
 
 def _as_dtype(data: Dataset, spec: NetworkSpec) -> Dataset:

@@ -62,22 +62,27 @@ class StepRecord:
 
 
 class Lockstep:
-    """Both engines, one SGD step at a time on any batch of rows of `data`."""
+    """Both engines, one SGD step at a time on any batch of rows of `data`. The scratch engine
+    makes `mistake` (engine/mistakes.py), continuing from `buffers` (see ScratchNet)."""
 
     def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
                  torch_params: Mapping[str, np.ndarray] | None = None,
-                 mistake: Injection | str | None = None):
+                 mistake: Injection | str | None = None,
+                 buffers: Mapping[str, np.ndarray] | None = None):
         self.spec, self.data = spec, data
-        self.scratch = ScratchNet(spec, params, mistake)  # makes `mistake` (engine/mistakes.py)
+        self.scratch = ScratchNet(spec, params, mistake, buffers)
         self.torch = TorchNet(spec, params if torch_params is None else torch_params)
         sizes = [int(np.prod(spec.param_shape(n, "out_in"))) for n in spec.param_names]
         self._offsets = np.cumsum([0, *sizes[:-1]])
 
     @classmethod
     def from_params(cls, spec: NetworkSpec, scratch: Mapping[str, np.ndarray],
-                    torch_params: Mapping[str, np.ndarray], data: Dataset) -> "Lockstep":
-        """Engines that have already parted: each starts from its own parameters."""
-        return cls(spec, scratch, data, torch_params)
+                    torch_params: Mapping[str, np.ndarray], data: Dataset,
+                    mistake: Injection | str | None = None,
+                    buffers: Mapping[str, np.ndarray] | None = None) -> "Lockstep":
+        """Engines that have already parted: each starts from its own parameters, and the
+        scratch engine, making `mistake`, from the gradient sums `buffers` it had left."""
+        return cls(spec, scratch, data, torch_params, mistake, buffers)
 
     def step(self, rows: np.ndarray, lr: float) -> tuple[float, float, dict[str, float], float]:
         """Update both engines on `rows`; returns (loss_scratch, loss_torch, grad_diff, drift)."""
@@ -103,6 +108,10 @@ class Lockstep:
     def params(self) -> tuple[Params, Params]:
         """Copies of (scratch, torch) parameters."""
         return ({k: v.copy() for k, v in self.scratch.params.items()}, self.torch.params())
+
+    def buffers(self) -> Params:
+        """Copies of the scratch engine's gradient sums (accumulated_gradients; else empty)."""
+        return self.scratch.buffers()
 
 
 def epoch_batches(n: int, config: TrainConfig, epoch: int) -> list[np.ndarray]:

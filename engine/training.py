@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from engine.datasets import Dataset
+from engine.mistakes import Injection
 from engine.spec import NetworkSpec
 from engine.timeline import Timeline
 from engine.trainer import Lockstep, StepRecord, TrainConfig
@@ -49,13 +50,15 @@ def breakpoint_reason(record: StepRecord, breakpoints: Breakpoints, lr: float) -
 
 class TrainingRun:
     """Both engines training in lockstep from `params`, one step at a time, with a timeline
-    of every step run so far."""
+    of every step run so far; the scratch engine makes `mistake` (None: right)."""
 
     def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
-                 config: TrainConfig, snapshot_every: int = 256):
-        self.spec, self.data, self.config = spec, data, config
-        self.lockstep = Lockstep(spec, params, data)
-        self.timeline = Timeline(spec, params, data, config, every=snapshot_every)
+                 config: TrainConfig, snapshot_every: int = 256,
+                 mistake: Injection | None = None):
+        self.spec, self.data, self.config, self.mistake = spec, data, config, mistake
+        self.lockstep = Lockstep(spec, params, data, mistake=mistake)
+        self.timeline = Timeline(spec, params, data, config, every=snapshot_every,
+                                 mistake=mistake)
         self.step = 0
         self.total = config.epochs * self.timeline.steps_per_epoch
 

@@ -22,6 +22,9 @@ HIGHLIGHT = QColor("#e08a00")
 HIGHLIGHT_BACKGROUND = QColor(255, 236, 179, 150)
 NEUTRAL_FILL = QColor("#ffffff")
 NEUTRAL_LINE = QColor("#9a9a9a")
+# the stages from the first where the scratch pass departs from torch, in every panel
+DEPARTED = QColor("#c62828")
+DEPARTED_BACKGROUND = QColor(253, 226, 223, 170)
 
 
 def scale_of(values: np.ndarray) -> float:

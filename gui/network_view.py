@@ -1,7 +1,8 @@
 """The network as a picture: one column per layer (the inputs, each layer, then the loss), a
 node per unit, an edge per weight (colour for its sign, width for its size). The current stage
 is drawn on it: its columns are highlighted, its units filled with the stage's value on a
-diverging scale, and a weight gradient colours the edges of its layer.
+diverging scale, and a weight gradient colours the edges of its layer. From the first stage
+where the scratch pass departs from torch on, the highlight is red instead of amber.
 
 Items are made once per network; a stage change only restyles the few that change. Hovering a
 node or an edge shows both engines' values of that element for the current stage, read from the
@@ -95,6 +96,10 @@ class NetworkView(QGraphicsView):
 
     def node_highlighted(self, column: int, unit: int) -> bool:
         return self._node(column, unit).pen().color() == colors.HIGHLIGHT
+
+    def node_departed(self, column: int, unit: int) -> bool:
+        """Whether the node is highlighted red: a stage at or after the first departure."""
+        return self._node(column, unit).pen().color() == colors.DEPARTED
 
     def edge_pen(self, layer: int, out: int, inp: int) -> QPen:
         """The pen of a weight's edge as drawn now: the weight's, or its gradient's."""
@@ -310,10 +315,14 @@ class NetworkView(QGraphicsView):
             for node in col.nodes:
                 node.setPen(neutral)
                 node.setBrush(colors.NEUTRAL_FILL)
-        highlight = QPen(colors.HIGHLIGHT, 2.8)
+        departure = session.departure_index
+        departed = departure is not None and session.stage_index >= departure
+        highlight = QPen(colors.DEPARTED if departed else colors.HIGHLIGHT, 2.8)
+        band = QBrush(colors.DEPARTED_BACKGROUND if departed else colors.HIGHLIGHT_BACKGROUND)
         value = session.stage.scratch.value
         for column in info.layers:
             col = self._columns[column]
+            col.band.setBrush(band)
             col.band.setVisible(True)
             if on_units(info, column):
                 picked = value if value.ndim == 0 else value[col.units]

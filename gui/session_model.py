@@ -5,16 +5,18 @@ from typing import ClassVar
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.session import DATA, NETWORK, SAMPLE, STAGE, Session
+from engine.session import DATA, MISTAKE, NETWORK, SAMPLE, STAGE, Session
 
 
 class SessionModel(QObject):
     """Wraps a Qt-free Session and re-emits its events. A network change also means new data,
-    sample and stage; a data change a new sample and stage; a sample change a new stage:
+    sample and stage; a data change a new sample and stage; another mistake of the scratch
+    engine new stages of the same sample (as a sample change); a sample change a new stage:
     listeners connect to the narrowest signal that covers what they show, and `changed` fires
     after any of them."""
 
     networkChanged = Signal()
+    mistakeChanged = Signal()
     dataChanged = Signal()
     sampleChanged = Signal()
     stageChanged = Signal()
@@ -25,6 +27,7 @@ class SessionModel(QObject):
         DATA: ("dataChanged", "sampleChanged", "stageChanged"),
         SAMPLE: ("sampleChanged", "stageChanged"),
         STAGE: ("stageChanged",),
+        MISTAKE: ("mistakeChanged", "sampleChanged", "stageChanged"),
     }
 
     def __init__(self, session: Session | None = None, parent: QObject | None = None):

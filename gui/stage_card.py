@@ -1,7 +1,11 @@
 """The current stage up close: its formula in the seeds' notation, the same formula with this
 sample's numbers put in, then the scratch value, the torch value and their difference side by
 side as heat tables, with the largest difference and the digits that agree. For a weight or
-bias gradient, a fourth column on demand: the numerical gradient by central differences."""
+bias gradient, a fourth column on demand: the numerical gradient by central differences.
+
+With a mistake injected, a stage the mistake computes wrongly shows the right formula beside
+the one the scratch engine used (and this sample's numbers in the one used); a stage at or after
+the first departure from torch says so."""
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -17,9 +21,11 @@ from PySide6.QtWidgets import (
 )
 
 from engine.compare import compare_arrays
+from engine.mistakes import UPDATE, UPDATE_KEY, FormulaSwap, Injection
+from engine.session import Session
 from engine.stages import FORWARD
 from gui.array_table import ArrayTable
-from gui.colors import GRADES, scale_of
+from gui.colors import DEPARTED, GRADES, scale_of
 from gui.formula import describe, plain_symbol, to_html, with_numbers
 from gui.numbers import digits_text, shape_text, short
 from gui.session_model import SessionModel
@@ -30,6 +36,8 @@ MAX_NUMERICAL = 20_000
 COLUMNS = ("scratch", "torch", "difference", "numerical")
 TITLES = {"scratch": "Scratch (ours)", "torch": "Torch autograd", "difference": "|difference|",
           "numerical": "Numerical (float64)"}
+RIGHT_COLOR, RIGHT_BACKGROUND = GRADES["good"].color.name(), GRADES["good"].background.name()
+USED_COLOR, USED_BACKGROUND = GRADES["flagged"].color.name(), GRADES["flagged"].background.name()
 
 
 def _label(rich: bool = True) -> QLabel:
@@ -50,6 +58,8 @@ class StageCard(QWidget):
         super().__init__(parent)
         self._model = model
         self._numerical: dict[str, np.ndarray] = {}
+        self._swaps: tuple[Injection | None, dict[str, FormulaSwap]] = (None, {})
+        self.shown_swap: FormulaSwap | None = None  # the right and used formulas shown now
         self.title = _label()
         self.badge = _label(rich=False)
         self.badge.setWordWrap(False)
@@ -59,6 +69,12 @@ class StageCard(QWidget):
         font = self.formula.font()
         font.setPointSizeF(font.pointSizeF() * 1.3)
         self.formula.setFont(font)
+        self.swap = _label()  # the card's own font size: two formulas side by side must fit
+        self.swap.setToolTip("The formula that is right (torch computes it) beside the one the "
+                             "injected mistake makes the scratch engine use (Tools > Inject a "
+                             "mistake)")
+        self.departure = _label(rich=False)
+        self.departure.setStyleSheet(f"color: {DEPARTED.name()}; font-weight: bold")
         self.expanded = _label()
         self.numbers = _label()
         self.summary = _label(rich=False)
@@ -98,7 +114,9 @@ class StageCard(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(head)
         layout.addWidget(self.description)
+        layout.addWidget(self.departure)
         layout.addWidget(self.formula)
+        layout.addWidget(self.swap)
         layout.addWidget(self.expanded)
         layout.addWidget(self.numbers)
         layout.addLayout(grid)
@@ -131,12 +149,16 @@ class StageCard(QWidget):
                                  f"{look.background.name()}; border-radius: 3px; padding: 2px")
         self.description.setText(f"{describe(info)}  (key {info.key})")
         self.formula.setText(to_html(info.formula))
+        self._show_mistake(session)
         self.expanded.setVisible(info.expanded != info.formula)
         self.expanded.setText("<span style='color:#546e7a'>expanded:</span> "
                               + to_html(info.expanded))
-        numbers = with_numbers(info.formula, lambda s: symbol_value(session, s),
-                               pair.scratch.value)
-        self.numbers.setText("<span style='color:#546e7a'>this sample:</span> "
+        # a stage the mistake computes wrongly has its numbers put in the formula it used
+        swapped = self.shown_swap is not None and self.shown_swap.key == info.key
+        numbers = with_numbers(self.shown_swap.used if swapped else info.formula,
+                               lambda s: symbol_value(session, s), pair.scratch.value)
+        self.numbers.setText(f"<span style='color:#546e7a'>this sample"
+                             f"{' (scratch, as it computed it)' if swapped else ''}:</span> "
                              + to_html(numbers))
         ours, theirs = pair.scratch.value, pair.torch.value
         scale = scale_of(np.concatenate([np.ravel(ours), np.ravel(theirs)]))
@@ -148,6 +170,43 @@ class StageCard(QWidget):
             f"{short(comparison.max_rel_diff)} · {digits_text(comparison.digits)} digits agree · "
             f"{shape_text(np.shape(ours))} {np.asarray(ours).dtype}")
         self._show_numerical(scale)
+
+    def _show_mistake(self, session: Session) -> None:
+        """The right formula beside the used one where the mistake swaps them: on the stages
+        it computes wrongly, and for a wrong update on every stage after the departure (the
+        parameters they use came from it). Otherwise, whether this stage has departed."""
+        key, index = session.stage.key, session.stage_index
+        departure = session.departure_index
+        departed = departure is not None and index >= departure
+        swaps = self._swaps_of(session.mistake)
+        update = session.mistake is not None and session.mistake.step == UPDATE
+        self.shown_swap = swaps.get(key) or (swaps.get(UPDATE_KEY) if update and departed
+                                             else None)
+        self.formula.setVisible(self.shown_swap is None)
+        self.swap.setVisible(self.shown_swap is not None)
+        if self.shown_swap is not None:
+            self.swap.setText(_swap_html(self.shown_swap, session.mistake))
+        if departed and index == departure:
+            text = "✗ The scratch pass departs from torch here"
+            if session.torch_params is not None and self.shown_swap is None:
+                text += ": training has moved the engines' parameters apart"
+        elif departed and self.shown_swap is None and not session.stage.comparison.agree:
+            first = session.pairs[departure].scratch.info
+            text = (f"✗ After the scratch pass departed from torch at "
+                    f"{plain_symbol(first.symbol)} (stage {departure + 1})")
+        else:
+            text = ""
+        self.departure.setText(text)
+        self.departure.setVisible(bool(text))
+
+    def _swaps_of(self, mistake: Injection | None) -> dict[str, FormulaSwap]:
+        """The mistake's swaps by stage key (the first of several layers' updates), cached."""
+        if self._swaps[0] is not mistake:
+            swaps: dict[str, FormulaSwap] = {}
+            for swap in mistake.swaps() if mistake is not None else ():
+                swaps.setdefault(swap.key, swap)
+            self._swaps = (mistake, swaps)
+        return self._swaps[1]
 
     def _show_numerical(self, scale: float) -> None:
         session = self._model.session
@@ -183,3 +242,17 @@ class StageCard(QWidget):
             f"numerical vs scratch: max |diff| {short(check.max_abs_diff)} · max relative "
             f"{short(check.max_rel_diff)} · {digits_text(check.digits)} digits agree "
             f"({GRADES[check.grade].word})")
+
+
+def _swap_html(swap: FormulaSwap, mistake: Injection) -> str:
+    """The right formula and the one `mistake` used, side by side, each under its heading."""
+    where = "updated with" if swap.key == UPDATE_KEY else "used"
+    cell = "padding: 4px 10px"
+    return (f"<table cellspacing='0'><tr>"
+            f"<td style='{cell}; background: {RIGHT_BACKGROUND}; color: {RIGHT_COLOR}'>"
+            f"<small><b>✓ right</b> (torch)</small></td>"
+            f"<td style='{cell}; background: {USED_BACKGROUND}; color: {USED_COLOR}'>"
+            f"<small><b>✗ {where}</b> ({mistake.mistake.title.lower()})</small></td></tr>"
+            f"<tr><td style='{cell}; background: {RIGHT_BACKGROUND}'>{to_html(swap.right)}</td>"
+            f"<td style='{cell}; background: {USED_BACKGROUND}'>{to_html(swap.used)}</td>"
+            f"</tr></table>")

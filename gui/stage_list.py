@@ -1,13 +1,14 @@
 """Every stage of the current sample in order, forward then backward, each with how well the
 two engines agree on it; the current stage is the selected row, and choosing a row (click or
-arrow keys) makes it current."""
+arrow keys) makes it current. From the first stage where the scratch pass departs from torch
+(an injected mistake, or a bug) the rows are red, and that first one says so."""
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from engine.session import StagePair
 from engine.stages import FORWARD
-from gui.colors import GRADES, grade_icon
+from gui.colors import DEPARTED, DEPARTED_BACKGROUND, GRADES, grade_icon
 from gui.formula import describe, plain_symbol
 from gui.numbers import digits_text, short
 from gui.session_model import SessionModel
@@ -15,6 +16,7 @@ from gui.session_model import SessionModel
 DIRECTION, STAGE, AGREEMENT, DIGITS = range(4)
 HEADERS = ("", "Stage", "Agreement", "Digits")
 ARROWS = {FORWARD: "→", "backward": "←"}
+DEPARTS = "◀ departs"  # beside the first stage where the scratch pass departs from torch
 
 
 class StageList(QTreeWidget):
@@ -33,6 +35,7 @@ class StageList(QTreeWidget):
         self.setToolTip("Every stage of this sample: forward (→) then backward (←).\n"
                         "Agreement of scratch with torch: ✓ good (relative difference < 1e-7),"
                         " ≈ acceptable (< 1e-4), ✗ flagged (worse).\n"
+                        "Red from the first stage where scratch departs from torch.\n"
                         "Click a row or use the arrow keys to go to that stage.")
         header = self.header()
         header.setStretchLastSection(False)
@@ -55,6 +58,16 @@ class StageList(QTreeWidget):
         item = self.topLevelItem(row)
         return tuple(item.text(column) for column in range(len(HEADERS)))
 
+    def red_rows(self) -> list[int]:
+        """The rows drawn red: from the first departure on."""
+        return [row for row in range(self.topLevelItemCount())
+                if self.topLevelItem(row).foreground(STAGE).color() == DEPARTED]
+
+    def departure_row(self) -> int | None:
+        """The row marked as where the scratch pass departs from torch, or None."""
+        return next((row for row in range(self.topLevelItemCount())
+                     if self.topLevelItem(row).text(STAGE).endswith(DEPARTS)), None)
+
     # keeping up with the session
     def _rebuild(self) -> None:
         self.blockSignals(True)
@@ -69,15 +82,19 @@ class StageList(QTreeWidget):
         if len(pairs) != self.topLevelItemCount():
             self._rebuild()
             return
+        departure = self._model.session.departure_index
         for row, pair in enumerate(pairs):
-            self._fill(self.topLevelItem(row), row, pair)
+            self._fill(self.topLevelItem(row), row, pair, departure)
         self._select_current()
 
-    def _fill(self, item: QTreeWidgetItem, row: int, pair: StagePair) -> None:
+    def _fill(self, item: QTreeWidgetItem, row: int, pair: StagePair,
+              departure: int | None) -> None:
         info, comparison = pair.scratch.info, pair.comparison
         look = GRADES[comparison.grade]
         item.setText(DIRECTION, ARROWS.get(info.direction, ""))
-        item.setText(STAGE, plain_symbol(info.symbol))
+        first = row == departure
+        item.setText(STAGE, f"{plain_symbol(info.symbol)} {DEPARTS}" if first
+                     else plain_symbol(info.symbol))
         item.setText(AGREEMENT, look.word)  # the icon carries the glyph: not colour alone
         item.setIcon(AGREEMENT, grade_icon(comparison.grade))
         item.setForeground(AGREEMENT, look.color)
@@ -88,8 +105,21 @@ class StageList(QTreeWidget):
                f"{look.word}: max |diff| {short(comparison.max_abs_diff)}, "
                f"max relative {short(comparison.max_rel_diff)}, "
                f"{digits_text(comparison.digits)} digits agree")
+        departed = departure is not None and row >= departure
+        if first:
+            tip += "\nThe scratch pass departs from torch here: the first stage that disagrees"
+        elif departed:
+            tip += "\nAfter the stage where the scratch pass departed from torch"
         for column in range(len(HEADERS)):
             item.setToolTip(column, tip)
+        font = item.font(STAGE)
+        font.setBold(first)
+        item.setFont(STAGE, font)
+        # the agreement column keeps its grade's colours: a later stage may agree again
+        for column in (DIRECTION, STAGE, DIGITS):
+            item.setData(column, Qt.ItemDataRole.ForegroundRole, DEPARTED if departed else None)
+            item.setData(column, Qt.ItemDataRole.BackgroundRole,
+                         DEPARTED_BACKGROUND if departed else None)
 
     def _select_current(self) -> None:
         item = self.topLevelItem(self._model.session.stage_index)

@@ -4,12 +4,14 @@ import numpy as np
 import pytest
 
 from engine.datasets import regression_set
+from engine.errors import UserInputError
+from engine.mistakes import MISTAKES, inject
 from engine.numgrad import numerical_gradient
 from engine.params import init_params
 from engine.reference import TorchNet
 from engine.scratch import ScratchNet
 from engine.session import Session
-from engine.spec import NetworkSpec, preset
+from engine.spec import DEFAULT_PRESET, NetworkSpec, preset
 
 
 @pytest.fixture
@@ -127,3 +129,71 @@ def test_parameters_that_overflow_show_inf_without_warnings():
     huge = {k: v * 1e30 for k, v in s.params.items()}
     s.set_params(huge)
     assert not np.all(np.isfinite(s.value("loss")))
+
+
+# a mistake injected in the scratch engine
+def test_a_mistake_departs_at_its_first_stage_and_none_clears_it(session):
+    from_sample_1 = [n for n, m in MISTAKES.items() if m.from_sample == 1]
+    session.go_to_stage(4)
+    session.events.clear()
+    for name in from_sample_1:
+        session.set_mistake(name)
+        x, y = session.sample
+        ours = ScratchNet(session.spec, session.params, name).stages(x, y)
+        assert [p.scratch.key for p in session.pairs] == [s.key for s in ours]
+        for pair, stage in zip(session.pairs, ours, strict=True):
+            np.testing.assert_array_equal(pair.scratch.value, stage.value)
+        assert session.first_departure == inject(session.spec, name).first_stage, name
+        assert session.pairs[session.departure_index].key == session.first_departure
+        assert session.mistake.name == name
+    assert session.events == ["mistake"] * len(from_sample_1)
+    assert (session.sample_index, session.stage_index) == (0, 4)
+    session.set_mistake(None)
+    assert session.mistake is None and session.first_departure is None
+    assert session.departure_index is None
+
+
+def test_accumulated_gradients_hold_the_sum_of_the_samples_so_far():
+    s = Session(mistake="accumulated_gradients")
+    assert s.first_departure is None  # sample 1: the buffers were empty
+    s.go_to_sample(3)
+    assert s.first_departure == "dL/dw3"
+    _, right = ScratchNet(s.spec, s.params).per_sample_gradients(s.data.x[:4], s.data.y[:4])
+    np.testing.assert_allclose(s.value("dL/db2"), right["b2"].sum(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(s.value("dL/db2", "torch"), right["b2"][3], rtol=1e-5)
+    s.next_sample()  # goes on from the buffers of sample 4, as a fresh walk to sample 5 does
+    fresh = Session(mistake="accumulated_gradients")
+    fresh.go_to_sample(4)
+    np.testing.assert_allclose(s.value("dL/dw1"), fresh.value("dL/dw1"), rtol=1e-5)
+    assert not np.allclose(s.value("dL/dw1"), s.value("dL/dw1", "torch"), rtol=1e-3)
+
+
+def test_a_training_runs_buffers_are_where_the_stages_start():
+    s = Session(mistake="accumulated_gradients")
+    buffers = {name: np.full_like(value, 0.5) for name, value in s.params.items()}
+    s.go_to_sample(2)
+    s.set_params(s.params, buffers=buffers)
+    np.testing.assert_allclose(s.value("dL/db1"), 0.5 + s.value("dL/db1", "torch"), rtol=1e-6)
+    s.set_mistake("accumulated_gradients")  # a new mistake: the run's buffers are not its own
+    assert s.buffers is None
+
+
+def test_a_new_network_keeps_a_mistake_it_can_make_and_says_why_it_drops_one():
+    s = Session(mistake="dropped_factor_2")
+    s.set_network(preset("2-10-5-1-sigmoid-squared"))
+    assert s.mistake.name == "dropped_factor_2" and s.mistake.spec == s.spec
+    assert s.first_departure == "dL/dy_hat" and s.mistake_note == ""
+    s.set_network(preset(DEFAULT_PRESET))
+    s.set_mistake("untransposed_weight")
+    s.set_network(preset("2-10-5-1-sigmoid-squared"))
+    assert s.mistake is None and s.first_departure is None
+    assert "untransposed_weight" in s.mistake_note and "square" in s.mistake_note
+
+
+def test_a_mistake_the_network_cannot_make_is_refused_and_changes_nothing():
+    s = Session(preset("2-2-1-tanh-bce"), mistake="forgotten_activation_derivative")
+    events = []
+    s.subscribe(events.append)
+    with pytest.raises(UserInputError, match="no factor 2 to drop"):
+        s.set_mistake("dropped_factor_2")
+    assert s.mistake.name == "forgotten_activation_derivative" and events == []

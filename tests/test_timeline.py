@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from engine.datasets import default_set
+from engine.mistakes import inject
 from engine.params import init_params
 from engine.spec import DEFAULT_PRESET, preset
 from engine.timeline import Timeline
 from engine.trainer import Lockstep, TrainConfig, train
+from engine.training import TrainingRun
 
 
 @pytest.mark.parametrize("config", [TrainConfig(lr=0.3, epochs=3),
@@ -45,3 +47,30 @@ def test_steps_outside_the_run_are_refused():
     timeline = Timeline(spec, init_params(spec), default_set(spec, 5), TrainConfig())
     with pytest.raises(ValueError, match=r"outside the run's 0\.\.0"):
         timeline.params_at(1)
+
+
+@pytest.mark.parametrize("name", ["accumulated_gradients", "flipped_update_sign"])
+def test_a_run_with_a_mistake_is_restored_bit_for_bit(name):
+    """accumulated_gradients carries its gradient buffers from step to step: a replay that
+    started from a snapshot without them would part from the run."""
+    spec = preset(DEFAULT_PRESET)
+    data = default_set(spec, 12, seed=1)
+    params = init_params(spec, 2)
+    config = TrainConfig(lr=0.05, epochs=3, shuffle=True, seed=7, batch_size=2)
+    training = TrainingRun(spec, params, data, config, snapshot_every=4,
+                           mistake=inject(spec, name))
+    seen = {0: (*training.lockstep.params(), training.lockstep.buffers())}
+    while not training.done:
+        training.advance()
+        seen[training.step] = (*training.lockstep.params(), training.lockstep.buffers())
+    # the run made the mistake, as the CLI's lockstep does
+    wrong, right = Lockstep(spec, params, data, mistake=name), Lockstep(spec, params, data)
+    list(train(spec, params, data, config, wrong))
+    list(train(spec, params, data, config, right))
+    assert np.array_equal(wrong.params()[0]["w1"], seen[18][0]["w1"])
+    assert not np.array_equal(right.params()[0]["w1"], seen[18][0]["w1"])
+    assert bool(seen[18][2]) == (name == "accumulated_gradients")
+    for step in (0, 3, 4, 5, 9, 17, 18):
+        for part, want in zip(training.timeline.state_at(step), seen[step], strict=True):
+            assert part.keys() == want.keys(), step
+            assert all(np.array_equal(part[k], want[k]) for k in want), step
