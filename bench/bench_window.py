@@ -107,6 +107,7 @@ def _in_window(steps: int) -> tuple[float, float, int]:
     elapsed = time.perf_counter() - start
     timer.stop()
     done = panel.training.step
+    window.unsaved.mark_saved()   # a benchmark's network is nobody's work: close without asking
     window.close()
     window.deleteLater()
     app.processEvents()

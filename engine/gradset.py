@@ -17,6 +17,10 @@ from engine.errors import UserInputError
 from engine.spec import NetworkSpec
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
+# Parsing text costs about nine times its size in memory and 60 ms a megabyte: a 100 MB printout
+# would hold the window for seconds and take a gigabyte. Binary files (.npy, .npz, torch.save)
+# cost their size, and may be larger.
+MAX_TEXT_BYTES = 32 * 1024 * 1024
 _NAME = re.compile(r"([wb])([1-9]\d*)")
 Fail = Callable[[str], NoReturn]
 

@@ -21,12 +21,14 @@ def numerical_gradient(spec: NetworkSpec, params: Mapping[str, np.ndarray], x: n
     net = ScratchNet(spec64, base)
     value = net.params[name]
     result = np.empty_like(value)
-    for index in np.ndindex(value.shape):
-        original = value[index]
-        value[index] = original + eps
-        up = net.forward(x, y).losses[0]
-        value[index] = original - eps
-        down = net.forward(x, y).losses[0]
-        value[index] = original
-        result[index] = (up - down) / (2 * eps)
+    # a diverged network's losses overflow: its differences are inf or NaN, as its stages are
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for index in np.ndindex(value.shape):
+            original = value[index]
+            value[index] = original + eps
+            up = net.forward(x, y).losses[0]
+            value[index] = original - eps
+            down = net.forward(x, y).losses[0]
+            value[index] = original
+            result[index] = (up - down) / (2 * eps)
     return result

@@ -111,9 +111,12 @@ class TorchNet:
         its dL/dŷ is autograd's derivative of binary_cross_entropy at ŷ, in a graph of its own."""
         if y_hat.grad is not None and self.spec.loss != "bce":
             return y_hat.grad
-        leaf = y_hat.detach().requires_grad_(True)
+        # a diverged network's ŷ is NaN, which binary_cross_entropy refuses with an exception:
+        # its derivative there is NaN, as every other stage of that network shows
+        lost = torch.isnan(y_hat.detach())
+        leaf = torch.where(lost, 0.5, y_hat.detach()).requires_grad_(True)
         value = nn.functional.binary_cross_entropy(leaf, y, reduction="none").mean(-1).sum()
-        return torch.autograd.grad(value, leaf)[0]
+        return torch.where(lost, torch.nan, torch.autograd.grad(value, leaf)[0])
 
     def _sample_loss(self, params: dict[str, torch.Tensor], x: torch.Tensor,
                      y: torch.Tensor) -> torch.Tensor:

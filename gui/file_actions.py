@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox, QStyle
 
@@ -56,12 +56,19 @@ class RecentEntry:
 
 class FileActions(QObject):
     """The File menu's actions on `window` for the session of `model`. Each action is a public
-    attribute (for toolbars); `menu()` holds them all."""
+    attribute (for toolbars); `menu()` holds them all. `before_replacing()` is asked once a
+    model file has been read and before it replaces the session (the window's question about
+    unsaved changes); `modelSaved` and `modelOpened` carry the path of a model file written or
+    read."""
+
+    modelSaved = Signal(str)
+    modelOpened = Signal(str)
 
     def __init__(self, window: QMainWindow, model: SessionModel):
         super().__init__(window)
         self.window = window
         self.model = model
+        self.before_replacing: Callable[[], bool] = lambda: True
         self.compare_dialogs: list[CompareDialog] = []
         style = window.style()
         self.open_model_action = self._action(
@@ -153,7 +160,10 @@ class FileActions(QObject):
         except UserInputError as e:
             self._error("Open model", str(e))
             return False
+        if not self.before_replacing():
+            return False
         session.set_network(model.spec, model.params)
+        self.modelOpened.emit(path)
         self.add_recent(MODEL, path)
         self._status(f"Opened {os.path.basename(path)}: {model.spec.describe()}")
         return True
@@ -173,6 +183,7 @@ class FileActions(QObject):
         except OSError as e:
             self._error("Save model", f"{path}: cannot write it ({e.strerror or e})")
             return False
+        self.modelSaved.emit(path)
         self.add_recent(MODEL, path)
         self._status(f"Saved the model to {path}")
         return True

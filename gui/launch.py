@@ -1,6 +1,6 @@
-"""Starting the window: the Qt application, the session from the last run's network, and the
-screenshot mode that builds the window without a screen, steps through a sample and saves a
-PNG of it."""
+"""Starting the window: the Qt application, the session from the last run's network (or the
+autosave a crash left), and the screenshot mode that builds the window without a screen, steps
+through a sample and saves a PNG of it."""
 
 import argparse
 import logging
@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from engine.session import Session
 from gui.main_window import MainWindow
+from gui.recovery import Recovery
 from gui.session_model import SessionModel
 from gui.settings import APPLICATION, ORGANIZATION, last_network, open_settings
 
@@ -42,12 +43,17 @@ def build_window(settings: QSettings | None = None) -> MainWindow:
 
 
 def run_window(args: argparse.Namespace | None = None) -> int:
-    """Open the window and run until it closes; the exit status of the event loop."""
+    """Open the window and run until it closes; the exit status of the event loop. The
+    session is autosaved while it runs; a session a crash left behind is offered back first,
+    and a clean close deletes the autosave."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = _application()
     window = build_window(open_settings())
+    recovery = Recovery(window)
     window.show()
+    recovery.offer_restore()
     status = app.exec()
+    recovery.finish()
     _dispose(window)
     return status
 

@@ -2,14 +2,16 @@
 stage card below it, the sample in a dock, the controls in a toolbar and menus, a status bar.
 Each panel observes the session model by itself; the window keeps their layout between runs."""
 
-import logging
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QSplitter, QWidget
 
 from gui import settings as stored
+from gui.file_actions import FileActions
 from gui.icons import icon
+from gui.mistake_actions import MistakeActions
+from gui.network_dialog import choose_network
 from gui.network_view import NetworkView
 from gui.run_actions import RunActions
 from gui.sample_panel import SamplePanel
@@ -18,19 +20,7 @@ from gui.stage_card import StageCard
 from gui.stage_list import StageList
 from gui.status_bar import StatusBar
 from gui.training_docks import TrainingDocks
-
-log = logging.getLogger(__name__)
-
-try:  # the dialogs are built alongside this window; without them it still explores
-    from gui.file_actions import FileActions
-except ImportError as error:
-    log.warning("no File menu: %s", error)
-    FileActions = None
-try:
-    from gui.network_dialog import choose_network
-except ImportError as error:
-    log.warning("no network dialog: %s", error)
-    choose_network = None
+from gui.unsaved import CLOSING, NEW_NETWORK, OPENING, UnsavedGuard
 
 DEFAULT_SIZE = (1360, 860)
 
@@ -84,9 +74,13 @@ class MainWindow(QMainWindow):
         self.network_action.setShortcut("Ctrl+N")
         self.network_action.setToolTip("Choose a preset or build a network, and its data "
                                        "(Ctrl+N)")
-        self.network_action.setEnabled(choose_network is not None)
         self.network_action.triggered.connect(self.choose_network)
-        self.file_actions = FileActions(self, self.model) if FileActions else None
+        self.file_actions = FileActions(self, self.model)
+        self.unsaved = UnsavedGuard(self, self.model, self.training.panel,
+                                    self.file_actions.save_model)
+        self.file_actions.before_replacing = lambda: self.unsaved.confirm(OPENING)
+        self.file_actions.modelSaved.connect(self.unsaved.mark_saved)
+        self.file_actions.modelOpened.connect(self.unsaved.mark_saved)
         self.toolbar = self.run_actions.toolbar(self)
         self.toolbar.addSeparator()
         self.toolbar.addAction(self.network_action)
@@ -107,9 +101,10 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
-        if self.file_actions is not None:
-            bar.addMenu(self.file_actions.menu())
+        bar.addMenu(self.file_actions.menu())
         run = self.run_actions.menu(self)
+        run.addSeparator()
+        run.addAction(self.training.train_action)
         network = QMenu("&Network", self)
         network.addAction(self.network_action)
         view = QMenu("&View", self)
@@ -117,18 +112,18 @@ class MainWindow(QMainWindow):
         view.addAction(self.training.panel_dock.toggleViewAction())
         view.addAction(self.training.plots_dock.toggleViewAction())
         view.addAction(self.toolbar.toggleViewAction())
+        self.mistake_actions = MistakeActions(self, self.model)
+        tools = self.mistake_actions.menu()
         help_menu = QMenu("&Help", self)
         help_menu.addAction("&About Backprop Explorer", self._about)
-        for menu in (run, network, view, help_menu):
+        for menu in (run, network, view, tools, help_menu):
             menu.setToolTipsVisible(True)
             bar.addMenu(menu)
 
     # actions
     def choose_network(self) -> bool:
         """The Network and data dialog; True when the user chose a new network."""
-        if choose_network is None:
-            return False
-        return choose_network(self, self.model)
+        return choose_network(self, self.model, lambda: self.unsaved.confirm(NEW_NETWORK))
 
     def _about(self) -> None:
         QMessageBox.about(self, "About Backprop Explorer",
@@ -142,6 +137,9 @@ class MainWindow(QMainWindow):
             stored.remember_network(self._settings, self.model.session.spec)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.unsaved.confirm(CLOSING):
+            event.ignore()
+            return
         self.training.shutdown()
         if self._settings is not None:
             stored.save_window(self._settings, self, self._splitters())

@@ -6,6 +6,7 @@ shows the message of the UserInputError it gets inline, with OK disabled until i
 
 import os
 import re
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt, Slot
@@ -373,13 +374,16 @@ class NetworkDialog(QDialog):
         return spec, init_params(spec, seed), data
 
 
-def choose_network(parent: QWidget | None, model: SessionModel) -> bool:
+def choose_network(parent: QWidget | None, model: SessionModel,
+                   confirm: Callable[[], bool] | None = None) -> bool:
     """Run the dialog on the session's network and apply the choice (seed, network, params,
-    data). True when the user accepted."""
+    data). True when the user accepted, and `confirm` (asked once they have) agreed."""
     session = model.session
     dialog = NetworkDialog(session.spec, session.seed, parent, n_samples=session.n_samples)
     try:
         if dialog.exec() != QDialog.DialogCode.Accepted:
+            return False
+        if confirm is not None and not confirm():
             return False
         spec, params, data = dialog.result_network()
         session.seed = dialog.seed()

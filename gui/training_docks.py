@@ -2,6 +2,7 @@
 other and to the session. The main window only adds these docks and shuts them down on close."""
 
 from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QWidget
 
 from engine.training import TrainingRun
@@ -11,7 +12,8 @@ from gui.training_plots import TrainingPlots
 
 
 class TrainingDocks(QObject):
-    """The panel (right, beside the sample) and the plots (bottom) of `window`."""
+    """The panel (right, beside the sample) and the plots (bottom) of `window`, and
+    `train_action` (Ctrl+T), which starts, resumes or pauses the run from anywhere in it."""
 
     def __init__(self, window: QMainWindow, model: SessionModel):
         super().__init__(window)
@@ -28,6 +30,11 @@ class TrainingDocks(QObject):
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.plots_dock)
         # the explorer keeps the whole window until a run starts; then the plots show
         self.plots_dock.hide()
+        self.train_action = QAction("Start or pause &training", window)
+        self.train_action.setShortcut(QKeySequence("Ctrl+T"))
+        self.train_action.setToolTip("Start, resume or pause the training run (Ctrl+T)")
+        self.train_action.triggered.connect(self._start_or_pause)
+        window.addAction(self.train_action)   # the shortcut works wherever the focus is
 
         controller = self.panel.controller
         controller.records.connect(self.plots.add_records)
@@ -39,6 +46,15 @@ class TrainingDocks(QObject):
         model.sampleChanged.connect(self._show_session)
         self.plots.reset(model.session.spec, self._threshold())
         self._show_session()
+
+    @Slot()
+    def _start_or_pause(self) -> None:
+        if self.panel.controller.running:
+            self.panel.controller.pause()
+            return
+        self.panel_dock.show()
+        self.panel_dock.raise_()
+        self.panel.start(0)
 
     def _threshold(self) -> float | None:
         return self.panel.threshold.value() if self.panel.threshold_on.isChecked() else None

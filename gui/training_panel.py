@@ -54,6 +54,7 @@ class TrainingPanel(QWidget):
         self.controller.failed.connect(self._on_failed)
         self.controller.runningChanged.connect(self._sync)
         self.model.networkChanged.connect(self._on_network)
+        self.model.mistakeChanged.connect(self._on_network)
         self._sync()
 
     # building
@@ -180,7 +181,8 @@ class TrainingPanel(QWidget):
                 return
             session = self.model.session
             self._start_params = {k: v.copy() for k, v in session.params.items()}
-            training = TrainingRun(session.spec, session.params, session.data, config)
+            training = TrainingRun(session.spec, session.params, session.data, config,
+                                   mistake=session.mistake)
             self.controller.load(training, self.breakpoints())
             self.progress.setRange(0, training.total)
             self.progress.setValue(0)
@@ -274,15 +276,14 @@ class TrainingPanel(QWidget):
         """Parameters after the last step, and the sample the next step will train on."""
         training = self.training
         scratch, theirs = training.lockstep.params()
-        self.model.session.set_params(scratch, theirs)
+        self.model.session.set_params(scratch, theirs, training.lockstep.buffers())
         if not training.done:
             self.model.session.go_to_sample(int(training.timeline.batch(training.step + 1)[0]))
 
     def _show_step(self, step: int) -> None:
         """The parameters before step `step` and its sample: stepping shows that very step."""
         training = self.training
-        scratch, theirs = training.timeline.params_at(step - 1)
-        self.model.session.set_params(scratch, theirs)
+        self.model.session.set_params(*training.timeline.state_at(step - 1))
         self.model.session.go_to_sample(int(training.timeline.batch(step)[0]))
 
     @Slot()
@@ -315,11 +316,12 @@ class TrainingPanel(QWidget):
 
     @Slot()
     def _on_network(self) -> None:
-        # a new network (not new parameters from this run) makes the run meaningless
+        # a new network or mistake (not new parameters from this run) makes the run meaningless
         training = self.training
         if training is not None and not self.controller.running and (
                 training.spec != self.model.session.spec
-                or training.data is not self.model.session.data):
+                or training.data is not self.model.session.data
+                or training.mistake != self.model.session.mistake):
             self._drop_run()
 
     def _sync(self, *_) -> None:

@@ -176,6 +176,37 @@ class TrainingPlots(QWidget):
             if broken.any():
                 self._diverged_at = int(steps[np.argmax(broken)])
 
+    def history(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every curve's kept values as (steps, values), named "<plot>/<series>" (loss/scratch,
+        diff/w1, drift/drift, ...): what it takes to draw these plots again. Bounded, as the
+        histories are, whatever the length of the run."""
+        return {f"{plot_name}/{name}": series.history.arrays()
+                for plot_name, plot in self._curve_plots().items()
+                for name, series in plot.series.items()}
+
+    def restore_history(self, spec: NetworkSpec,
+                        history: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Start over for `spec` with the curves `history()` gave (a restored session); names
+        these plots do not have are left out."""
+        self.reset(spec, self.threshold)
+        plots = self._curve_plots()
+        broken = []
+        for key, (steps, values) in history.items():
+            plot_name, _, name = key.partition("/")
+            plot = plots.get(plot_name)
+            if plot is None or name not in plot.series or not len(steps):
+                continue
+            plot.add(name, steps, values)
+            if key in ("loss/scratch", "loss/torch", "drift/drift"):
+                bad = ~np.isfinite(values)
+                if bad.any():
+                    broken.append(int(steps[np.argmax(bad)]))
+        self._diverged_at = min(broken, default=None)
+        self.redraw()
+
+    def _curve_plots(self) -> dict[str, LogCurvePlot]:
+        return {"loss": self.loss_plot, "diff": self.diff_plot, "drift": self.drift_plot}
+
     def set_threshold(self, value: float | None) -> None:
         """The breakpoint's gradient-difference threshold, drawn as a line; None hides it."""
         self.threshold = value

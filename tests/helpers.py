@@ -1,7 +1,14 @@
 """Shared test helpers: one call compares our numbers with torch's, as early tinygrad's
-helper_test_op does, so each activation, loss and stage test is one line."""
+helper_test_op does, so each activation, loss and stage test is one line; and big valid files,
+made in well under a second."""
 
 import numpy as np
+
+from engine.datasets import default_set, to_csv_text
+from engine.export import gradient_sets
+from engine.gradfile import format_gradients
+from engine.params import init_params
+from engine.spec import DEFAULT_PRESET, preset
 
 # How close the scratch engine must come to autograd elementwise. Differences come only from
 # summation order and libm, so they sit near the dtype's rounding unit, scaled by the array.
@@ -33,3 +40,24 @@ def assert_matches_torch(ours: np.ndarray, theirs: np.ndarray, what: str = "",
     if scale is None:
         scale = max(float(np.max(np.abs(a), initial=0)), float(np.max(np.abs(b), initial=0)), 1e-30)
     np.testing.assert_allclose(a, b, rtol=rtol, atol=atol * scale, err_msg=what)
+
+
+def write_big_gradient_file(path, megabytes: int = 100) -> int:
+    """Our .dat format, valid from end to end, of at least `megabytes` MB: one sample's block
+    repeated under its own number. Returns the number of samples; takes well under a second."""
+    spec = preset(DEFAULT_PRESET)
+    torch_set, _ = gradient_sets(spec, init_params(spec), default_set(spec, 1))
+    head, _, body = format_gradients(torch_set).partition("\nsample 1\n")
+    n = megabytes * 2**20 // (len(body) + 12) + 1
+    head = head.replace("# samples: 1", f"# samples: {n}")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(head)
+        f.writelines(f"\nsample {k}\n{body}" for k in range(1, n + 1))
+    return n
+
+
+def write_big_csv(path, spec, megabytes: int = 100) -> None:
+    """A valid data file for `spec` of at least `megabytes` MB: a block of rows repeated."""
+    header, block = to_csv_text(default_set(spec, 1000)).split("\n", 1)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(header + "\n" + block * (megabytes * 2**20 // len(block) + 1))

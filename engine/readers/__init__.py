@@ -18,7 +18,7 @@ from pathlib import Path
 
 from engine.errors import SpecError
 from engine.gradfile import is_dat, parse_dat
-from engine.gradset import MAX_FILE_BYTES, GradientFileError, GradientSet
+from engine.gradset import MAX_FILE_BYTES, MAX_TEXT_BYTES, GradientFileError, GradientSet
 from engine.readers.binary import NPY_MAGIC, ZIP_MAGIC, is_pickle, read_npy, read_zip
 from engine.readers.collect import Collector
 from engine.readers.text import parse_text
@@ -92,6 +92,15 @@ def _read_bytes(path: Path, source: str) -> bytes:
         if size > MAX_FILE_BYTES:
             raise GradientFileError(source, f"is {_mb(size)} MB; gradient files over "
                                     f"{_mb(MAX_FILE_BYTES)} MB are not read")
+        if size > MAX_TEXT_BYTES:
+            with path.open("rb") as f:
+                head = f.read(len(NPY_MAGIC))
+            if not (head.startswith((NPY_MAGIC, ZIP_MAGIC)) or is_pickle(head[:2])):
+                raise GradientFileError(
+                    source, f"is {_mb(size)} MB of text; gradient files written as text are "
+                    f"read up to {_mb(MAX_TEXT_BYTES)} MB (reading takes about ten times their "
+                    f"size in memory): save more samples with np.save or np.savez, read up to "
+                    f"{_mb(MAX_FILE_BYTES)} MB")
         data = path.read_bytes()
     except OSError as e:
         raise GradientFileError(source, f"cannot be read ({e.strerror or e})") from None

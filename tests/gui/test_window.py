@@ -113,7 +113,7 @@ def test_every_control_has_an_icon_and_a_tooltip_with_its_shortcut(window):
         shortcut = action.shortcut().toString()
         assert shortcut and f"({shortcut})" in action.toolTip(), name
     menus = [a.text() for a in window.menuBar().actions()]
-    assert menus[-4:] == ["&Run", "&Network", "&View", "&Help"]
+    assert menus[-5:] == ["&Run", "&Network", "&View", "&Tools", "&Help"]
     if main_window.FileActions is not None:
         assert menus[0] == "&File"
 
@@ -141,7 +141,7 @@ def test_the_network_action_opens_the_dialog_and_applies_its_choice(qtbot, windo
                                                                      monkeypatch):
     asked = []
 
-    def choose(parent, model):
+    def choose(parent, model, confirm=None):
         asked.append((parent, model))
         model.session.set_network(preset("2-2-1-tanh-bce"))
         return True

@@ -1,0 +1,282 @@
+"""Crash recovery: a session autosaved into a folder of its own every few seconds, and read
+back at the next start when the process that wrote it is gone without cleaning up.
+
+A session folder holds
+
+    session.json     the network (as a model file states it), the seed, the current sample and
+                     stage, the data's name, the training run's settings, step and the names of
+                     its plotted series, and the names of the two files below
+    data-<n>.csv     the samples, exact (rewritten only when the data changes)
+    arrays-<n>.npz   both engines' parameters and the run's plotted history: plain arrays,
+                     no pickles
+    lock             locked by the writing process while it lives; the operating system drops
+                     the lock when the process ends, however it ends (kill -9 included)
+
+Every file is written atomically and session.json last, naming the other two, so a kill at any
+moment leaves the previous autosave or the new one, never a mix. Reading runs nothing from the
+folder: JSON, the data reader, np.load without pickles, each checked against the network.
+"""
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import re
+import shutil
+import time
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.atomic import atomic_write_bytes, atomic_write_text
+from engine.datasets import Dataset, load_csv, to_csv_text
+from engine.errors import UserInputError
+from engine.params import Params
+from engine.session import Session
+from engine.spec import NetworkSpec
+from engine.trainer import TrainConfig
+
+FORMAT, VERSION = "backprop-explorer autosave", 1
+SESSION_FILE, LOCK_FILE = "session.json", "lock"
+MAX_SESSION_BYTES = 2**20
+_DATA_NAME = re.compile(r"data-\d+\.csv")
+_ARRAYS_NAME = re.compile(r"arrays-\d+\.npz")
+
+if os.name == "nt":
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+
+class AutosaveError(UserInputError):
+    """An autosave folder that cannot be read back; the message starts with the folder."""
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """A training run as far as it went: its settings, the step reached of `total`, and each
+    plotted series as (steps, values), 1-D arrays of one length."""
+
+    config: TrainConfig
+    step: int
+    total: int
+    history: Mapping[str, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a session needs to come back: network, both engines' parameters (engine layout;
+    torch's None while it has not parted from scratch), data, seed, current sample (from 0)
+    and stage (its key), the training run (None without one), and when it was taken
+    (seconds since the epoch)."""
+
+    spec: NetworkSpec
+    params: Params
+    torch_params: Params | None
+    data: Dataset
+    seed: int
+    sample_index: int
+    stage_key: str
+    run: RunSnapshot | None = None
+    saved_at: float = 0.0
+
+    @classmethod
+    def of(cls, session: Session, run: RunSnapshot | None = None) -> "Snapshot":
+        """The session as it is now, its arrays copied."""
+        return cls(session.spec, _copy(session.params), _copy(session.torch_params),
+                   session.data, session.seed, session.sample_index, session.stage.key, run,
+                   time.time())
+
+
+class SessionFolder:
+    """The autosave folder of one running session, locked for as long as this object lives
+    (or until `remove`)."""
+
+    def __init__(self, path: Path, lock_fd: int):
+        self.path = path
+        self._lock_fd: int | None = lock_fd
+        self._written = 0
+        self._data: tuple[Dataset, str] | None = None
+
+    @classmethod
+    def create(cls, root: str | os.PathLike[str]) -> "SessionFolder":
+        """A new locked folder under `root` (made if missing); OSError when it cannot be."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path(root) / f"{stamp}-{os.getpid()}"
+        path.mkdir(parents=True, exist_ok=False)
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        if not _try_lock(fd):
+            os.close(fd)
+            raise OSError(f"{path}: cannot lock it")
+        return cls(path, fd)
+
+    def write(self, snapshot: Snapshot) -> None:
+        """Replace the autosave with `snapshot`; OSError when the disk refuses."""
+        self._written += 1
+        n = self._written
+        if self._data is None or self._data[0] is not snapshot.data:
+            name = f"data-{n}.csv"
+            atomic_write_text(self.path / name, to_csv_text(snapshot.data))
+            self._data = (snapshot.data, name)
+        arrays_name = f"arrays-{n}.npz"
+        buffer = io.BytesIO()
+        np.savez(buffer, **_arrays(snapshot))
+        atomic_write_bytes(self.path / arrays_name, buffer.getvalue())
+        atomic_write_text(self.path / SESSION_FILE,
+                          json.dumps(_document(snapshot, self._data[1], arrays_name), indent=1))
+        for stale in self.path.iterdir():
+            if stale.name not in (SESSION_FILE, LOCK_FILE, self._data[1], arrays_name):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+
+    def remove(self) -> None:
+        """Delete the folder (a clean close) and let go of its lock."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)   # first: Windows deletes no open file
+            self._lock_fd = None
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def orphans(root: str | os.PathLike[str]) -> list[Path]:
+    """The session folders under `root` whose process is gone (their lock is free), the most
+    recently written first. A missing `root` has none."""
+    found = []
+    with contextlib.suppress(OSError):
+        for path in Path(root).iterdir():
+            if path.is_dir() and not _locked(path / LOCK_FILE):
+                found.append(path)
+    return sorted(found, key=_written_at, reverse=True)
+
+
+def _locked(lock: Path) -> bool:
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True   # not ours to judge: leave it alone
+    try:
+        return not _try_lock(fd)
+    finally:
+        os.close(fd)   # closing drops a lock we just took
+
+
+def _written_at(path: Path) -> float:
+    try:
+        return (path / SESSION_FILE).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def discard(folder: str | os.PathLike[str]) -> None:
+    """Delete an orphaned session folder."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_autosave(folder: str | os.PathLike[str]) -> Snapshot:
+    """The snapshot in `folder`; AutosaveError (one line, naming the folder) when it is
+    missing, cut short, of another version or does not fit its own network."""
+    folder = Path(folder)
+    try:
+        return _read(folder)
+    except AutosaveError:
+        raise
+    except UserInputError as e:
+        raise AutosaveError(f"{folder}: {e}") from None
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, RecursionError) as e:
+        raise AutosaveError(f"{folder}: cannot be read back ({type(e).__name__}: {e})") from None
+
+
+def _read(folder: Path) -> Snapshot:
+    path = folder / SESSION_FILE
+    if path.stat().st_size > MAX_SESSION_BYTES:
+        raise AutosaveError(f"{folder}: {SESSION_FILE} is too large to be an autosave")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != VERSION:
+        raise AutosaveError(f"{folder}: not an autosave of this version of Backprop Explorer")
+    spec = NetworkSpec.from_dict(doc["network"])
+    data_name, arrays_name = str(doc["data"]["file"]), str(doc["arrays"])
+    if not (_DATA_NAME.fullmatch(data_name) and _ARRAYS_NAME.fullmatch(arrays_name)):
+        raise AutosaveError(f"{folder}: {SESSION_FILE} names files that are not its own")
+    loaded = load_csv(folder / data_name, spec)
+    data = Dataset(loaded.x, loaded.y, str(doc["data"]["name"]))
+    run_doc = doc["training"]
+    with np.load(folder / arrays_name, allow_pickle=False) as arrays:
+        params = _params(arrays, "scratch", spec, folder)
+        torch_params = _params(arrays, "torch", spec, folder) if doc["torch_params"] else None
+        run = None if run_doc is None else _run(run_doc, arrays, folder)
+    sample = min(max(int(doc["sample"]), 0), len(data) - 1)
+    return Snapshot(spec, params, torch_params, data, int(doc["seed"]), sample,
+                    str(doc["stage"]), run, float(doc["saved_at"]))
+
+
+def _params(arrays: Any, engine: str, spec: NetworkSpec, folder: Path) -> Params:
+    params = {}
+    for name in spec.param_names:
+        value = arrays[f"{engine}.{name}"]
+        shape = spec.param_shape(name, "out_in")
+        if value.shape != shape or value.dtype != spec.np_dtype:
+            raise AutosaveError(f"{folder}: {engine} {name} is {value.dtype} {value.shape}, but "
+                                f"{spec.describe()} needs {spec.dtype} {shape}")
+        params[name] = value
+    return params
+
+
+def _run(doc: dict, arrays: Any, folder: Path) -> RunSnapshot:
+    config = TrainConfig(**doc["config"])
+    history = {}
+    for i, name in enumerate(doc["history"]):
+        steps, values = arrays[f"history.{i}.steps"], arrays[f"history.{i}.values"]
+        if steps.ndim != 1 or steps.shape != values.shape:
+            raise AutosaveError(f"{folder}: the history of {name!r} is not two arrays of one "
+                                "length")
+        history[str(name)] = (steps.astype(np.float64), values.astype(np.float64))
+    return RunSnapshot(config, int(doc["step"]), int(doc["total"]), history)
+
+
+def _document(snapshot: Snapshot, data_name: str, arrays_name: str) -> dict[str, Any]:
+    run = snapshot.run
+    return {
+        "format": FORMAT, "version": VERSION, "saved_at": snapshot.saved_at,
+        "network": snapshot.spec.to_dict(), "seed": snapshot.seed,
+        "sample": snapshot.sample_index, "stage": snapshot.stage_key,
+        "data": {"file": data_name, "name": snapshot.data.name},
+        "arrays": arrays_name, "torch_params": snapshot.torch_params is not None,
+        "training": None if run is None else {
+            "config": dataclasses.asdict(run.config), "step": run.step, "total": run.total,
+            "history": list(run.history)},
+    }
+
+
+def _arrays(snapshot: Snapshot) -> dict[str, np.ndarray]:
+    arrays = {f"scratch.{k}": v for k, v in snapshot.params.items()}
+    if snapshot.torch_params is not None:
+        arrays.update({f"torch.{k}": v for k, v in snapshot.torch_params.items()})
+    if snapshot.run is not None:
+        for i, (steps, values) in enumerate(snapshot.run.history.values()):
+            arrays[f"history.{i}.steps"] = np.asarray(steps, dtype=np.float64)
+            arrays[f"history.{i}.values"] = np.asarray(values, dtype=np.float64)
+    return arrays
+
+
+def _copy(params: Mapping[str, np.ndarray] | None) -> Params | None:
+    return None if params is None else {k: np.array(v) for k, v in params.items()}

@@ -1,0 +1,52 @@
+"""What every window test gets: no question blocks it (unsaved changes are discarded unless the
+test answers otherwise), autosaves go to its temporary folder and never to the user's, and no
+worker thread outlives it."""
+
+import contextlib
+import threading
+
+import pytest
+import shiboken6
+from PySide6.QtCore import QThread
+
+from gui import recovery, unsaved
+
+
+@pytest.fixture(autouse=True)
+def discard_unsaved(monkeypatch):
+    """The question about unsaved changes answers Discard (a closing window would otherwise
+    wait for a click); tests of the question replace it again."""
+    monkeypatch.setattr(unsaved, "ask", lambda *args: unsaved.DISCARD)
+
+
+@pytest.fixture(autouse=True)
+def autosave_in_tmp(monkeypatch, tmp_path):
+    monkeypatch.setenv(recovery.ENV, str(tmp_path / "autosave"))
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads(qtbot, monkeypatch):
+    """After the test (and after pytest-qt closed its widgets), every QThread it started has
+    finished and the Python threads are back to what they were."""
+    baseline = threading.active_count()
+    started: list[QThread] = []
+    original = QThread.start
+
+    def start(thread: QThread, *args) -> None:
+        started.append(thread)
+        original(thread, *args)
+
+    monkeypatch.setattr(QThread, "start", start)
+    yield
+
+    def running() -> list[str]:
+        # a QThread whose C++ side is gone was finished: deleting a running one aborts
+        return [t.objectName() or repr(t) for t in started
+                if shiboken6.isValid(t) and t.isRunning()]
+
+    with contextlib.suppress(qtbot.TimeoutError):   # the assertions below say what is left
+        qtbot.waitUntil(lambda: not running() and threading.active_count() <= baseline,
+                        timeout=3000)
+    assert not running(), f"QThreads still running after the test: {running()}"
+    assert threading.active_count() <= baseline, (
+        f"threads left running: {[t.name for t in threading.enumerate()]}")

@@ -1,0 +1,190 @@
+"""The autosave folder: a session comes back exactly, a write cut short leaves the previous
+autosave whole, a live session's folder is never taken for a crashed one's, and a folder that
+was tampered with is refused with a message, running nothing."""
+
+import dataclasses
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+import engine.autosave as autosave
+from engine.autosave import (
+    AutosaveError,
+    RunSnapshot,
+    SessionFolder,
+    Snapshot,
+    orphans,
+    read_autosave,
+)
+from engine.datasets import default_set
+from engine.params import init_params
+from engine.session import Session
+from engine.spec import DEFAULT_PRESET, preset
+from engine.trainer import Lockstep, TrainConfig
+
+SPEC = preset(DEFAULT_PRESET)
+
+
+def trained_session() -> Session:
+    """A session whose engines have parted after a few SGD steps, at sample 3, stage 5."""
+    data = default_set(SPEC, 12, seed=4)
+    lockstep = Lockstep(SPEC, init_params(SPEC, 2), data)
+    for row in range(7):
+        lockstep.step(np.array([row]), 0.5)
+    session = Session(SPEC, data=data, seed=2)
+    session.set_params(*lockstep.params())
+    session.go_to_sample(3)
+    session.go_to_stage(5)
+    return session
+
+
+def a_run() -> RunSnapshot:
+    steps = np.arange(1.0, 8.0)
+    return RunSnapshot(TrainConfig(lr=0.5, epochs=3, batch_size=2, shuffle=True, seed=9), 7, 18,
+                       {"loss/scratch": (steps, np.linspace(1, 0.1, 7)),
+                        "diff/w1": (steps, np.array([0, 1e-9, np.nan, 2e-9, 0, 0, np.inf]))})
+
+
+def assert_same(a: Snapshot, b: Snapshot) -> None:
+    assert (a.spec, a.seed, a.sample_index, a.stage_key) == (b.spec, b.seed, b.sample_index,
+                                                               b.stage_key)
+    for mine, theirs in ((a.params, b.params), (a.torch_params, b.torch_params)):
+        assert mine.keys() == theirs.keys()
+        for name in mine:
+            assert mine[name].dtype == theirs[name].dtype
+            np.testing.assert_array_equal(mine[name], theirs[name], strict=True)
+    np.testing.assert_array_equal(a.data.x, b.data.x, strict=True)
+    np.testing.assert_array_equal(a.data.y, b.data.y, strict=True)
+    assert a.data.name == b.data.name
+    assert a.saved_at == b.saved_at
+
+
+def test_a_session_and_its_run_come_back_exactly(tmp_path):
+    session = trained_session()
+    snapshot = Snapshot.of(session, a_run())
+    assert not all(np.array_equal(snapshot.params[k], snapshot.torch_params[k])
+                   for k in snapshot.params)  # both engines' own parameters are kept
+    folder = SessionFolder.create(tmp_path)
+    folder.write(snapshot)
+    back = read_autosave(folder.path)
+    assert_same(back, snapshot)
+    assert back.stage_key == session.pairs[5].key
+    assert back.run.config == snapshot.run.config
+    assert (back.run.step, back.run.total) == (7, 18)
+    for name, (steps, values) in snapshot.run.history.items():
+        np.testing.assert_array_equal(back.run.history[name][0], steps)
+        np.testing.assert_array_equal(back.run.history[name][1], values)  # NaN, inf, 0 kept
+
+
+def test_the_data_is_written_once_and_stale_files_go(tmp_path):
+    session = trained_session()
+    folder = SessionFolder.create(tmp_path)
+    for stage in range(3):
+        session.go_to_stage(stage)
+        folder.write(Snapshot.of(session))
+    names = sorted(p.name for p in folder.path.iterdir())
+    assert names == ["arrays-3.npz", "data-1.csv", "lock", "session.json"]
+    session.set_data(default_set(SPEC, 5, seed=8))
+    folder.write(Snapshot.of(session))
+    assert sorted(p.name for p in folder.path.iterdir()) == [
+        "arrays-4.npz", "data-4.csv", "lock", "session.json"]
+    assert len(read_autosave(folder.path).data) == 5
+
+
+def test_a_write_cut_short_leaves_the_previous_autosave_whole(tmp_path, monkeypatch):
+    session = trained_session()
+    folder = SessionFolder.create(tmp_path)
+    first = Snapshot.of(session)
+    folder.write(first)
+    session.set_network(preset("2-2-1-tanh-bce"))   # new shapes, new data
+    real = autosave.atomic_write_text
+
+    def killed_before_the_json(path, text):
+        if path.name == autosave.SESSION_FILE:
+            raise OSError("killed")
+        real(path, text)
+
+    monkeypatch.setattr(autosave, "atomic_write_text", killed_before_the_json)
+    with pytest.raises(OSError):
+        folder.write(Snapshot.of(session))
+    assert_same(read_autosave(folder.path), first)
+
+
+def test_only_a_folder_nobody_holds_is_an_orphan(tmp_path):
+    live = SessionFolder.create(tmp_path)
+    live.write(Snapshot.of(Session()))
+    assert orphans(tmp_path) == []          # its lock is held: a window still uses it
+    crashed = tmp_path / "20240101-000000-1"
+    crashed.mkdir()
+    (crashed / autosave.LOCK_FILE).touch()  # a lock file nobody holds: its process is gone
+    never_written = tmp_path / "20240101-000000-2"
+    never_written.mkdir()
+    assert set(orphans(tmp_path)) == {crashed, never_written}
+    with pytest.raises(AutosaveError, match="20240101-000000-2"):
+        read_autosave(never_written)
+    live.remove()
+    assert not live.path.exists()
+    assert orphans(tmp_path / "missing") == []
+
+
+def written(tmp_path) -> tuple[SessionFolder, dict]:
+    folder = SessionFolder.create(tmp_path)
+    folder.write(Snapshot.of(trained_session(), a_run()))
+    return folder, json.loads((folder.path / autosave.SESSION_FILE).read_text())
+
+
+def rewrite(folder: SessionFolder, doc: dict) -> None:
+    (folder.path / autosave.SESSION_FILE).write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("change", [
+    lambda doc: doc["data"].update(file="../../outside.csv"),
+    lambda doc: doc.update(arrays="/etc/passwd"),
+    lambda doc: doc.update(version=99),
+    lambda doc: doc["network"].update(sizes=[2, 3, 1]),
+    lambda doc: doc["training"]["config"].update(lr=-1),
+    lambda doc: doc.pop("seed"),
+    lambda doc: doc.update(training={"config": {}, "step": "x"}),
+])
+def test_a_session_file_that_does_not_fit_is_refused(tmp_path, change):
+    folder, doc = written(tmp_path)
+    change(doc)
+    rewrite(folder, doc)
+    with pytest.raises(AutosaveError) as error:
+        read_autosave(folder.path)
+    assert str(error.value).startswith(str(folder.path)) and "\n" not in str(error.value)
+
+
+class Boom:
+    def __reduce__(self):
+        return (exec, ("open(__file__ + '.ran', 'w').close()",))
+
+
+@pytest.mark.parametrize("damage", ["pickle", "truncate", "garbage json", "pickled json"])
+def test_damaged_or_hostile_files_are_refused_and_run_nothing(tmp_path, damage):
+    folder, doc = written(tmp_path)
+    arrays = folder.path / doc["arrays"]
+    if damage == "pickle":
+        np.savez(arrays, **{"scratch.w1": np.array([Boom()], dtype=object)})
+    elif damage == "truncate":
+        arrays.write_bytes(arrays.read_bytes()[:300])
+    elif damage == "garbage json":
+        (folder.path / autosave.SESSION_FILE).write_bytes(b"\x00{" * 50)
+    else:
+        (folder.path / autosave.SESSION_FILE).write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(AutosaveError):
+        read_autosave(folder.path)
+    assert not list(tmp_path.rglob("*.ran"))
+
+
+def test_a_snapshot_during_a_run_keeps_the_parameters_it_was_given(tmp_path):
+    session = trained_session()
+    worker_params = {k: v + 1 for k, v in session.params.items()}
+    snapshot = dataclasses.replace(Snapshot.of(session, a_run()), params=worker_params)
+    folder = SessionFolder.create(tmp_path)
+    folder.write(snapshot)
+    back = read_autosave(folder.path)
+    for name, value in worker_params.items():
+        np.testing.assert_array_equal(back.params[name], value, strict=True)
