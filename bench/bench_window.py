@@ -73,8 +73,9 @@ def _headless(steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def _in_window(steps: int) -> tuple[float, float, int]:
-    """(steps/s, longest event-loop gap in s, steps run) of a run started from the panel."""
+def _in_window(steps: int) -> tuple[float, float, float, int]:
+    """(steps/s, longest event-loop gap in s, longest after the first second, steps run) of a
+    run started from the panel. The first second holds the plots dock's first layout."""
     from gui.main_window import MainWindow
     from gui.session_model import SessionModel
 
@@ -87,11 +88,13 @@ def _in_window(steps: int) -> tuple[float, float, int]:
     panel = window.training.panel
     panel.lr.setText("0.05")
     panel.epochs.setValue(-(-steps // SAMPLES))
-    gaps = {"last": time.perf_counter(), "worst": 0.0}
+    gaps = {"last": time.perf_counter(), "worst": 0.0, "steady": 0.0, "start": 0.0}
 
     def tick() -> None:
         now = time.perf_counter()
         gaps["worst"] = max(gaps["worst"], now - gaps["last"])
+        if now - gaps["start"] > 1.0:
+            gaps["steady"] = max(gaps["steady"], now - gaps["last"])
         gaps["last"] = now
 
     timer = QTimer()
@@ -101,7 +104,7 @@ def _in_window(steps: int) -> tuple[float, float, int]:
     panel.controller.stopped.connect(loop.quit)
     app.processEvents()
     timer.start()
-    gaps["last"] = start = time.perf_counter()
+    gaps["last"] = gaps["start"] = start = time.perf_counter()
     panel.start(0)
     loop.exec()
     elapsed = time.perf_counter() - start
@@ -111,7 +114,7 @@ def _in_window(steps: int) -> tuple[float, float, int]:
     window.close()
     window.deleteLater()
     app.processEvents()
-    return done / elapsed, gaps["worst"], done
+    return done / elapsed, gaps["worst"], gaps["steady"], done
 
 
 def _memory(sizes: Sizes) -> tuple[float, float]:
@@ -140,7 +143,7 @@ def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
     torch.set_num_threads(1)
     try:
         headless = _headless(sizes.window_steps)
-        windowed, worst_gap, done = _in_window(sizes.window_steps)
+        windowed, worst_gap, steady_gap, done = _in_window(sizes.window_steps)
         early, late = _memory(sizes)
     finally:
         torch.set_num_threads(previous)
@@ -148,7 +151,8 @@ def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
     lines = [f"headless: {headless:,.0f} steps/s over {sizes.window_steps:,} steps",
              f"window, every plot live (offscreen): {windowed:,.0f} steps/s over {done:,} steps",
              f"longest gap of a 10 ms QTimer during the run: {worst_gap * 1e3:.1f} ms "
-             f"(bound 50 ms): {'PASS' if worst_gap <= 0.05 else 'MISS'}",
+             f"(bound 50 ms): {'PASS' if worst_gap <= 0.05 else 'MISS'}; after the first "
+             f"second (the plots dock's first layout and paint): {steady_gap * 1e3:.1f} ms",
              f"memory: {early:.1f} MB after {sizes.memory_early:,} steps, {late:.1f} MB after "
              f"{sizes.memory_steps:,} (growth {late - early:+.1f} MB, bound 50 MB): "
              f"{'PASS' if late - early <= 50 else 'MISS'}"]
