@@ -1,13 +1,14 @@
-"""What every window test gets: no question blocks it (unsaved changes are discarded unless the
-test answers otherwise), autosaves go to its temporary folder and never to the user's, and no
-worker thread outlives it."""
+"""What every window test gets: its own settings, no question that blocks it (unsaved changes
+are discarded unless the test answers otherwise), autosaves in its temporary folder and never
+the user's, and no worker thread outliving it."""
 
 import contextlib
 import threading
 
 import pytest
 import shiboken6
-from PySide6.QtCore import QThread
+from PySide6.QtCore import QSettings, QThread
+from PySide6.QtWidgets import QMessageBox
 
 from gui import recovery, unsaved
 
@@ -50,3 +51,21 @@ def no_leaked_threads(qtbot, monkeypatch):
     assert not running(), f"QThreads still running after the test: {running()}"
     assert threading.active_count() <= baseline, (
         f"threads left running: {[t.name for t in threading.enumerate()]}")
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path):
+    """The window keeps recent files, folders and its layout in the user's settings: point
+    them at the test's own folder."""
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path / "settings"))
+
+
+@pytest.fixture
+def messages(monkeypatch):
+    """Message boxes recorded instead of shown."""
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning",
+                        lambda parent, title, text, *a: shown.append((title, text)))
+    return shown

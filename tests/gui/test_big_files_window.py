@@ -4,7 +4,6 @@ message box naming the file at once; the window does not freeze and the session 
 import time
 
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
 from gui.main_window import MainWindow
@@ -13,13 +12,6 @@ from tests.helpers import write_big_csv, write_big_gradient_file
 
 pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
               pytest.mark.qt_log_ignore("does not support propagateSizeHints")]
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
 
 
 def test_100_mb_files_get_a_message_box_not_a_freeze(qtbot, tmp_path, monkeypatch):

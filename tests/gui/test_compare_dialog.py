@@ -6,7 +6,6 @@ import pickle
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
 
 from engine.datasets import default_set
 from engine.export import SCRATCH_FILE, TORCH_FILE, export
@@ -21,15 +20,6 @@ pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
               pytest.mark.qt_log_ignore("does not support propagateSizeHints")]
 
 TAMPERED_SAMPLE, TAMPERED_ELEMENT = 6, (3, 4)   # sample 7 as the files count, w2[3, 4]
-
-
-@pytest.fixture
-def messages(monkeypatch):
-    """Message boxes recorded instead of shown."""
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning",
-                        lambda parent, title, text, *a: shown.append((title, text)))
-    return shown
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import threading
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QProgressDialog, QPushButton
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QProgressDialog, QPushButton
 
 import gui.export_dialog as export_dialog
 from engine.datasets import regression_set, to_csv_text
@@ -25,22 +25,6 @@ from gui.settings import open_settings
 pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
               pytest.mark.qt_log_ignore("does not support propagateSizeHints")]
 EXPORTED = (TORCH_FILE, SCRATCH_FILE, MODEL_FILE, DATA_FILE)
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-
-
-@pytest.fixture
-def messages(monkeypatch):
-    """Message boxes recorded instead of shown."""
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning",
-                        lambda parent, title, text, *a: shown.append((title, text)))
-    return shown
 
 
 class Picker:

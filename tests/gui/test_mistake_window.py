@@ -3,7 +3,6 @@ the stage where the scratch pass departs from torch, the card puts the right for
 one the mistake used, training makes the mistake too, and "No mistake" clears it all."""
 
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtGui import QAction
 
 from engine.mistakes import MISTAKES, RIGHT_UPDATE, inject
@@ -13,14 +12,6 @@ from gui.formula import to_html
 from gui.main_window import MainWindow
 from gui.mistake_actions import NO_MISTAKE
 from gui.session_model import SessionModel
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    """The File menu keeps recent files in the user's settings: point them at a temp dir."""
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
 
 
 def window_on(qtbot, session: Session | None = None) -> MainWindow:

@@ -16,14 +16,6 @@ pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
               pytest.mark.qt_log_ignore("does not support propagateSizeHints")]
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    from PySide6.QtCore import QSettings
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-
-
 @pytest.fixture
 def dialog(qtbot):
     d = NetworkDialog(preset("2-10-10-1-sigmoid-squared"), seed=0)

@@ -4,7 +4,6 @@ The question is replaced by a recorder that gives the test's answer."""
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialog
 
 import gui.network_dialog as network_dialog
@@ -19,14 +18,6 @@ from gui.session_model import SessionModel
 
 SPEC = preset(DEFAULT_PRESET)
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    """Recent files live in the user's settings: point them at the test's folder."""
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
 
 
 class Questions:

@@ -24,14 +24,6 @@ from gui.settings import last_network, open_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    """The File menu keeps recent files in the user's settings: point them at a temp dir."""
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                      str(tmp_path / "settings"))
-
-
 @pytest.fixture
 def window(qtbot):
     w = MainWindow(SessionModel())
