@@ -9,7 +9,7 @@ import numpy as np
 from engine.datasets import Dataset
 from engine.errors import UserInputError
 from engine.mistakes import Injection
-from engine.params import Params
+from engine.params import Params, flat
 from engine.reference import TorchNet
 from engine.scratch import ScratchNet
 from engine.spec import NetworkSpec
@@ -96,12 +96,10 @@ class Lockstep:
                        for name, g in per_sample.items()}
             losses_b, grads_b = self.torch.step_gradients(x, y)
             flat_b = self.torch.flatten(grads_b)
-            flat_a = np.concatenate([g.ravel() for g in grads_a.values()])
-            diff = np.maximum.reduceat(np.abs(flat_a - flat_b), self._offsets)
+            diff = np.maximum.reduceat(np.abs(flat(grads_a) - flat_b), self._offsets)
             self.scratch.sgd_step(grads_a, lr)
             self.torch.apply_update(grads_b, lr)
-            params_a = np.concatenate([p.ravel() for p in self.scratch.params.values()])
-            distance = np.linalg.norm(params_a - self.torch.flat_params())
+            distance = np.linalg.norm(flat(self.scratch.params) - self.torch.flat_params())
         return (float(losses_a.mean()), float(losses_b.detach().mean()),
                 dict(zip(self.spec.param_names, diff.tolist(), strict=True)), float(distance))
 
