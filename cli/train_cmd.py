@@ -18,7 +18,8 @@ from cli.common import (
 from engine.errors import UserInputError
 from engine.mistakes import MISTAKES, inject
 from engine.model_file import write_model
-from engine.trainer import Lockstep, TrainConfig, train
+from engine.trainer import Lockstep, TrainConfig
+from engine.training import train
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -21,7 +21,7 @@ from engine.gradfile import write_gradients
 from engine.gradset import GradientSet
 from engine.mistakes import Injection, inject
 from engine.model_file import write_model
-from engine.params import Params, to_layout
+from engine.params import Params, to_layout, unflat
 from engine.reference import TorchNet
 from engine.reproduce import along_the_way_note, injected_note
 from engine.scratch import ScratchNet
@@ -65,15 +65,13 @@ def gradient_sets(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dat
         loss_b, grads_b = theirs.per_sample_gradients(data.x, data.y)
         _report(progress, n, n)
     else:
-        per_step: list[tuple[np.ndarray, Params]] = []
+        loss_b = np.empty(n, dtype=spec.np_dtype)
+        flat_b = np.empty((n, spec.n_params), dtype=spec.np_dtype)
         for i in range(n):
-            lb, gb = theirs.batch_gradients(data.x[i:i + 1], data.y[i:i + 1])
-            theirs.sgd_step(gb, lr)
-            per_step.append((lb, gb))
+            loss_b[i], flat_b[i], _ = theirs.train_step(data.x[i:i + 1], data.y[i:i + 1], lr)
             if i % 50 == 49 or i == n - 1:
                 _report(progress, i + 1, n)
-        loss_b = np.concatenate([s[0] for s in per_step])
-        grads_b = {k: np.stack([s[1][k] for s in per_step]) for k in spec.param_names}
+        grads_b = unflat(spec, flat_b)
     for engine, losses, grads in ((SCRATCH_ENGINE, loss_a, grads_a),
                                   (TORCH_ENGINE, loss_b, grads_b)):
         _check_finite(engine, losses, grads, lr, injection if engine == SCRATCH_ENGINE else None)

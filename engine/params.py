@@ -83,6 +83,19 @@ def flat(params: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([np.ravel(v).astype(np.float64) for v in params.values()])
 
 
+def unflat(spec: NetworkSpec, vectors: np.ndarray) -> Params:
+    """The inverse of `flat` along the last axis: vectors (..., P) -> {name: (..., *shape)},
+    views, in the engine layout."""
+    params: Params = {}
+    offset = 0
+    for name in spec.param_names:
+        shape = spec.param_shape(name, "out_in")
+        size = int(np.prod(shape))
+        params[name] = vectors[..., offset:offset + size].reshape(*vectors.shape[:-1], *shape)
+        offset += size
+    return params
+
+
 def drift(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> float:
     """||θ_a - θ_b||, the Euclidean distance between two parameter sets."""
     return float(np.linalg.norm(flat(a) - flat(b)))

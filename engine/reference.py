@@ -29,16 +29,44 @@ TORCH_ACTIVATIONS: dict[str, type[nn.Module] | object] = {
 }
 
 
+def _engine_grad(loss: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """torch.autograd.grad(loss, inputs) of a scalar loss, straight to the autograd engine
+    it calls: the same gradients (tests/test_reference_fast.py) without ~8 µs of argument
+    handling, a tenth of a tiny net's step."""
+    return _ENGINE.run_backward((loss,), (torch.ones_like(loss),), False, False, inputs, False,
+                                False)
+
+
+# Variable._execution_engine is what torch.autograd.grad hands its work to; should a torch
+# release move it, the public call does the same job
+_ENGINE = getattr(torch.autograd.Variable, "_execution_engine", None)
+_grad = torch.autograd.grad if _ENGINE is None else _engine_grad
+
+
+def torch_threads() -> int:
+    """The intra-op threads torch uses in this process."""
+    return torch.get_num_threads()
+
+
+def set_torch_threads(n: int) -> None:
+    torch.set_num_threads(n)
+
+
 def torch_loss(name: str, z: torch.Tensor, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-sample loss (N,) as torch computes it; bce from the logits z, as
-    BCEWithLogitsLoss does, so it is stable where the sigmoid saturates."""
-    if name == "squared_error":
-        return ((y_hat - y) ** 2).sum(-1)
-    if name == "half_squared_error":
-        return 0.5 * ((y_hat - y) ** 2).sum(-1)
+    """Per-sample loss as torch computes it: (N,) for rows (N, n_L), a scalar for one sample
+    (n_L,), then with one fused op where torch has one (the smallest autograd graph). bce is
+    computed from the logits z, as BCEWithLogitsLoss does, so it is stable where the sigmoid
+    saturates."""
+    one = y.ndim == 1
+    if name in ("squared_error", "half_squared_error"):
+        value = (nn.functional.mse_loss(y_hat, y, reduction="sum") if one
+                 else ((y_hat - y) ** 2).sum(-1))
+        return value if name == "squared_error" else 0.5 * value
     if name == "mse":
-        return ((y_hat - y) ** 2).mean(-1)
+        return nn.functional.mse_loss(y_hat, y) if one else ((y_hat - y) ** 2).mean(-1)
     if name == "bce":
+        if one:
+            return nn.functional.binary_cross_entropy_with_logits(z, y)
         return nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none").mean(-1)
     raise KeyError(name)
 
@@ -59,8 +87,22 @@ class TorchNet:
         self.model = nn.Sequential(*layers)
         self.linears = [m for m in self.model if isinstance(m, nn.Linear)]
         self.activations = [m for m in self.model if not isinstance(m, nn.Linear)]
+        # every parameter is a view of one flat vector: an SGD step is one add_, and reading
+        # all parameters at once is one copy
+        order = [p for linear in self.linears for p in (linear.weight, linear.bias)]
+        self._flat = torch.cat([p.detach().reshape(-1) for p in order])
+        offset = 0
+        for linear in self.linears:
+            for kind in ("weight", "bias"):
+                shape, size = getattr(linear, kind).shape, getattr(linear, kind).numel()
+                setattr(linear, kind, nn.Parameter(self._flat[offset:offset + size].view(shape)))
+                offset += size
         self._parameters = tuple(p for linear in self.linears for p in (linear.weight,
                                                                         linear.bias))
+        # what a training step reads, looked up once: a module's attributes and calls cost
+        # more than the arithmetic of a tiny net
+        self._layers = [(linear.weight, linear.bias, act.forward)
+                        for linear, act in zip(self.linears, self.activations, strict=True)]
         # name in the Sequential ("0.weight") -> our name ("w1")
         self._names = {f"{2 * (layer - 1)}.{kind}": f"{kind[0]}{layer}"
                        for layer in range(1, spec.n_layers + 1) for kind in ("weight", "bias")}
@@ -138,41 +180,36 @@ class TorchNet:
         grads = vmap(grad(self._sample_loss), in_dims=(None, 0, 0))(params, xt, yt)
         return _np(losses), {self._names[k]: _np(v) for k, v in grads.items()}
 
-    def batch_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Params]:
-        """Each sample's loss (N,) and the gradient of their mean, the way an SGD step on a
-        batch uses it."""
-        losses, grads = self.step_gradients(self._tensor(x), self._tensor(y))
-        return _np(losses), {name: _np(g) for name, g in zip(self.spec.param_names, grads,
-                                                               strict=True)}
-
-    def step_gradients(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor
-                       ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        """Losses (N,) and the gradients of their mean, in the order w1, b1, w2, ...: one
-        torch.autograd.grad call, cheaper than backward() on tiny nets. The tensors are
-        autograd's own; copy them before keeping them."""
-        h, y = torch.as_tensor(x), torch.as_tensor(y)
+    def train_step(self, x: np.ndarray, y: np.ndarray, lr: float
+                   ) -> tuple[float, np.ndarray, np.ndarray]:
+        """One SGD step on the batch x (N, n_0), y (N, n_L) in the spec's dtype: the batch's
+        mean loss before the update, the gradient of that mean and the parameters after the
+        update, both as flat vectors in the order w1, b1, w2, ... (copies). One torch.autograd
+        .grad call, cheaper than backward() on tiny nets; one sample runs on vectors (addmv)
+        with a fused loss, a third cheaper than as a batch of one."""
+        one = len(x) == 1
+        if x.dtype != self.spec.np_dtype or y.dtype != self.spec.np_dtype:
+            x, y = x.astype(self.spec.np_dtype), y.astype(self.spec.np_dtype)
+        h, target = torch.from_numpy(x[0] if one else x), torch.from_numpy(y[0] if one else y)
         z = h
-        for linear, act in zip(self.linears, self.activations, strict=True):
-            z = nn.functional.linear(h, linear.weight, linear.bias)
+        for w, b, act in self._layers:
+            z = torch.addmv(b, w, h) if one else nn.functional.linear(h, w, b)
             h = act(z)
-        losses = torch_loss(self.spec.loss, z, h, y)
-        return losses, torch.autograd.grad(losses.mean(), self._parameters)
-
-    def apply_update(self, grads: tuple[torch.Tensor, ...], lr: float) -> None:
-        """θ ← θ - lr·g in place with gradients from `step_gradients`."""
+        loss = torch_loss(self.spec.loss, z, h, target)
+        loss = loss if one else loss.mean()
+        grads = np.concatenate([g.numpy().reshape(-1) for g in _grad(loss, self._parameters)])
         with torch.no_grad():
-            for p, g in zip(self._parameters, grads, strict=True):
-                p.add_(g, alpha=-lr)
-
-    @staticmethod
-    def flatten(tensors: tuple[torch.Tensor, ...]) -> np.ndarray:
-        """Tensors as one numpy vector (a copy)."""
-        return torch.cat([t.reshape(-1) for t in tensors]).detach().numpy()
+            self._flat.add_(torch.from_numpy(grads), alpha=-lr)
+        return loss.detach().item(), grads, self._flat.numpy().copy()
 
     def flat_params(self) -> np.ndarray:
         """Every parameter in one vector, in the order w1, b1, w2, ... (a copy)."""
+        return self._flat.numpy().copy()
+
+    def set_flat_params(self, values: np.ndarray) -> None:
+        """Every parameter from one vector in the order of `flat_params`."""
         with torch.no_grad():
-            return torch.cat([p.reshape(-1) for p in self._parameters]).numpy()
+            self._flat.copy_(torch.as_tensor(values, dtype=self.dtype))
 
     def gradients_loop(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Params]:
         """The same as `per_sample_gradients` with one backward() per sample: the way the seeds

@@ -18,7 +18,7 @@ import numpy as np
 from engine.activations import activation
 from engine.losses import loss as loss_named
 from engine.mistakes import ACCUMULATE, BACK, BIAS, UPDATE, Injection, inject
-from engine.params import Params
+from engine.params import Params, unflat
 from engine.spec import NetworkSpec
 from engine.stages import Stage, assemble
 
@@ -62,8 +62,10 @@ class ScratchNet:
                  mistake: Injection | str | None = None,
                  buffers: Mapping[str, np.ndarray] | None = None):
         self.spec = spec
-        self.params: Params = {n: np.array(params[n], dtype=spec.np_dtype)
-                               for n in spec.param_names}
+        # every parameter is a view of one vector: an SGD step is one operation
+        self.flat_params = np.concatenate([np.asarray(params[n], dtype=spec.np_dtype).ravel()
+                                           for n in spec.param_names])
+        self.params: Params = unflat(spec, self.flat_params)
         self.acts = [activation(name) for name in spec.activations]
         self.loss = loss_named(spec.loss)
         self._names = [(f"w{layer}", f"b{layer}") for layer in range(1, spec.n_layers + 1)]
@@ -179,16 +181,22 @@ class ScratchNet:
                 values[f"dL/da{layer}"] = bwd.da[layer][:, 0]
         return assemble(self.spec, values)
 
-    def sgd_step(self, grads: Mapping[str, np.ndarray], lr: float) -> None:
-        """θ ← θ - lr·g for every parameter; g has the parameter's shape (a batch's mean)."""
+    def sgd_step(self, grads: Mapping[str, np.ndarray], lr: float,
+                 flat_grads: np.ndarray | None = None) -> None:
+        """θ ← θ - lr·g for every parameter; g has the parameter's shape (a batch's mean).
+        `flat_grads`, the same gradients as one vector in the order of flat_params, makes it
+        one operation."""
+        rate = self.flat_params.dtype.type(lr)
+        if flat_grads is not None and not self._wrong:
+            self.flat_params -= rate * flat_grads
+            return
         for layer, names in enumerate(self._names, start=1):
             for name in names:
-                value = self.params[name]
-                step = value.dtype.type(lr) * grads[name]
+                step = rate * grads[name]
                 if self._wrong and (UPDATE, layer) in self._wrong:
-                    value += step                               # the mistake: θ ← θ + lr·g
+                    self.params[name] += step                   # the mistake: θ ← θ + lr·g
                 else:
-                    value -= step
+                    self.params[name] -= step
 
     def _columns(self, v: np.ndarray) -> np.ndarray:
         """Samples as columns, (n, N), in the spec's dtype."""

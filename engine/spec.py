@@ -96,6 +96,12 @@ class NetworkSpec:
         """w1, b1, w2, b2, ... from the input side."""
         return tuple(f"{kind}{layer}" for layer in range(1, self.n_layers + 1) for kind in "wb")
 
+    @property
+    def n_params(self) -> int:
+        """How many numbers the parameters hold in all."""
+        return sum(n_in * n_out + n_out for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:],
+                                                          strict=True))
+
     def param_shape(self, name: str, layout: str | None = None) -> tuple[int, ...]:
         """Shape of one parameter in `layout` (the spec's own by default); biases are (out,)."""
         kind, layer = name[0], int(name[1:])

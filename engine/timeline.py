@@ -17,7 +17,7 @@ from engine.datasets import Dataset
 from engine.mistakes import Injection
 from engine.params import Params
 from engine.spec import NetworkSpec
-from engine.trainer import Lockstep, TrainConfig, epoch_batches
+from engine.trainer import Lockstep, Schedule, TrainConfig
 
 State = tuple[Params, Params, Params]  # scratch parameters, torch parameters, scratch buffers
 
@@ -33,16 +33,10 @@ class Timeline:
         self.every, self.max_snapshots = every, max_snapshots
         start = {k: np.array(v, dtype=spec.np_dtype) for k, v in params.items()}
         self.snapshots: dict[int, State] = {0: (start, _copy(start), {})}
-        self._epoch = (1, epoch_batches(len(data), config, 1))
-        self.steps_per_epoch = len(self._epoch[1])
+        self.schedule = Schedule(len(data), config)
+        self.steps_per_epoch = self.schedule.steps_per_epoch
+        self.batch = self.schedule.batch
         self.last_step = 0
-
-    def batch(self, step: int) -> np.ndarray:
-        """The rows of data that step `step` (from 1) trains on."""
-        epoch, index = divmod(step - 1, self.steps_per_epoch)
-        if self._epoch[0] != epoch + 1:  # one epoch's batches at a time, not one per step
-            self._epoch = (epoch + 1, epoch_batches(len(self.data), self.config, epoch + 1))
-        return self._epoch[1][index]
 
     def record(self, step: int, lockstep: Lockstep) -> None:
         """Note that the run has reached `step`; keep a snapshot when one is due."""

@@ -1,15 +1,17 @@
 """Lockstep SGD: the scratch engine and the torch reference start from the same parameters and
 each updates with its own gradients. A Qt-free generator of frozen records; it never prints."""
 
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from engine.datasets import Dataset
 from engine.errors import UserInputError
 from engine.mistakes import Injection
-from engine.params import Params, flat
+from engine.params import Params
 from engine.reference import TorchNet
 from engine.scratch import ScratchNet
 from engine.spec import NetworkSpec
@@ -61,9 +63,44 @@ class StepRecord:
                     and np.isfinite(self.drift))
 
 
+class TorchSide(Protocol):
+    """Where a Lockstep's torch engine runs: here (LocalTorch) or in a process of its own
+    (engine/torch_process.py), which computes the same numbers."""
+
+    def step(self, x: np.ndarray, y: np.ndarray, lr: float
+             ) -> tuple[float, np.ndarray, np.ndarray]:
+        """As TorchNet.train_step: (mean loss, flat gradient, flat parameters after)."""
+        ...
+
+    def params(self) -> Params:
+        """Copies of the current parameters."""
+        ...
+
+
+class LocalTorch:
+    """The torch engine in this process."""
+
+    def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray]):
+        self.net = TorchNet(spec, params)
+        self.step = self.net.train_step
+
+    def params(self) -> Params:
+        return self.net.params()
+
+
+def batch_arrays(data: Dataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of the rows of `data` a step trains on; one row is a slice, cheaper than a
+    gather."""
+    if len(rows) == 1:
+        return data.x[rows[0]:rows[0] + 1], data.y[rows[0]:rows[0] + 1]
+    return data.x[rows], data.y[rows]
+
+
 class Lockstep:
     """Both engines, one SGD step at a time on any batch of rows of `data`. The scratch engine
-    makes `mistake` (engine/mistakes.py), continuing from `buffers` (see ScratchNet)."""
+    makes `mistake` (engine/mistakes.py), continuing from `buffers` (see ScratchNet). `torch`
+    is where the torch engine runs; it may be swapped between steps for one that goes on
+    from the same parameters."""
 
     def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
                  torch_params: Mapping[str, np.ndarray] | None = None,
@@ -71,7 +108,8 @@ class Lockstep:
                  buffers: Mapping[str, np.ndarray] | None = None):
         self.spec, self.data = spec, data
         self.scratch = ScratchNet(spec, params, mistake, buffers)
-        self.torch = TorchNet(spec, params if torch_params is None else torch_params)
+        self.torch: TorchSide = LocalTorch(spec, params if torch_params is None
+                                           else torch_params)
         sizes = [int(np.prod(spec.param_shape(n, "out_in"))) for n in spec.param_names]
         self._offsets = np.cumsum([0, *sizes[:-1]])
 
@@ -86,26 +124,26 @@ class Lockstep:
 
     def step(self, rows: np.ndarray, lr: float) -> tuple[float, float, dict[str, float], float]:
         """Update both engines on `rows`; returns (loss_scratch, loss_torch, grad_diff, drift)."""
-        # a slice costs less than a gather
-        x, y = ((self.data.x[rows[0]:rows[0] + 1], self.data.y[rows[0]:rows[0] + 1])
-                if len(rows) == 1 else (self.data.x[rows], self.data.y[rows]))
+        x, y = batch_arrays(self.data, rows)
         # a diverging run overflows on purpose; the record's finiteness reports it
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             losses_a, per_sample = self.scratch.per_sample_gradients(x, y)
-            grads_a = {name: g[0] if len(rows) == 1 else g.mean(axis=0)
-                       for name, g in per_sample.items()}
-            losses_b, grads_b = self.torch.step_gradients(x, y)
-            flat_b = self.torch.flatten(grads_b)
-            diff = np.maximum.reduceat(np.abs(flat(grads_a) - flat_b), self._offsets)
-            self.scratch.sgd_step(grads_a, lr)
-            self.torch.apply_update(grads_b, lr)
-            distance = np.linalg.norm(flat(self.scratch.params) - self.torch.flat_params())
-        return (float(losses_a.mean()), float(losses_b.detach().mean()),
-                dict(zip(self.spec.param_names, diff.tolist(), strict=True)), float(distance))
+            one = len(rows) == 1
+            grads_a = {name: g[0] if one else g.mean(axis=0) for name, g in per_sample.items()}
+            flat_a = np.concatenate([g.reshape(-1) for g in grads_a.values()])
+            loss_b, grads_b, params_b = self.torch.step(x, y, lr)
+            # differences in float64: exact for float32 engines
+            diff = np.maximum.reduceat(np.abs(np.subtract(flat_a, grads_b, dtype=np.float64)),
+                                       self._offsets)
+            self.scratch.sgd_step(grads_a, lr, flat_a)
+            apart = np.subtract(self.scratch.flat_params, params_b, dtype=np.float64)
+            distance = math.sqrt(apart @ apart)   # as np.linalg.norm, less its overhead
+        return (float(losses_a[0] if one else losses_a.mean()), loss_b,
+                dict(zip(self.spec.param_names, diff.tolist(), strict=True)), distance)
 
     def params(self) -> tuple[Params, Params]:
         """Copies of (scratch, torch) parameters."""
-        return ({k: v.copy() for k, v in self.scratch.params.items()}, self.torch.params())
+        return {k: v.copy() for k, v in self.scratch.params.items()}, self.torch.params()
 
     def buffers(self) -> Params:
         """Copies of the scratch engine's gradient sums (accumulated_gradients; else empty)."""
@@ -121,16 +159,23 @@ def epoch_batches(n: int, config: TrainConfig, epoch: int) -> list[np.ndarray]:
     return [order[i:i + config.batch_size] for i in range(0, n, config.batch_size)]
 
 
-def train(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
-          config: TrainConfig, lockstep: Lockstep | None = None) -> Iterator[StepRecord]:
-    """SGD over `data` for config.epochs epochs, both engines in lockstep, one record per step.
-    Give `lockstep` to keep the engines afterwards (their final parameters)."""
-    engines = lockstep or Lockstep(spec, params, data)
-    step = 0
-    for epoch in range(1, config.epochs + 1):
-        batches = epoch_batches(len(data), config, epoch)
-        for i, rows in enumerate(batches):
-            step += 1
-            loss_a, loss_b, diff, dist = engines.step(rows, config.lr)
-            yield StepRecord(step, epoch, tuple(int(r) for r in rows), loss_a, loss_b, diff,
-                             dist, i == len(batches) - 1)
+class Schedule:
+    """Which rows of n samples each step of a run of `config` trains on."""
+
+    def __init__(self, n: int, config: TrainConfig):
+        self.n, self.config = n, config
+        self._epoch = (1, epoch_batches(n, config, 1))
+        self.steps_per_epoch = len(self._epoch[1])
+        self.total = config.epochs * self.steps_per_epoch
+
+    def batch(self, step: int) -> np.ndarray:
+        """The rows that step `step` (from 1) trains on."""
+        epoch, index = divmod(step - 1, self.steps_per_epoch)
+        if self._epoch[0] != epoch + 1:  # one epoch's batches at a time, not one per step
+            self._epoch = (epoch + 1, epoch_batches(self.n, self.config, epoch + 1))
+        return self._epoch[1][index]
+
+    def place(self, step: int) -> tuple[int, bool]:
+        """(epoch from 1, whether it ends there) of step `step`."""
+        epoch, index = divmod(step - 1, self.steps_per_epoch)
+        return epoch + 1, index == self.steps_per_epoch - 1

@@ -7,7 +7,7 @@ It knows nothing of threads or Qt, and is tested directly with a mock state.
 """
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,8 +15,10 @@ import numpy as np
 
 from engine.datasets import Dataset
 from engine.mistakes import Injection
+from engine.reference import torch_threads
 from engine.spec import NetworkSpec
 from engine.timeline import Timeline
+from engine.torch_process import Handover
 from engine.trainer import Lockstep, StepRecord, TrainConfig
 
 DONE, INTERRUPTED, STEPS = "done", "interrupted", "steps"
@@ -50,17 +52,28 @@ def breakpoint_reason(record: StepRecord, breakpoints: Breakpoints, lr: float) -
 
 class TrainingRun:
     """Both engines training in lockstep from `params`, one step at a time, with a timeline
-    of every step run so far; the scratch engine makes `mistake` (None: right)."""
+    of every step run so far; the scratch engine makes `mistake` (None: right). Give
+    `lockstep` to train engines that exist already (their mistake is the run's).
+
+    A long run computes torch's steps in a helper process (engine/torch_process.py) with the
+    same numbers; `parallel` True or False forces it on or off. Call `close` when done with
+    a run that may not have finished (it ends the helper; a run that finishes ends it)."""
 
     def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
                  config: TrainConfig, snapshot_every: int = 256,
-                 mistake: Injection | None = None):
+                 mistake: Injection | None = None, lockstep: Lockstep | None = None,
+                 parallel: bool | None = None):
+        if lockstep is not None:
+            mistake = lockstep.scratch.mistake
+            params = lockstep.scratch.params
         self.spec, self.data, self.config, self.mistake = spec, data, config, mistake
-        self.lockstep = Lockstep(spec, params, data, mistake=mistake)
+        self.lockstep = lockstep or Lockstep(spec, params, data, mistake=mistake)
         self.timeline = Timeline(spec, params, data, config, every=snapshot_every,
                                  mistake=mistake)
+        self.schedule = self.timeline.schedule
         self.step = 0
-        self.total = config.epochs * self.timeline.steps_per_epoch
+        self.total = self.schedule.total
+        self.handover = Handover(spec, data, config, self.total, torch_threads(), parallel)
 
     @property
     def done(self) -> bool:
@@ -68,13 +81,33 @@ class TrainingRun:
 
     def advance(self) -> StepRecord:
         """One SGD step of both engines; its record."""
+        self.handover.poll(self.step, self.lockstep)
         self.step += 1
-        rows = self.timeline.batch(self.step)
+        rows = self.schedule.batch(self.step)
         loss_a, loss_b, diff, distance = self.lockstep.step(rows, self.config.lr)
         self.timeline.record(self.step, self.lockstep)
-        epoch, index = divmod(self.step - 1, self.timeline.steps_per_epoch)
-        return StepRecord(self.step, epoch + 1, tuple(int(r) for r in rows), loss_a, loss_b,
-                          diff, distance, index == self.timeline.steps_per_epoch - 1)
+        if self.step >= self.total:
+            self.close()
+        epoch, epoch_end = self.schedule.place(self.step)
+        return StepRecord(self.step, epoch, tuple(int(r) for r in rows), loss_a, loss_b,
+                          diff, distance, epoch_end)
+
+    def close(self) -> None:
+        """End the helper process, if any; the run can still go on, in-process."""
+        self.handover.close()
+
+
+def train(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
+          config: TrainConfig, lockstep: Lockstep | None = None,
+          parallel: bool | None = None) -> Iterator[StepRecord]:
+    """SGD over `data` for config.epochs epochs, both engines in lockstep, one record per step.
+    Give `lockstep` to keep the engines afterwards (their final parameters)."""
+    training = TrainingRun(spec, params, data, config, lockstep=lockstep, parallel=parallel)
+    try:
+        while not training.done:
+            yield training.advance()
+    finally:
+        training.close()
 
 
 class RunState(Protocol):

@@ -102,12 +102,16 @@ class TrainController(QObject):
     def training(self) -> TrainingRun | None:
         return self.worker.training
 
-    def load(self, training: TrainingRun, breakpoints: Breakpoints) -> None:
-        """A new run; only while nothing runs."""
+    def load(self, training: TrainingRun | None, breakpoints: Breakpoints | None = None
+             ) -> None:
+        """A new run (None: none); only while nothing runs. The run it replaces is closed
+        (its torch helper process ends)."""
         if self.running:
             raise RuntimeError("a run is in progress")
+        if self.worker.training is not None and self.worker.training is not training:
+            self.worker.training.close()
         self.worker.training = training
-        self.worker.breakpoints = breakpoints
+        self.worker.breakpoints = breakpoints or Breakpoints()
 
     def set_breakpoints(self, breakpoints: Breakpoints) -> None:
         # a frozen object swapped whole: the worker reads it between steps
@@ -124,9 +128,12 @@ class TrainController(QObject):
 
     def shutdown(self) -> None:
         """Stop the loop and join the thread (closing the window mid-run)."""
+        training = self.worker.training
         self.worker.request_stop()
         self.thread.quit()
         self.thread.wait()
+        if training is not None:
+            training.close()
 
     @Slot(object)
     def _on_records(self, records: list[StepRecord]) -> None:

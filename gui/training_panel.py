@@ -212,7 +212,7 @@ class TrainingPanel(QWidget):
         self._say("reset to the parameters the run started from")
 
     def _drop_run(self) -> None:
-        self.controller.worker.training = None
+        self.controller.load(None)
         self._start_params, self._last = None, None
         self.progress.setValue(0)
         self.slider.setMaximum(1)

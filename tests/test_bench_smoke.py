@@ -43,7 +43,8 @@ def test_python_m_bench_finds_the_engine_benchmark():
 def test_training_benchmark_runs_and_reports(capsys):
     from bench import bench_training
 
-    bench_training.main(bench_training.Sizes(steps=20, rounds=1))
+    bench_training.main(bench_training.Sizes(plain_steps=20, lockstep_steps=20, settle_steps=5,
+                                             rounds=1))
     out = capsys.readouterr().out
     assert "headless lockstep SGD vs the plain loop" in out and "vs target 3x" in out
     assert "µs per step" in out

@@ -14,7 +14,8 @@ from engine.model_file import read_model
 from engine.params import init_params
 from engine.readers import read_gradients
 from engine.spec import DEFAULT_PRESET, preset
-from engine.trainer import TrainConfig, train
+from engine.trainer import TrainConfig
+from engine.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,8 +16,8 @@ from engine.losses import LOSSES
 from engine.params import init_params
 from engine.session import Session
 from engine.spec import DTYPES, NetworkSpec
-from engine.trainer import TrainConfig, train
-from engine.training import DONE, Breakpoints, TrainingRun, run
+from engine.trainer import TrainConfig
+from engine.training import DONE, Breakpoints, TrainingRun, run, train
 
 REGIMES = [(1e6, 1.0), (1.0, 1e30), (1e6, 1e30)]   # (learning rate, input scale)
 COMBINATIONS = [(loss, act) for loss in LOSSES for act in ACTIVATIONS]

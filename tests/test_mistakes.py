@@ -13,7 +13,8 @@ from engine.reference import TorchNet
 from engine.scratch import ScratchNet
 from engine.spec import DEFAULT_PRESET, NetworkSpec, preset
 from engine.stages import stage_plan
-from engine.trainer import Lockstep, TrainConfig, train
+from engine.trainer import Lockstep, TrainConfig
+from engine.training import train
 
 SPEC = preset(DEFAULT_PRESET).with_options(dtype="float64")  # 2-10-10-1, sigmoid, squared
 PARAMS = init_params(SPEC, 1)

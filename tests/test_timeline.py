@@ -8,8 +8,8 @@ from engine.mistakes import inject
 from engine.params import init_params
 from engine.spec import DEFAULT_PRESET, preset
 from engine.timeline import Timeline
-from engine.trainer import Lockstep, TrainConfig, train
-from engine.training import TrainingRun
+from engine.trainer import Lockstep, TrainConfig
+from engine.training import TrainingRun, train
 
 
 @pytest.mark.parametrize("config", [TrainConfig(lr=0.3, epochs=3),

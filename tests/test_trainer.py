@@ -7,7 +7,8 @@ from engine.datasets import default_set
 from engine.errors import UserInputError
 from engine.params import init_params
 from engine.spec import DEFAULT_PRESET, preset
-from engine.trainer import Lockstep, TrainConfig, epoch_batches, train
+from engine.trainer import Lockstep, TrainConfig, epoch_batches
+from engine.training import train
 
 
 def run(config, name=DEFAULT_PRESET, dtype="float32", n=20):

@@ -5,7 +5,7 @@ import pytest
 from engine.datasets import default_set
 from engine.params import init_params
 from engine.spec import DEFAULT_PRESET, preset
-from engine.trainer import TrainConfig, train
+from engine.trainer import TrainConfig
 from engine.training import (
     DONE,
     INTERRUPTED,
@@ -13,6 +13,7 @@ from engine.training import (
     Breakpoints,
     TrainingRun,
     run,
+    train,
 )
 
 SPEC = preset(DEFAULT_PRESET)

@@ -14,7 +14,8 @@ from engine.losses import LOSSES
 from engine.params import init_params
 from engine.session import Session
 from engine.spec import NetworkSpec, preset
-from engine.trainer import TrainConfig, train
+from engine.trainer import TrainConfig
+from engine.training import train
 from gui.main_window import MainWindow
 from gui.session_model import SessionModel
 from gui.training_plots import TrainingPlots

@@ -8,7 +8,8 @@ from engine.datasets import default_set
 from engine.params import init_params
 from engine.session import Session
 from engine.spec import DEFAULT_PRESET, preset
-from engine.trainer import TrainConfig, train
+from engine.trainer import TrainConfig
+from engine.training import train
 from gui.session_model import SessionModel
 from gui.training_panel import TrainingPanel
 

@@ -14,7 +14,8 @@ from engine.datasets import classification_set, default_set, regression_set
 from engine.params import init_params
 from engine.scratch import ScratchNet
 from engine.spec import NetworkSpec, preset
-from engine.trainer import StepRecord, TrainConfig, train
+from engine.trainer import StepRecord, TrainConfig
+from engine.training import train
 from gui.plot_curves import MAX_POINTS, RECENT, loggable, zero_floor
 from gui.plot_surface import GRID, grid_points, input_square
 from gui.training_plots import TrainingPlots, sample_index

@@ -1,0 +1,221 @@
+"""The torch helper process: the same numbers as in-process, whatever happens to it."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from engine.datasets import default_set
+from engine.params import init_params, unflat
+from engine.reference import TorchNet, _engine_grad, torch_loss
+from engine.spec import NetworkSpec, preset
+from engine.torch_process import CHECK_EVERY, MAX_PARAMS, MIN_STEPS, worthwhile
+from engine.trainer import TrainConfig
+from engine.training import TrainingRun
+
+DEADLINE = 120.0   # seconds a helper may take to import torch on a loaded machine
+
+
+def handed_over(training: TrainingRun) -> list:
+    """Wait for `training`'s helper to be ready, then step until it has taken over the torch
+    engine (at most CHECK_EVERY steps); the records of those steps."""
+    start = time.monotonic()
+    while not training.handover.helper.ready():
+        assert time.monotonic() - start < DEADLINE, "the torch helper never became ready"
+        time.sleep(0.01)
+    records = []
+    while not training.handover.active:
+        assert len(records) <= CHECK_EVERY
+        records.append(training.advance())
+    return records
+
+
+def runs(spec: NetworkSpec, config: TrainConfig) -> tuple[TrainingRun, TrainingRun]:
+    params, data = init_params(spec, 3), default_set(spec, 30, 3)
+    return (TrainingRun(spec, params, data, config, parallel=False),
+            TrainingRun(spec, params, data, config, parallel=True))
+
+
+def finish(training: TrainingRun) -> list:
+    records = []
+    while not training.done:
+        records.append(training.advance())
+    return records
+
+
+def same_params(a: TrainingRun, b: TrainingRun) -> bool:
+    return all(np.array_equal(x[k], y[k]) for x, y in zip(a.lockstep.params(),
+                                                            b.lockstep.params(), strict=True)
+               for k in x)
+
+
+@pytest.mark.parametrize("name, config", [
+    ("2-10-10-1-sigmoid-squared", TrainConfig(lr=0.05, epochs=40)),
+    ("2-10-10-1-sigmoid-squared-f64", TrainConfig(lr=0.05, epochs=40, shuffle=True, seed=7)),
+    ("2-2-1-tanh-bce", TrainConfig(lr=0.3, epochs=40, batch_size=4, shuffle=True)),
+])
+def test_the_helper_gives_bit_identical_records_and_parameters(name, config):
+    spec = (preset(name.removesuffix("-f64")).with_options(dtype="float64")
+            if name.endswith("-f64") else preset(name))
+    local, helped = runs(spec, config)
+    try:
+        got = [helped.advance() for _ in range(10)]   # in-process while the helper starts
+        got += handed_over(helped)
+        at = helped.step
+        got += finish(helped)
+        # the steps after the handover came from the helper, bit for bit the same
+        assert at < len(got) == local.total
+        assert got == finish(local)
+        assert same_params(local, helped)
+        # the timeline's snapshots were taken from the helper's parameters too
+        assert np.array_equal(helped.timeline.params_at(helped.step)[1]["w1"],
+                              local.timeline.params_at(local.step)[1]["w1"])
+    finally:
+        helped.close()
+
+
+def test_a_helper_that_dies_mid_run_leaves_the_run_going_in_process():
+    local, helped = runs(preset("2-10-10-1-sigmoid-squared"), TrainConfig(lr=0.05, epochs=60))
+    try:
+        handed_over(helped)
+        for _ in range(100):
+            helped.advance()
+        helped.handover.remote.helper.process.kill()
+        rest = finish(helped)
+        expected = finish(local)
+        assert rest == expected[-len(rest):]
+        assert helped.lockstep.torch.local is not None       # it went on in-process
+        assert same_params(local, helped)
+    finally:
+        helped.close()
+
+
+def test_closing_ends_the_helper_and_the_run_can_still_go_on():
+    local, helped = runs(preset("2-10-10-1-sigmoid-squared"), TrainConfig(lr=0.05, epochs=20))
+    handed_over(helped)
+    process = helped.handover.remote.helper.process
+    helped.close()
+    assert process.wait(timeout=10) is not None
+    finish(helped)
+    finish(local)
+    assert same_params(local, helped)
+
+
+def test_a_finished_run_ends_its_helper():
+    _, helped = runs(preset("2-2-1-tanh-bce"), TrainConfig(lr=0.1, epochs=30))
+    handed_over(helped)
+    process = helped.handover.remote.helper.process
+    finish(helped)
+    assert process.wait(timeout=10) is not None
+
+
+def test_only_long_runs_of_small_nets_start_a_helper():
+    spec = preset("2-10-10-1-sigmoid-squared")
+    assert not worthwhile(spec, MIN_STEPS - 1) and worthwhile(spec, MIN_STEPS)
+    big = NetworkSpec(sizes=(1000, 100, 1), activations=("sigmoid", "identity"))
+    assert big.n_params > MAX_PARAMS and not worthwhile(big, 10**6)
+    short = TrainingRun(spec, init_params(spec), default_set(spec, 10), TrainConfig(epochs=2))
+    assert short.handover.helper is None
+
+
+def test_the_helper_goes_when_the_app_is_killed(tmp_path):
+    """kill -9 of the app leaves no helper behind: it sees its pipes close and leaves."""
+    script = textwrap.dedent("""
+        import sys, time
+        from engine.datasets import default_set
+        from engine.params import init_params
+        from engine.spec import preset
+        from engine.trainer import TrainConfig
+        from engine.training import TrainingRun
+        spec = preset("2-10-10-1-sigmoid-squared")
+        run = TrainingRun(spec, init_params(spec), default_set(spec, 50),
+                          TrainConfig(lr=0.05, epochs=10**6))
+        while not run.handover.active:
+            run.advance()
+        print(run.handover.remote.helper.process.pid, flush=True)
+        while True:
+            run.advance()
+    """)
+    app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                           cwd=os.getcwd())
+    try:
+        child = int(app.stdout.readline())
+        os.kill(app.pid, signal.SIGKILL)
+        app.wait(timeout=10)
+        start = time.monotonic()
+        while _running(child):
+            assert time.monotonic() - start < 30, "the helper outlived the app"
+            time.sleep(0.05)
+    finally:
+        app.kill()
+        app.wait()
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (the killed app's children are reparented and reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+# the step the helper runs
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss, activation", [("squared_error", "sigmoid"), ("mse", "tanh"),
+                                              ("half_squared_error", "relu"), ("bce", "elu")])
+def test_train_step_is_autograd_of_the_per_sample_loss(dtype, loss, activation):
+    """The single-sample path (addmv, fused loss, the engine called directly) against
+    backward() through the modules on the same sample, and the SGD update it makes."""
+    outputs = 1 if loss == "bce" else 2
+    last = "sigmoid" if loss == "bce" else "identity"
+    spec = NetworkSpec(sizes=(3, 5, outputs), activations=(activation, last), loss=loss,
+                       dtype=dtype)
+    params = init_params(spec, 5)
+    data = default_set(spec, 4, 5)
+    x, y = data.x[1:2], data.y[1:2]
+    net = TorchNet(spec, params)
+    loss_value, grads, after = net.train_step(x, y, 0.1)
+    tol = {"float32": dict(rtol=1e-6, atol=1e-7), "float64": dict(rtol=1e-13, atol=1e-15)}
+    np.testing.assert_allclose(loss_value, _loss_of(spec, params, x, y), **tol[dtype])
+    for name, g in unflat(spec, grads).items():
+        np.testing.assert_allclose(g, _module_grads(spec, params, x, y)[name], **tol[dtype])
+        np.testing.assert_allclose(unflat(spec, after)[name],
+                                   params[name] - spec.np_dtype(0.1) * g, **tol[dtype])
+
+
+def _module_grads(spec, params, x, y):
+    net = TorchNet(spec, params)
+    net.model.zero_grad()
+    out = net.model(torch.from_numpy(x))
+    z = net.model[:-1](torch.from_numpy(x))
+    torch_loss(spec.loss, z, out, torch.from_numpy(y)).sum().backward()
+    return {net._names[k]: p.grad.numpy() for k, p in net.model.named_parameters()}
+
+
+def _loss_of(spec, params, x, y):
+    net = TorchNet(spec, params)
+    with torch.no_grad():
+        out = net.model(torch.from_numpy(x))
+        z = net.model[:-1](torch.from_numpy(x))
+        return torch_loss(spec.loss, z, out, torch.from_numpy(y)).item()
+
+
+def test_the_direct_engine_call_is_torch_autograd_grad():
+    a = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+
+    def loss():
+        return torch.sigmoid(a @ b).pow(2).sum()
+
+    for ours, theirs in zip(_engine_grad(loss(), (a, b)), torch.autograd.grad(loss(), (a, b)),
+                            strict=True):
+        assert torch.equal(ours, theirs)
