@@ -4,6 +4,7 @@ import argparse
 import json
 
 from cli.common import EXIT_DISAGREE, EXIT_OK, fail
+from cli.progress import FileProgressBars
 from engine.datasets import load_csv
 from engine.errors import UserInputError
 from engine.model_file import read_model
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and not value >= 0:
             return fail(f"--{name} must be 0 or more, not {value}")
+    bars = FileProgressBars()
     try:
         model = read_model(args.model) if args.model else None
         data = None
@@ -51,9 +53,12 @@ def run(args: argparse.Namespace) -> int:
                             "inputs and how many are targets")
             data = load_csv(args.data, model.spec)
         result = compare_files(args.a, args.b, model.spec if model else None,
-                               args.rtol, args.atol, data, model.params if model else None)
+                               args.rtol, args.atol, data, model.params if model else None,
+                               progress=bars)
     except UserInputError as e:
         return fail(str(e))
+    finally:
+        bars.close()
     report = result.report
     if args.json:
         print(json.dumps(report.to_json()))

@@ -12,9 +12,11 @@ class ProgressBar:
     """Call with (done, total) as work proceeds, then `close()`. On a terminal the bar redraws
     in place; elsewhere (a log) it prints a line every tenth of the way."""
 
-    def __init__(self, label: str, stream: TextIO | None = None):
+    def __init__(self, label: str, stream: TextIO | None = None, unit: str = "",
+                 scale: int = 1):
         self.label = label
         self.stream = stream or sys.stderr
+        self.unit, self.scale = unit, scale   # counts are shown divided by scale, then unit
         self.start = time.monotonic()
         self.shown = False
         self.last_tenth = -1
@@ -23,7 +25,8 @@ class ProgressBar:
         if time.monotonic() - self.start < DELAY:
             return False
         filled = WIDTH * done // max(total, 1)
-        text = f"{self.label}: [{'#' * filled}{'.' * (WIDTH - filled)}] {done}/{total}"
+        text = (f"{self.label}: [{'#' * filled}{'.' * (WIDTH - filled)}] "
+                f"{done // self.scale}/{total // self.scale}{self.unit}")
         if self.stream.isatty():
             self.stream.write("\r" + text)
             self.shown = True
@@ -37,3 +40,24 @@ class ProgressBar:
         if self.shown:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class FileProgressBars:
+    """Progress of reading files, called with (path, bytes done, bytes in all): a bar per file
+    read, in MB, each closed when the next read starts. Call `close()` at the end."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream
+        self.read: tuple[str, int] | None = None   # the path being read, and how far
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, path: str, done: int, total: int) -> bool:
+        if self.read is None or self.read[0] != path or done < self.read[1]:
+            self.close()   # the same file twice (compare A A) is two reads
+            self.bar = ProgressBar(f"reading {path}", self.stream, " MB", 2**20)
+        self.read = (path, done)
+        return self.bar(done, total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

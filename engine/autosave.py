@@ -4,8 +4,9 @@ back at the next start when the process that wrote it is gone without cleaning u
 A session folder holds
 
     session.json     the network (as a model file states it), the seed, the current sample and
-                     stage, the data's name, the training run's settings, step and the names of
-                     its plotted series, and the names of the two files below
+                     stage, the mistake the scratch engine makes (its label, "name@layer"), the
+                     data's name, the training run's settings, step and the names of its
+                     plotted series, and the names of the two files below
     data-<n>.csv     the samples, exact (rewritten only when the data changes)
     arrays-<n>.npz   both engines' parameters and the run's plotted history: plain arrays,
                      no pickles
@@ -14,7 +15,10 @@ A session folder holds
 
 Every file is written atomically and session.json last, naming the other two, so a kill at any
 moment leaves the previous autosave or the new one, never a mix. Reading runs nothing from the
-folder: JSON, the data reader, np.load without pickles, each checked against the network.
+folder: JSON, the data reader, np.load without pickles, each checked against the network. A
+mistake entry that cannot be made again (garbled, or from an older catalogue) is left out with
+a note saying why, and the rest of the session still comes back; an autosave written before
+mistakes were recorded has none.
 """
 
 import contextlib
@@ -36,6 +40,7 @@ import numpy as np
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.datasets import Dataset, load_csv, to_csv_text
 from engine.errors import UserInputError
+from engine.mistakes import inject
 from engine.params import Params
 from engine.session import Session
 from engine.spec import NetworkSpec
@@ -46,6 +51,8 @@ SESSION_FILE, LOCK_FILE = "session.json", "lock"
 MAX_SESSION_BYTES = 2**20
 _DATA_NAME = re.compile(r"data-\d+\.csv")
 _ARRAYS_NAME = re.compile(r"arrays-\d+\.npz")
+_MAX_SAME_NAME = 100   # session folders one process may start within a second
+_MAX_LABEL = 100   # a mistake's label is a name and a layer: anything longer is not one
 
 if os.name == "nt":
     import msvcrt
@@ -86,8 +93,10 @@ class RunSnapshot:
 class Snapshot:
     """What a session needs to come back: network, both engines' parameters (engine layout;
     torch's None while it has not parted from scratch), data, seed, current sample (from 0)
-    and stage (its key), the training run (None without one), and when it was taken
-    (seconds since the epoch)."""
+    and stage (its key), the training run (None without one), when it was taken (seconds
+    since the epoch), and the mistake the scratch engine makes (its label, as
+    engine.mistakes.inject takes it; None: none). Read back, `mistake_note` says why an
+    autosaved mistake was left out ("" when none was)."""
 
     spec: NetworkSpec
     params: Params
@@ -98,13 +107,16 @@ class Snapshot:
     stage_key: str
     run: RunSnapshot | None = None
     saved_at: float = 0.0
+    mistake: str | None = None
+    mistake_note: str = ""
 
     @classmethod
     def of(cls, session: Session, run: RunSnapshot | None = None) -> "Snapshot":
         """The session as it is now, its arrays copied."""
+        mistake = session.mistake.label if session.mistake is not None else None
         return cls(session.spec, _copy(session.params), _copy(session.torch_params),
                    session.data, session.seed, session.sample_index, session.stage.key, run,
-                   time.time())
+                   time.time(), mistake)
 
 
 class SessionFolder:
@@ -120,9 +132,17 @@ class SessionFolder:
     @classmethod
     def create(cls, root: str | os.PathLike[str]) -> "SessionFolder":
         """A new locked folder under `root` (made if missing); OSError when it cannot be."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path(root) / f"{stamp}-{os.getpid()}"
-        path.mkdir(parents=True, exist_ok=False)
+        base = Path(root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        base.parent.mkdir(parents=True, exist_ok=True)
+        for i in range(1, _MAX_SAME_NAME + 1):
+            # another window of this process, started within the same second, takes the next
+            path = base if i == 1 else base.with_name(f"{base.name}-{i}")
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                if i == _MAX_SAME_NAME:
+                    raise
         fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         if not _try_lock(fd):
             os.close(fd)
@@ -225,8 +245,24 @@ def _read(folder: Path) -> Snapshot:
         torch_params = _params(arrays, "torch", spec, folder) if doc["torch_params"] else None
         run = None if run_doc is None else _run(run_doc, arrays, folder)
     sample = min(max(int(doc["sample"]), 0), len(data) - 1)
+    mistake, note = _mistake(doc.get("mistake"), spec)
     return Snapshot(spec, params, torch_params, data, int(doc["seed"]), sample,
-                    str(doc["stage"]), run, float(doc["saved_at"]))
+                    str(doc["stage"]), run, float(doc["saved_at"]), mistake, note)
+
+
+def _mistake(entry: object, spec: NetworkSpec) -> tuple[str | None, str]:
+    """The autosaved mistake's label made again for `spec`, or (None, why it was left out)."""
+    if entry is None:
+        return None, ""
+    left_out = "the injected mistake was not restored"
+    if not isinstance(entry, str) or len(entry) > _MAX_LABEL:
+        shown = json.dumps(entry)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        return None, f"{left_out}: the autosave gives {shown}, which is not a mistake's name"
+    try:
+        return inject(spec, entry).label, ""
+    except UserInputError as e:
+        return None, f"{left_out}: {e}"
 
 
 def _params(arrays: Any, engine: str, spec: NetworkSpec, folder: Path) -> Params:
@@ -259,6 +295,7 @@ def _document(snapshot: Snapshot, data_name: str, arrays_name: str) -> dict[str,
         "format": FORMAT, "version": VERSION, "saved_at": snapshot.saved_at,
         "network": snapshot.spec.to_dict(), "seed": snapshot.seed,
         "sample": snapshot.sample_index, "stage": snapshot.stage_key,
+        "mistake": snapshot.mistake,
         "data": {"file": data_name, "name": snapshot.data.name},
         "arrays": arrays_name, "torch_params": snapshot.torch_params is not None,
         "training": None if run is None else {

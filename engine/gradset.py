@@ -7,8 +7,9 @@ comparison's job.
 """
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import NoReturn
 
 import numpy as np
@@ -19,10 +20,13 @@ from engine.spec import NetworkSpec
 MAX_FILE_BYTES = 200 * 1024 * 1024
 # Parsing text costs about nine times its size in memory and 60 ms a megabyte: a 100 MB printout
 # would hold the window for seconds and take a gigabyte. Binary files (.npy, .npz, torch.save)
-# cost their size, and may be larger.
+# cost their size, and may be larger; so may our own .dat files, which are read line by line
+# into arrays sized from their header (engine/gradfile_reader.py).
 MAX_TEXT_BYTES = 32 * 1024 * 1024
 _NAME = re.compile(r"([wb])([1-9]\d*)")
 Fail = Callable[[str], NoReturn]
+# progress(done, total) as a long read goes on; returning True cancels it (ReadCancelled)
+Progress = Callable[[int, int], bool | None]
 
 
 class GradientFileError(UserInputError):
@@ -33,6 +37,10 @@ class GradientFileError(UserInputError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class ReadCancelled(Exception):
+    """The user stopped a read through its progress callback; nothing was read."""
 
 
 def param_order(names: Iterable[str]) -> list[str]:
@@ -52,6 +60,29 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
+class StackedSamples(Sequence[Mapping[str, np.ndarray]]):
+    """Samples held as one (N, *shape) array per parameter, as a reader that knows the sample
+    count fills them. Sample k is a read-only mapping of views into those arrays: a value
+    changed in place changes the set, and no per-sample arrays are made."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], n: int):
+        self.arrays = dict(arrays)
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, k: int | slice) -> Mapping[str, np.ndarray] | list:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(self._n))]
+        if not -self._n <= k < self._n:
+            raise IndexError(f"sample {k} of {self._n}")
+        return MappingProxyType({name: a[k] for name, a in self.arrays.items()})
+
+    def __iter__(self) -> Iterator[Mapping[str, np.ndarray]]:
+        return (self[k] for k in range(self._n))
+
+
 @dataclass
 class GradientSet:
     """Gradients of one loss per sample, batch size 1.
@@ -61,7 +92,7 @@ class GradientSet:
     engine and spec are None when the file does not say. notes are plain sentences about what
     the reader assumed, to show the user."""
 
-    samples: list[dict[str, np.ndarray]]
+    samples: Sequence[Mapping[str, np.ndarray]]
     source: str
     layout: str | None = None
     dtype: str | None = None
@@ -86,7 +117,12 @@ class GradientSet:
         return tuple(self.samples[0][name].shape)
 
     def stacked(self, name: str) -> np.ndarray:
-        """Parameter `name` over all samples, shape (N, *shape)."""
+        """Parameter `name` over all samples, shape (N, *shape): a read-only view when the
+        samples are held stacked already, else a new array."""
+        if isinstance(self.samples, StackedSamples):
+            view = self.samples.arrays[name].view()
+            view.flags.writeable = False
+            return view
         return np.stack([s[name] for s in self.samples])
 
     def check(self) -> None:
@@ -99,20 +135,10 @@ class GradientSet:
         first = self.samples[0]
         names = param_order(first)
         _check_complete(names, fail)
-        for k, sample in enumerate(self.samples, 1):
-            if set(sample) != set(first):
-                missing = [n for n in names if n not in sample]
-                extra = [n for n in param_order(sample) if n not in first]
-                what = "; ".join(filter(None, [
-                    missing and f"no {', '.join(missing)}",
-                    extra and f"an extra {', '.join(extra)}"]))
-                fail(f"sample {k} has {what} (sample 1 has {', '.join(names)})")
-            for name in names:
-                value = sample[name]
-                if value.shape != first[name].shape:
-                    fail(f"sample {k}: {name} has shape {shape_text(value.shape)} but in "
-                         f"sample 1 it has shape {shape_text(first[name].shape)}")
-                _check_finite(value, f"sample {k}: {name}", fail)
+        if isinstance(self.samples, StackedSamples):
+            _check_stacked(self.samples, names, fail)
+        else:
+            _check_each(self.samples, names, fail)
         n = len(self.samples)
         for what, values in (("x", self.x), ("y", self.y), ("losses", self.losses)):
             if values is None:
@@ -125,7 +151,44 @@ class GradientSet:
         raise GradientFileError(self.source, problem)
 
 
+def _check_each(samples: Sequence[Mapping[str, np.ndarray]], names: list[str],
+                fail: Fail) -> None:
+    """The same names and shapes in every sample as in the first, finite values everywhere."""
+    first = samples[0]
+    for k, sample in enumerate(samples, 1):
+        if set(sample) != set(first):
+            missing = [n for n in names if n not in sample]
+            extra = [n for n in param_order(sample) if n not in first]
+            what = "; ".join(filter(None, [
+                missing and f"no {', '.join(missing)}",
+                extra and f"an extra {', '.join(extra)}"]))
+            fail(f"sample {k} has {what} (sample 1 has {', '.join(names)})")
+        for name in names:
+            value = sample[name]
+            if value.shape != first[name].shape:
+                fail(f"sample {k}: {name} has shape {shape_text(value.shape)} but in "
+                     f"sample 1 it has shape {shape_text(first[name].shape)}")
+            _check_finite(value, f"sample {k}: {name}", fail)
+
+
+def _check_stacked(samples: StackedSamples, names: list[str], fail: Fail) -> None:
+    """Finite values everywhere, failing as the sample-by-sample check would: at the first
+    sample holding a non-finite value, at its first such parameter."""
+    first_bad = {}
+    for name in names:
+        flat = samples.arrays[name].reshape(len(samples), -1)
+        bad = ~np.isfinite(flat).all(axis=1)
+        if bad.any():
+            first_bad[name] = int(np.argmax(bad))
+    if first_bad:
+        k = min(first_bad.values())
+        name = next(n for n in names if first_bad.get(n) == k)
+        _check_finite(samples.arrays[name][k], f"sample {k + 1}: {name}", fail)
+
+
 def _check_complete(names: list[str], fail: Fail) -> None:
+    if not names:
+        fail("holds no parameters")
     layers = {int(n[1:]) for n in names}
     n_layers = max(layers)
     expected = [f"{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "wb"]

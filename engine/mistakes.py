@@ -315,7 +315,7 @@ def inject(spec: NetworkSpec, text: str) -> Injection:
         raise UserInputError(f"{name} cannot be made in this network: "
                              + chosen.unavailable.format(**spec.to_dict()))
     if layer_text:
-        if not layer_text.isdigit() or int(layer_text) not in layers:
+        if not layer_text.isdecimal() or int(layer_text) not in layers:
             where = ", ".join(map(str, layers))
             raise UserInputError(f"{name}@{layer_text}: in {spec.describe()} this mistake can "
                                  f"be made in layer{'s' if len(layers) > 1 else ''} {where}")

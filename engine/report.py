@@ -4,8 +4,9 @@ catalogued mistake that makes the file again where the model and data are known
 (engine/reproduce.py), and the notes of what was assumed to align them. `to_json` gives the
 command line's --json object; `format_report` the readable table."""
 
+import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,8 +20,11 @@ from engine.readers import read_gradients
 from engine.reproduce import reproduce_files
 from engine.spec import NetworkSpec
 
-__all__ = ["CompareReport", "FileComparison", "ParamReport", "backward_order", "compare_aligned",
-           "compare_files", "diagnose", "format_report"]
+__all__ = ["CompareReport", "FileComparison", "FileProgress", "ParamReport", "backward_order",
+           "compare_aligned", "compare_files", "diagnose", "format_report"]
+
+# progress(path, bytes done, bytes in all) while a large file is read; True stops the reading
+FileProgress = Callable[[str, int, int], bool | None]
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,8 @@ def _data_note(gs: GradientSet, data: Dataset) -> str:
 def compare_files(path_a: str | os.PathLike, path_b: str | os.PathLike,
                   model: NetworkSpec | None = None, rtol: float | None = None,
                   atol: float | None = None, data: Dataset | None = None,
-                  params: Mapping[str, np.ndarray] | None = None) -> FileComparison:
+                  params: Mapping[str, np.ndarray] | None = None,
+                  progress: FileProgress | None = None) -> FileComparison:
     """Read both files (any supported kind), align them and compare. A file that cannot be read
     or the two that cannot be aligned raise GradientFileError naming the file.
 
@@ -200,9 +205,15 @@ def compare_files(path_a: str | os.PathLike, path_b: str | os.PathLike,
     Where files disagree and a network with its parameters is known (`model` with `params`,
     or a model.json beside either file) along with the samples (`data`, a data.csv beside
     either file, or the inputs a file records), the catalogued mistakes are re-made to name
-    the one that makes a file (report.reproduced_by)."""
-    a = read_gradients(path_a, model_spec=model)
-    b = read_gradients(path_b, model_spec=model)
+    the one that makes a file (report.reproduced_by).
+
+    `progress(path, done, total)` is called as a file too large to hold as text is read (see
+    read_gradients); returning True stops it with ReadCancelled."""
+    def read(path: str | os.PathLike) -> GradientSet:
+        told = None if progress is None else functools.partial(progress, os.fspath(path))
+        return read_gradients(path, model_spec=model, progress=told)
+
+    a, b = read(path_a), read(path_b)
     aligned = align(a, b, model)
     notes = [f"{gs.source}: {note}" for gs in (a, b) for note in gs.notes]
     precision = "float64" if a.dtype == b.dtype == "float64" else "float32"

@@ -26,12 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine.compare import dtype_digits, elementwise
-from engine.errors import UserInputError
-from engine.gradset import GradientSet
+from engine.gradset import GradientSet, ReadCancelled
 from engine.report import FileComparison, backward_order, compare_files
 from engine.spec import NetworkSpec
 from gui.diff_heatmap import DiffHeatmap
 from gui.session_model import SessionModel
+from gui.task_runner import TaskProgress, TaskRunner
 
 X_MATCH_RTOL, X_MATCH_ATOL = 1e-5, 1e-7   # files printed with fewer digits still match
 DISAGREE_BRUSH = QBrush(QColor(248, 215, 218))
@@ -43,9 +43,11 @@ SAMPLE_COLUMNS = ("sample", "max rel", "worst element", "verdict")
 
 class CompareDialog(QDialog):
     """Compare gradient files `path_a` and `path_b` (optionally with a model's spec to align
-    them). When the files cannot be read or aligned, a message box says why and `ok` is False;
-    the dialog is then not meant to be shown. `sampleActivated(index)` (from 0) fires when the
-    user clicks a sample in the heatmap or the samples table."""
+    them). They are read and compared on a worker thread behind a progress dialog that can be
+    cancelled (large .dat files take seconds). When the files cannot be read or aligned, a
+    message box says why and `ok` is False, as it is when the user cancelled (`cancelled`); the
+    dialog is then not meant to be shown. `sampleActivated(index)` (from 0) fires when the user
+    clicks a sample in the heatmap or the samples table."""
 
     sampleActivated = Signal(int)
 
@@ -57,11 +59,13 @@ class CompareDialog(QDialog):
         self.session_model = session_model
         self.error: str | None = None
         self.comparison: FileComparison | None = None
-        try:
-            self.comparison = compare_files(path_a, path_b, model)
-        except UserInputError as e:
-            self.error = str(e)
+        runner = _comparing(parent, path_a, path_b, model)
+        self.comparison = runner.run()
+        self.cancelled = runner.cancelled
+        if runner.error is not None:
+            self.error = runner.error
             QMessageBox.warning(parent, "Compare gradient files", self.error)
+        if self.comparison is None:
             return
         self._prepare(self.comparison)
         self._build()
@@ -361,6 +365,23 @@ class CompareDialog(QDialog):
             text += (f" Note: the files were made with {spec.describe()}, the explorer shows "
                      f"{current.describe()}.")
         self.membership.setText(text)
+
+
+def _comparing(parent: QWidget | None, path_a: str | os.PathLike, path_b: str | os.PathLike,
+               model: NetworkSpec | None) -> TaskRunner:
+    """The comparison of two files as a task with progress: while a large file is read, how
+    much of it, then that the files are being compared."""
+    names = {os.fspath(p): os.path.basename(p) for p in (path_a, path_b)}
+
+    def task(progress: TaskProgress) -> FileComparison:
+        def told(path: str, done: int, total: int) -> bool:
+            label = f"Reading {names[path]}…" if done < total else "Comparing the files…"
+            return progress(done, total, label)
+        return compare_files(path_a, path_b, model, progress=told)
+
+    return TaskRunner(parent, "Compare gradient files",
+                      f"Reading {' and '.join(dict.fromkeys(names.values()))}…", task,
+                      (ReadCancelled,), "The comparison")
 
 
 def _relative(a: np.ndarray, b: np.ndarray, rtol: float, atol: float

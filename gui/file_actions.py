@@ -252,6 +252,8 @@ class FileActions(QObject):
             return None
         dialog = CompareDialog(path_a, path_b, session_model=self.model, parent=self.window)
         if not dialog.ok:
+            if dialog.cancelled:
+                self._status("Compare cancelled")
             dialog.deleteLater()
             return None
         self.compare_dialogs.append(dialog)

@@ -139,19 +139,25 @@ class Recovery(QObject):
             when = _when(snapshot.saved_at)
             if ask_restore(self.window, when, _describe(snapshot)):
                 self.restore(snapshot)
-                self.window.status.say(f"Restored the session autosaved at {when}")
+                said = f"Restored the session autosaved at {when}"
+                if snapshot.mistake_note:
+                    log.warning("%s: %s", found[0], snapshot.mistake_note)
+                    said += f"; {snapshot.mistake_note}"
+                self.window.status.say(said)
                 restored = True
         for folder in found:
             discard(folder)
         return restored
 
     def restore(self, snapshot: Snapshot) -> None:
-        """Put `snapshot` into the window: network, data, both engines' parameters, sample,
-        stage, the run's settings and plots. Written to this session's autosave at once."""
+        """Put `snapshot` into the window: network, data, the scratch engine's mistake, both
+        engines' parameters, sample, stage, the run's settings and plots. Written to this
+        session's autosave at once."""
         window = self.window
         session = window.model.session
         session.seed = snapshot.seed
         session.set_network(snapshot.spec, snapshot.params, snapshot.data)
+        session.set_mistake(snapshot.mistake)
         if snapshot.torch_params is not None:
             session.set_params(snapshot.params, snapshot.torch_params)
         session.go_to_sample(snapshot.sample_index)
@@ -187,6 +193,10 @@ def _when(saved_at: float) -> str:
 
 def _describe(snapshot: Snapshot) -> str:
     text = f"{snapshot.spec.describe()}; {snapshot.data.name}."
+    if snapshot.mistake is not None:
+        text += f" The scratch engine made the mistake {snapshot.mistake} on purpose."
+    elif snapshot.mistake_note:
+        text += f" Not all of it comes back: {snapshot.mistake_note}."
     if snapshot.run is not None:
         text += (f" A training run had reached step {snapshot.run.step:,} of "
                  f"{snapshot.run.total:,}: its parameters, settings and plots come back, and "

@@ -2,11 +2,14 @@
 helper_test_op does, so each activation, loss and stage test is one line; and big valid files,
 made in well under a second."""
 
+import re
+
 import numpy as np
 
 from engine.datasets import default_set, to_csv_text
 from engine.export import gradient_sets
 from engine.gradfile import format_gradients
+from engine.gradset import GradientSet
 from engine.params import init_params
 from engine.spec import DEFAULT_PRESET, preset
 
@@ -47,13 +50,33 @@ def write_big_gradient_file(path, megabytes: int = 100) -> int:
     repeated under its own number. Returns the number of samples; takes well under a second."""
     spec = preset(DEFAULT_PRESET)
     torch_set, _ = gradient_sets(spec, init_params(spec), default_set(spec, 1))
-    head, _, body = format_gradients(torch_set).partition("\nsample 1\n")
-    n = megabytes * 2**20 // (len(body) + 12) + 1
-    head = head.replace("# samples: 1", f"# samples: {n}")
+    return write_tiled_dat(path, torch_set, megabytes)
+
+
+def write_tiled_dat(path, gs: GradientSet, megabytes: float) -> int:
+    """Our .dat file of `gs`'s samples repeated, each under its own number, until it holds at
+    least `megabytes` MB: valid from end to end, its arrays np.tile of gs's. Returns how many
+    times the samples were repeated; takes well under a second."""
+    head, _, body = format_gradients(gs).partition("\nsample 1\n")
+    blocks = re.split(r"\nsample \d+\n", body)   # each sample's lines after its number
+    reps = int(megabytes * 2**20 // (len(body) + 12 * len(blocks))) + 1
+    n = reps * len(blocks)
+    head = head.replace(f"# samples: {gs.n_samples}\n", f"# samples: {n}\n")
     with open(path, "w", encoding="utf-8") as f:
         f.write(head)
-        f.writelines(f"\nsample {k}\n{body}" for k in range(1, n + 1))
-    return n
+        f.writelines(f"\nsample {k + 1}\n{blocks[k % len(blocks)]}" for k in range(n))
+    return reps
+
+
+def write_big_printout(path, megabytes: int = 100) -> None:
+    """Gradients as someone's own code prints them (not our format), at least `megabytes` MB:
+    one sample's arrays printed by numpy, repeated."""
+    spec = preset(DEFAULT_PRESET)
+    torch_set, _ = gradient_sets(spec, init_params(spec), default_set(spec, 1))
+    block = "".join(f"{name}.grad = {np.array2string(value, separator=', ')}\n"
+                    for name, value in torch_set.samples[0].items())
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(block * (megabytes * 2**20 // len(block) + 1))
 
 
 def write_big_csv(path, spec, megabytes: int = 100) -> None:

@@ -1,6 +1,7 @@
-"""The autosave folder: a session comes back exactly, a write cut short leaves the previous
-autosave whole, a live session's folder is never taken for a crashed one's, and a folder that
-was tampered with is refused with a message, running nothing."""
+"""The autosave folder: a session comes back exactly, the mistake its scratch engine makes
+included, a write cut short leaves the previous autosave whole, a live session's folder is
+never taken for a crashed one's, and a folder that was tampered with is refused with a message,
+running nothing; a garbled mistake alone is left out with a note."""
 
 import dataclasses
 import json
@@ -19,6 +20,7 @@ from engine.autosave import (
     read_autosave,
 )
 from engine.datasets import default_set
+from engine.mistakes import inject
 from engine.params import init_params
 from engine.session import Session
 from engine.spec import DEFAULT_PRESET, preset
@@ -129,6 +131,18 @@ def test_only_a_folder_nobody_holds_is_an_orphan(tmp_path):
     assert orphans(tmp_path / "missing") == []
 
 
+def test_windows_of_one_process_started_in_one_second_get_folders_of_their_own(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setattr(autosave.time, "strftime", lambda fmt: "20240101-000000")
+    first, second = SessionFolder.create(tmp_path), SessionFolder.create(tmp_path)
+    assert first.path != second.path and first.path.parent == second.path.parent == tmp_path
+    first.write(Snapshot.of(Session()))
+    second.write(Snapshot.of(Session(preset("2-2-1-tanh-bce"))))
+    assert read_autosave(first.path).spec == preset(DEFAULT_PRESET)
+    first.remove()
+    second.remove()
+
+
 def written(tmp_path) -> tuple[SessionFolder, dict]:
     folder = SessionFolder.create(tmp_path)
     folder.write(Snapshot.of(trained_session(), a_run()))
@@ -188,3 +202,48 @@ def test_a_snapshot_during_a_run_keeps_the_parameters_it_was_given(tmp_path):
     back = read_autosave(folder.path)
     for name, value in worker_params.items():
         np.testing.assert_array_equal(back.params[name], value, strict=True)
+
+
+def test_the_injected_mistake_comes_back(tmp_path):
+    session = trained_session()
+    session.set_mistake("untransposed_weight@2")
+    folder = SessionFolder.create(tmp_path)
+    folder.write(Snapshot.of(session))
+    back = read_autosave(folder.path)
+    assert (back.mistake, back.mistake_note) == ("untransposed_weight@2", "")
+    assert inject(back.spec, back.mistake).layers == session.mistake.layers == (2,)
+
+
+def test_an_autosave_from_before_mistakes_were_recorded_comes_back_without_one(tmp_path):
+    folder, doc = written(tmp_path)
+    assert doc["mistake"] is None
+    del doc["mistake"]
+    rewrite(folder, doc)
+    back = read_autosave(folder.path)
+    assert (back.mistake, back.mistake_note) == (None, "")
+    assert back.run is not None and back.sample_index == 3
+
+
+@pytest.mark.parametrize(("entry", "why"), [
+    ("no_such_mistake", "unknown mistake 'no_such_mistake'; valid: "),
+    ("untransposed_weight@7", "untransposed_weight@7: in 2-10-10-1 "),
+    ("untransposed_weight@²", "untransposed_weight@²: in 2-10-10-1 "),
+    ("x" * 5000, '"xxxxxxxx'),
+    (42, "gives 42, which is not a mistake's name"),
+    ({"__reduce__": "exec"}, "gives {\"__reduce__\": \"exec\"}, which is not"),
+    (["untransposed_weight"], "gives [\"untransposed_weight\"], which"),
+])
+def test_a_garbled_mistake_is_told_and_the_rest_comes_back(tmp_path, entry, why):
+    snapshot = Snapshot.of(trained_session(), a_run())
+    folder = SessionFolder.create(tmp_path)
+    folder.write(snapshot)
+    doc = json.loads((folder.path / autosave.SESSION_FILE).read_text())
+    doc["mistake"] = entry
+    rewrite(folder, doc)
+    back = read_autosave(folder.path)
+    assert back.mistake is None
+    note = back.mistake_note
+    assert note.startswith("the injected mistake was not restored: ") and why in note
+    assert "\n" not in note and len(note) < 400
+    assert_same(back, snapshot)
+    assert back.run is not None and back.run.step == 7

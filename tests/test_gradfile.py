@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.atomic import atomic_write_bytes, atomic_write_text
-from engine.gradfile import FORMAT_LINE, format_gradients, parse_dat, write_gradients
+from engine.gradfile import FORMAT_LINE, format_gradients, write_gradients
+from engine.gradfile_reader import parse_dat
 from engine.gradset import GradientFileError, GradientSet
 from engine.params import init_params, to_layout
 from engine.readers import read_gradients

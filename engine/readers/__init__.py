@@ -8,17 +8,31 @@ their magic bytes, a pickle is refused, anything else is decoded as text, which 
 (it starts with "# backprop-explorer gradients") or printed output of numpy, torch or Python.
 Whatever the file, nothing in it is executed. A model.json in the same folder supplies the
 layout and network when the file itself does not state them.
+
+Printed text is parsed whole, at about ten times its size in memory, so it is read up to
+MAX_TEXT_BYTES. Ours is read up to MAX_FILE_BYTES: one too large to hold as text is read line
+by line into arrays sized from its header, in memory about the size of the gradients it holds,
+reporting its progress.
 """
 
 import contextlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from engine.errors import SpecError
-from engine.gradfile import is_dat, parse_dat
-from engine.gradset import MAX_FILE_BYTES, MAX_TEXT_BYTES, GradientFileError, GradientSet
+from engine.gradfile_reader import is_dat, parse_dat, parse_dat_lines
+from engine.gradset import (
+    MAX_FILE_BYTES,
+    MAX_TEXT_BYTES,
+    GradientFileError,
+    GradientSet,
+    Progress,
+    ReadCancelled,
+)
 from engine.readers.binary import NPY_MAGIC, ZIP_MAGIC, is_pickle, read_npy, read_zip
 from engine.readers.collect import Collector
 from engine.readers.text import parse_text
@@ -29,24 +43,32 @@ SIDECAR = "model.json"
 _MAX_SIDECAR_BYTES = 16 * 2**20
 _NOT_CONTROL = bytes(c for c in range(256) if c >= 32 or c in b"\t\n\r\f\v\x1b")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_HEAD_BYTES = 4096           # enough to see whether a file starts as ours
+MAX_LINE_BYTES = 2**20       # in a streamed file: ours wrap after 10 values
+REPORT_BYTES = 2**20         # progress is reported every this many bytes
 
 
-def read_gradients(path: str | os.PathLike[str], *,
-                   model_spec: NetworkSpec | None = None) -> GradientSet:
+def read_gradients(path: str | os.PathLike[str], *, model_spec: NetworkSpec | None = None,
+                   progress: Progress | None = None) -> GradientSet:
     """Read the per-sample gradients in `path`, of any supported kind, checked: complete,
     consistent in shape from sample to sample, finite.
 
     `model_spec`, when given, helps only where the file is ambiguous (where to cut unnamed
     arrays into samples, how to split a flat vector); GradientSet.spec and .layout come from the
     file or its model.json. Every problem a file can have is a GradientFileError whose message
-    starts with `path`."""
+    starts with `path`. `progress(bytes done, bytes in all)` is called as one of our files too
+    large to hold as text is read; returning True stops the read (ReadCancelled)."""
     source = os.fspath(path)
-    data = _read_bytes(Path(source), source)
-    spec, layout, notes = _sidecar(Path(source))
+    file = Path(source)
+    size = _size(file, source)
+    if size > MAX_TEXT_BYTES and _starts_as_dat(file, source):
+        return _ours(_stream_dat(file, source, size, progress), *_sidecar(file))
+    data = _read_bytes(file, source, size)
+    spec, layout, notes = _sidecar(file)
     if data.startswith(NPY_MAGIC):
-        gs = _from_node(read_npy(Path(source)), source, model_spec or spec)
+        gs = _from_node(read_npy(file), source, model_spec or spec)
     elif data.startswith(ZIP_MAGIC):
-        gs = _from_node(read_zip(Path(source)), source, model_spec or spec)
+        gs = _from_node(read_zip(file), source, model_spec or spec)
     elif is_pickle(data[:2]):
         raise GradientFileError(source, "is a Python pickle; pickles are never opened here "
                                 "(loading one can run code). Save gradients with torch.save, "
@@ -54,11 +76,7 @@ def read_gradients(path: str | os.PathLike[str], *,
     else:
         text = _decode(data, source)
         if is_dat(text):
-            gs = parse_dat(text, source)
-            if (gs.spec is None and spec) or (gs.layout is None and layout):
-                gs.notes = notes + gs.notes
-                gs.spec, gs.layout = gs.spec or spec, gs.layout or layout
-            return gs
+            return _ours(parse_dat(text, source), spec, layout, notes)
         collector = Collector(source, model_spec or spec)
         for entry in parse_text(text, source):
             collector.add(entry.label or None, entry.node)
@@ -69,6 +87,15 @@ def read_gradients(path: str | os.PathLike[str], *,
         gs.notes.append("the file does not state its weight layout (no header, no model.json "
                         "beside it)")
     gs.check()
+    return gs
+
+
+def _ours(gs: GradientSet, spec: NetworkSpec | None, layout: str | None,
+          notes: list[str]) -> GradientSet:
+    """One of our files, its network and layout completed from a model.json beside it."""
+    if (gs.spec is None and spec) or (gs.layout is None and layout):
+        gs.notes = notes + gs.notes
+        gs.spec, gs.layout = gs.spec or spec, gs.layout or layout
     return gs
 
 
@@ -84,29 +111,81 @@ def _finish(collector: Collector, source: str) -> GradientSet:
                        y=found.y, losses=found.losses, notes=found.notes)
 
 
-def _read_bytes(path: Path, source: str) -> bytes:
+def _size(path: Path, source: str) -> int:
+    """The file's size; refused when it is a folder, missing or over MAX_FILE_BYTES."""
     try:
         size = path.stat().st_size
         if path.is_dir():
             raise GradientFileError(source, "is a folder, not a file")
-        if size > MAX_FILE_BYTES:
-            raise GradientFileError(source, f"is {_mb(size)} MB; gradient files over "
-                                    f"{_mb(MAX_FILE_BYTES)} MB are not read")
-        if size > MAX_TEXT_BYTES:
-            with path.open("rb") as f:
-                head = f.read(len(NPY_MAGIC))
-            if not (head.startswith((NPY_MAGIC, ZIP_MAGIC)) or is_pickle(head[:2])):
-                raise GradientFileError(
-                    source, f"is {_mb(size)} MB of text; gradient files written as text are "
-                    f"read up to {_mb(MAX_TEXT_BYTES)} MB (reading takes about ten times their "
-                    f"size in memory): save more samples with np.save or np.savez, read up to "
-                    f"{_mb(MAX_FILE_BYTES)} MB")
+    except OSError as e:
+        raise GradientFileError(source, f"cannot be read ({e.strerror or e})") from None
+    if size > MAX_FILE_BYTES:
+        raise GradientFileError(source, f"is {_mb(size)} MB; gradient files over "
+                                f"{_mb(MAX_FILE_BYTES)} MB are not read")
+    return size
+
+
+def _head(path: Path, source: str) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(_HEAD_BYTES)
+    except OSError as e:
+        raise GradientFileError(source, f"cannot be read ({e.strerror or e})") from None
+
+
+def _starts_as_dat(path: Path, source: str) -> bool:
+    return is_dat(_head(path, source).decode("utf-8", errors="replace"))
+
+
+def _read_bytes(path: Path, source: str, size: int) -> bytes:
+    """The whole file; text over MAX_TEXT_BYTES (not ours: that is streamed) is refused."""
+    if size > MAX_TEXT_BYTES:
+        head = _head(path, source)
+        if not (head.startswith((NPY_MAGIC, ZIP_MAGIC)) or is_pickle(head[:2])):
+            raise GradientFileError(
+                source, f"is {_mb(size)} MB of text; gradient files written as text are "
+                f"read up to {_mb(MAX_TEXT_BYTES)} MB (reading takes about ten times their "
+                f"size in memory): save more samples with np.save or np.savez, read up to "
+                f"{_mb(MAX_FILE_BYTES)} MB")
+    try:
         data = path.read_bytes()
     except OSError as e:
         raise GradientFileError(source, f"cannot be read ({e.strerror or e})") from None
     if not data.strip():
         raise GradientFileError(source, "is empty")
     return data
+
+
+def _stream_dat(path: Path, source: str, size: int, progress: Progress | None) -> GradientSet:
+    """One of our files read line by line: the lines are decoded as _decode would the whole
+    text (UTF-8, else Latin-1; a BOM, CRLF and colour codes dropped) and never kept."""
+    try:
+        with path.open("rb") as f:
+            return parse_dat_lines(_file_lines(f, source, size, progress), source, size)
+    except OSError as e:
+        raise GradientFileError(source, f"cannot be read ({e.strerror or e})") from None
+
+
+def _file_lines(f: BinaryIO, source: str, size: int,
+                progress: Progress | None) -> Iterator[str]:
+    done, report_at = 0, 0
+    for number, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), 1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise GradientFileError(source, f"line {number}: is over {_mb(MAX_LINE_BYTES)} MB "
+                                    "long; gradient files of ours wrap every 10 values")
+        done += len(raw)
+        if progress is not None and done >= report_at:
+            if progress(done, size):
+                raise ReadCancelled
+            report_at = done + REPORT_BYTES
+        # the line end stays: every reader of a line strips it
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        yield _ANSI.sub("", text) if "\x1b" in text else text
+    if progress is not None:
+        progress(done, max(done, size))
 
 
 def _mb(size: int) -> str:

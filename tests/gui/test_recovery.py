@@ -196,3 +196,46 @@ def test_autosaving_where_nothing_can_be_written_only_logs(qtbot, tmp_path, capl
     assert "no autosave" in caplog.text
     keeper.save_now()
     keeper.finish()
+
+
+def test_the_injected_mistake_comes_back_with_the_session(qtbot, tmp_path, answers):
+    root = tmp_path / "autosave"
+    session = Session()
+    session.set_mistake("untransposed_weight@2")
+    session.go_to_sample(5)
+    left_behind(root, session)
+    window = build_window(None)
+    qtbot.addWidget(window)
+    keeper = Recovery(window, root)
+    assert keeper.offer_restore()
+    restored = window.model.session
+    assert restored.mistake.label == "untransposed_weight@2"
+    assert restored.first_departure == session.first_departure == "dL/da1"
+    assert window.mistake_actions.actions["untransposed_weight"].isChecked()
+    assert "mistake untransposed_weight@2" in answers[0][1]
+    own = keeper.folder.path   # this window's own autosave holds it at once
+    assert json.loads((own / SESSION_FILE).read_text())["mistake"] == "untransposed_weight@2"
+    keeper.finish()
+
+
+def test_a_garbled_mistake_is_told_and_the_rest_of_the_session_comes_back(qtbot, tmp_path,
+                                                                          answers, caplog):
+    root = tmp_path / "autosave"
+    session = Session(preset("2-2-1-tanh-bce"))
+    session.go_to_sample(4)
+    crashed = left_behind(root, session)
+    doc = json.loads((crashed / SESSION_FILE).read_text())
+    doc["mistake"] = {"name": ["untransposed_weight"], "layer": "__import__('os')"}
+    (crashed / SESSION_FILE).write_text(json.dumps(doc))
+    window = build_window(None)
+    qtbot.addWidget(window)
+    keeper = Recovery(window, root)
+    assert keeper.offer_restore()
+    restored = window.model.session
+    assert restored.spec == preset("2-2-1-tanh-bce") and restored.sample_index == 4
+    assert restored.mistake is None
+    assert window.mistake_actions.actions[""].isChecked()
+    told = "the injected mistake was not restored: the autosave gives {\"name\":"
+    assert told in answers[0][1] and told in window.status.activity.text()
+    assert told in caplog.text and not crashed.exists()
+    keeper.finish()
