@@ -71,6 +71,7 @@ def _headless(steps: int) -> float:
 
 def _window(steps: int):
     """A window on the default network and data, its training panel set for `steps` steps."""
+    from gui.launch import freeze_startup
     from gui.main_window import MainWindow
     from gui.session_model import SessionModel
 
@@ -78,6 +79,7 @@ def _window(steps: int):
     spec = preset(DEFAULT_PRESET)
     window = MainWindow(SessionModel(Session(spec, init_params(spec),
                                              regression_set(spec, SAMPLES))))
+    freeze_startup()    # as the app does
     window.resize(1400, 900)
     window.show()
     panel = window.training.panel
@@ -103,29 +105,36 @@ def _close(app, window) -> None:
 
 
 def _in_window(steps: int) -> tuple[float, float, float, int]:
-    """(steps/s, longest event-loop gap in s, longest after the first second, steps run) of a
-    run started from the panel. The first second holds the plots dock's first layout."""
+    """(steps/s, longest event-loop gap in s from the first step to the last, longest before
+    the first step, steps run) of a run started from the panel. Before the first step the
+    window lays out and paints the plots dock that appears with a new run."""
     app, window, panel = _window(steps)
-    gaps = {"last": time.perf_counter(), "worst": 0.0, "steady": 0.0, "start": 0.0}
+    gaps = {"last": time.perf_counter(), "run": 0.0, "reveal": 0.0}
+    began = []
 
     def tick() -> None:
         now = time.perf_counter()
-        gaps["worst"] = max(gaps["worst"], now - gaps["last"])
-        if now - gaps["start"] > 1.0:
-            gaps["steady"] = max(gaps["steady"], now - gaps["last"])
+        which = "run" if began else "reveal"
+        gaps[which] = max(gaps[which], now - gaps["last"])
         gaps["last"] = now
+
+    def begin() -> None:
+        tick()
+        began.append(time.perf_counter())
 
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(tick)
     timer.start()
-    gaps["last"] = gaps["start"] = start = time.perf_counter()
+    panel.controller.began.connect(begin)
+    gaps["last"] = time.perf_counter()
     _until_stopped(panel, 0)
-    elapsed = time.perf_counter() - start
+    tick()
+    elapsed = time.perf_counter() - began[0]
     timer.stop()
     done = panel.training.step
     _close(app, window)
-    return done / elapsed, gaps["worst"], gaps["steady"], done
+    return done / elapsed, gaps["run"], gaps["reveal"], done
 
 
 def _memory(sizes: Sizes) -> tuple[float, float]:
@@ -145,16 +154,17 @@ def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
     torch.set_num_threads(1)
     try:
         headless = _headless(sizes.window_steps)
-        windowed, worst_gap, steady_gap, done = _in_window(sizes.window_steps)
+        windowed, run_gap, reveal_gap, done = _in_window(sizes.window_steps)
         early, late = _memory(sizes)
     finally:
         torch.set_num_threads(previous)
     ratios = [Ratio("window with live plots vs headless throughput", windowed / headless, 0.8)]
     lines = [f"headless: {headless:,.0f} steps/s over {sizes.window_steps:,} steps",
              f"window, every plot live (offscreen): {windowed:,.0f} steps/s over {done:,} steps",
-             f"longest gap of a 10 ms QTimer during the run: {worst_gap * 1e3:.1f} ms "
-             f"(bound 50 ms): {'PASS' if worst_gap <= 0.05 else 'MISS'}; after the first "
-             f"second (the plots dock's first layout and paint): {steady_gap * 1e3:.1f} ms",
+             f"longest gap of a 10 ms QTimer from the run's first step to its last: "
+             f"{run_gap * 1e3:.1f} ms (bound 50 ms): {'PASS' if run_gap <= 0.05 else 'MISS'}",
+             f"longest gap before the first step (the plots dock appears and is laid out): "
+             f"{reveal_gap * 1e3:.1f} ms",
              f"memory of a run in the window: {early:.1f} MB after {sizes.memory_early:,} steps, "
              f"{late:.1f} MB after {sizes.memory_steps:,} (growth {late - early:+.1f} MB, "
              "bound 50 MB): "

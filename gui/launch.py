@@ -3,6 +3,7 @@ autosave a crash left), and the screenshot mode that builds the window without a
 through a sample and saves a PNG of it."""
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -49,6 +50,7 @@ def run_window(args: argparse.Namespace | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = _application()
     window = build_window(open_settings())
+    freeze_startup()
     recovery = Recovery(window)
     window.show()
     recovery.offer_restore()
@@ -56,6 +58,14 @@ def run_window(args: argparse.Namespace | None = None) -> int:
     recovery.finish()
     _dispose(window)
     return status
+
+
+def freeze_startup() -> None:
+    """Keep what starting made (torch, Qt, pyqtgraph: some 200,000 objects) out of the cyclic
+    garbage collector's full passes, which otherwise stop every thread for about 100 ms now
+    and then while a run goes. Garbage made later is collected as ever."""
+    gc.collect()
+    gc.freeze()
 
 
 def _dispose(window: MainWindow) -> None:

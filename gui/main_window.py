@@ -42,7 +42,7 @@ class MainWindow(QMainWindow):
         self.run_actions = RunActions(self.model, self)
         self.status = StatusBar(self.model, self)
         self.setStatusBar(self.status)
-        self.stage_card.busy.connect(self.status.say)
+        self.stage_card.busy.connect(self.status.say_now)
 
         self.lower_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.lower_splitter.addWidget(self.stage_list)

@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QPen
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 from engine.history import History
 
@@ -94,6 +94,10 @@ class LogCurvePlot(pg.PlotWidget):
         # peak keeps the spikes; clipping helps once the user zooms in on x (x auto-range off)
         item.setDownsampling(auto=True, mode="peak")
         item.setClipToView(True)
+        # an axis paints its text again whenever the plot repaints: half of a repaint's cost
+        # unless kept as a pixmap, which only a change of its range redraws
+        for name in ("left", "bottom"):
+            item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.legend = item.addLegend(offset=(-4, 2), verSpacing=-6, labelTextColor=TEXT,
                                      labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 170),
                                      pen=pg.mkPen(200, 200, 200))
@@ -145,6 +149,9 @@ class LogCurvePlot(pg.PlotWidget):
             series.curve.setZValue(series.z - zeros)
         self.set_level(self.zero_line, floor if has_zero else None)
         self._dirty = False
+        # settle the auto range now: settled inside the paint, it changes the axes and so
+        # asks for a second paint of the whole plot
+        self.scene().prepareForPaint()
 
     @property
     def log_y(self) -> bool:

@@ -42,9 +42,15 @@ class StatusBar(QStatusBar):
         """Show `message` as what is happening; an empty one goes back to the stage's meaning."""
         if message:
             self.activity.setText(message)
-            self.repaint()  # the message must be seen before a long computation starts
         else:
             self._show()
+
+    def say_now(self, message: str) -> None:
+        """`say`, painted at once: the message of a long computation about to hold the GUI
+        thread. (A repaint costs a whole frame: not for messages of work done elsewhere.)"""
+        self.say(message)
+        if message:
+            self.repaint()
 
     def _show(self) -> None:
         session = self._model.session

@@ -11,12 +11,13 @@ import time
 import traceback
 
 import torch
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from engine.trainer import StepRecord
-from engine.training import Breakpoints, TrainingRun, run
+from engine.training import INTERRUPTED, Breakpoints, TrainingRun, run
 
 SNAPSHOT_EVERY = 0.25   # seconds between parameter snapshots sent to the plots
+PARK_LIMIT = 0.5        # the longest a paint can hold the loop, should it never say it is done
 
 
 class TrainWorker(QObject):
@@ -32,15 +33,22 @@ class TrainWorker(QObject):
         self.training: TrainingRun | None = None
         self.breakpoints = Breakpoints()
         self._interrupt = threading.Event()
+        # cleared while the GUI thread paints: a paint sharing the GIL with a busy loop takes
+        # several times as long, as each of its calls into Qt hands the GIL over
+        self.go = threading.Event()
+        self.go.set()
         self._last_snapshot = 0.0
         self._threads_set = False
 
     def request_stop(self) -> None:
         """Safe from any thread: the loop stops before its next step."""
         self._interrupt.set()
+        self.go.set()
 
     # the RunState the engine's loop asks
     def interrupted(self) -> bool:
+        # between two steps: wait while the GUI paints (never long: see TrainController.park)
+        self.go.wait(PARK_LIMIT)
         return self._interrupt.is_set()
 
     def report(self, records: list[StepRecord]) -> None:
@@ -79,6 +87,7 @@ class TrainController(QObject):
     stopped = Signal(str)
     failed = Signal(str)
     runningChanged = Signal(bool)
+    began = Signal()                 # the loop has been asked to run (after start's delay)
     _start = Signal(int)
 
     def __init__(self, parent: QObject | None = None):
@@ -97,6 +106,7 @@ class TrainController(QObject):
         self.worker.failed.connect(self._on_failed)
         self.thread.start()
         self.running = False
+        self._waiting: int | None = None    # the steps of a start not begun yet
 
     @property
     def training(self) -> TrainingRun | None:
@@ -117,14 +127,45 @@ class TrainController(QObject):
         # a frozen object swapped whole: the worker reads it between steps
         self.worker.breakpoints = breakpoints
 
-    def start(self, max_steps: int = 0) -> None:
+    def start(self, max_steps: int = 0, after_ms: int = 0) -> None:
+        """Run `max_steps` steps (0: until done or paused), beginning `after_ms` from now: time
+        for the window to lay out and paint what a new run shows before the loop runs."""
         if self.running or self.training is None or self.training.done:
             return
         self._set_running(True)
-        self._start.emit(max_steps)
+        self._waiting = max_steps
+        QTimer.singleShot(after_ms, self._begin)
+
+    @Slot()
+    def _begin(self) -> None:
+        if self._waiting is not None:
+            max_steps, self._waiting = self._waiting, None
+            self.began.emit()
+            self._start.emit(max_steps)
 
     def pause(self) -> None:
+        if self._waiting is not None:   # asked before the loop began: it never will
+            self._waiting = None
+            self._on_stopped(INTERRUPTED)
+            return
         self.worker.request_stop()
+
+    def park(self) -> None:
+        """Hold the loop between two steps until the GUI thread's event loop turns again: call
+        it before a paint or a redraw of the plots, which then run alone.
+
+        A busy loop takes the GIL back each time the GUI thread lets go of it, at every one of
+        the hundreds of calls into Qt of a paint, and each time the GUI thread waits up to the
+        switch interval (5 ms) to have it again: a 17 ms repaint took 50-200 ms. Parked, the
+        loop loses the few percent of the time the window draws, which the torch helper,
+        computing ahead meanwhile, makes up."""
+        if self.running and self.worker.go.is_set():
+            self.worker.go.clear()
+            QTimer.singleShot(0, self._unpark)
+
+    @Slot()
+    def _unpark(self) -> None:
+        self.worker.go.set()
 
     def shutdown(self) -> None:
         """Stop the loop and join the thread (closing the window mid-run)."""

@@ -32,6 +32,10 @@ from gui.train_worker import TrainController
 
 log = logging.getLogger(__name__)
 
+# how long a new run waits before its first step: the window lays out and paints the plots
+# that appear with it (60-120 ms the first time) before the loop shares the GIL with it
+REVEAL_MS = 40
+
 
 class TrainingPanel(QWidget):
     """Controls of a training run on `model`'s network and data."""
@@ -188,9 +192,12 @@ class TrainingPanel(QWidget):
             self.progress.setValue(0)
             self.smaller.hide()
             self.runReset.emit(training)
+            after = REVEAL_MS   # the plots may just have appeared: laid out before the loop
+        else:
+            after = 0
         self._counted = (self.training.step, time.monotonic())
         self._say("training…")
-        self.controller.start(max_steps)
+        self.controller.start(max_steps, after)
 
     def stop(self) -> None:
         """End the run where it is; the session keeps its parameters."""

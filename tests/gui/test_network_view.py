@@ -1,8 +1,6 @@
 """The network drawing: a node per unit and an edge per weight, the current stage highlighted
 and coloured from the session's values, live tooltips, compact wide layers, fast restyling."""
 
-import statistics
-import time
 
 import numpy as np
 import pytest
@@ -175,8 +173,9 @@ def test_a_wide_layer_is_drawn_compactly_with_a_count(qtbot):
     assert "unit 300 of 300" in view.node_tooltip(1, 299)
 
 
-def test_a_deep_net_restyles_well_within_a_frame(qtbot):
-    """10 layers of 21 units: a step, its restyle and its repaint stay far below 50 ms."""
+def test_a_deep_net_restyles_its_items_without_making_new_ones(qtbot):
+    """10 layers of 21 units: each step restyles the items drawn once (what keeps a step far
+    below a frame; timed by bench/, never here) and repaints."""
     spec = NetworkSpec((21,) * 10 + (1,), ("tanh",) * 9 + ("identity",))
     model = SessionModel(Session(spec))
     view = NetworkView(model)
@@ -184,11 +183,8 @@ def test_a_deep_net_restyles_well_within_a_frame(qtbot):
     view.resize(1000, 420)
     view.show()
     qtbot.waitExposed(view)
-    times = []
+    items = set(view.scene().items())
     for _ in range(len(model.session.pairs) - 1):
-        start = time.perf_counter()
         model.session.step()
         view.viewport().repaint()
-        times.append(time.perf_counter() - start)
-    assert statistics.median(times) < 0.025, times
-    assert max(times) < 0.050, times
+        assert set(view.scene().items()) == items

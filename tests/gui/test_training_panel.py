@@ -8,8 +8,9 @@ from engine.datasets import default_set
 from engine.params import init_params
 from engine.session import Session
 from engine.spec import DEFAULT_PRESET, preset
+from engine.torch_process import MIN_STEPS
 from engine.trainer import TrainConfig
-from engine.training import train
+from engine.training import TrainingRun, train
 from gui.session_model import SessionModel
 from gui.training_panel import TrainingPanel
 
@@ -139,3 +140,38 @@ def test_a_bad_learning_rate_is_a_message(qtbot, panel):
     panel.buttons["Start"].click()
     assert "learning rate must be a positive number" in messages[-1]
     assert panel.training is None
+
+
+def test_a_long_run_hands_torch_to_the_helper_with_the_same_numbers(qtbot, panel):
+    """Past MIN_STEPS steps, torch's steps come from the helper process (engine/
+    torch_process.py); the run gives the numbers of a run without one, and pausing and
+    resuming across the handover changes nothing."""
+    panel.epochs.setValue(MIN_STEPS // 20 + 100)
+    with qtbot.waitSignal(panel.controller.records, timeout=10_000):
+        panel.buttons["Start"].click()
+    helper = panel.training.handover.helper
+    qtbot.waitUntil(helper.ready, timeout=120_000)
+    assert run_to_stop(qtbot, panel, panel.buttons["Pause"].click) == "interrupted"
+    with qtbot.waitSignal(panel.controller.records, timeout=10_000):
+        panel.buttons["Start"].click()
+    qtbot.waitUntil(lambda: panel.training.handover.active, timeout=20_000)
+    assert run_to_stop(qtbot, panel, lambda: None, timeout=120_000) == "done"
+    spec = preset(DEFAULT_PRESET)
+    expected = TrainingRun(spec, init_params(spec, 1), default_set(spec, 20, seed=1),
+                           panel.config(), parallel=False)
+    while not expected.done:
+        expected.advance()
+    for ours, theirs in zip(panel.training.lockstep.params(), expected.lockstep.params(),
+                            strict=True):
+        assert all(np.array_equal(ours[k], theirs[k]) for k in ours)
+    assert helper.process.wait(timeout=10) is not None     # a finished run ends its helper
+
+
+def test_closing_mid_run_ends_the_helper(qtbot, panel):
+    panel.epochs.setValue(100_000)
+    with qtbot.waitSignal(panel.controller.records, timeout=10_000):
+        panel.buttons["Start"].click()
+    qtbot.waitUntil(lambda: panel.training.handover.active, timeout=120_000)
+    process = panel.training.handover.helper.process
+    panel.shutdown()
+    assert process.wait(timeout=10) is not None

@@ -1,7 +1,11 @@
 """Training inside the window: the panel, the plots and the stepping view work together, and
 closing the window mid-run stops and joins the worker."""
 
+import time
+
 import numpy as np
+from PySide6.QtCore import QEvent
+from PySide6.QtWidgets import QApplication
 
 from engine.datasets import default_set
 from engine.params import init_params
@@ -50,3 +54,45 @@ def test_closing_the_window_mid_run_stops_the_worker(qtbot):
     window.close()
     assert docks.panel.controller.thread.isFinished()
     assert docks.panel.training.step < docks.panel.training.total
+
+
+def test_the_loop_waits_while_the_window_paints_and_goes_on_after(qtbot):
+    """A paint (the window's UpdateRequest) and a redraw of the plots park the loop between
+    two steps until the event loop turns again (TrainController.park)."""
+    window = window_on(qtbot)
+    docks = window.training
+    controller = docks.panel.controller
+    docks.panel.epochs.setValue(200)          # 4,000 steps, in-process: boundaries come fast
+    with qtbot.waitSignal(controller.records, timeout=20_000):
+        docks.panel.buttons["Start"].click()
+    go = controller.worker.go
+    for park in (lambda: QApplication.sendEvent(window, QEvent(QEvent.Type.UpdateRequest)),
+                 docks.plots._on_timer):
+        park()
+        assert not go.is_set()
+        time.sleep(0.05)                      # the loop reaches its next step and waits
+        parked_at = docks.panel.training.step
+        time.sleep(0.1)                       # no event is processed: it stays parked
+        assert docks.panel.training.step == parked_at
+        qtbot.waitUntil(go.is_set, timeout=2_000)
+        qtbot.waitUntil(lambda at=parked_at: docks.panel.training.step > at, timeout=5_000)
+    with qtbot.waitSignal(controller.stopped, timeout=20_000):
+        controller.pause()
+    window.close()
+
+
+def test_pause_before_a_new_run_begins(qtbot):
+    """A new run waits REVEAL_MS for the window to lay out its plots; Pause meanwhile stops it
+    before its first step."""
+    window = window_on(qtbot)
+    panel = window.training.panel
+    with qtbot.waitSignal(panel.controller.stopped, timeout=5_000) as stopped:
+        panel.buttons["Start"].click()
+        assert panel.controller.running
+        panel.buttons["Pause"].click()
+    assert stopped.args == ["interrupted"]
+    assert panel.training.step == 0 and not panel.controller.running
+    with qtbot.waitSignal(panel.controller.stopped, timeout=20_000):
+        panel.buttons["Start"].click()      # resumes: the same run from its start
+    assert panel.training.done and panel.training.step == panel.training.total
+    window.close()
