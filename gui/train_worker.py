@@ -151,8 +151,9 @@ class TrainController(QObject):
         self.worker.request_stop()
 
     def park(self) -> None:
-        """Hold the loop between two steps until the GUI thread's event loop turns again: call
-        it before a paint or a redraw of the plots, which then run alone.
+        """Hold the loop between two steps until the GUI thread's event loop turns again: called
+        before a paint, a redraw of the plots and the handling of records, which then run
+        alone.
 
         A busy loop takes the GIL back each time the GUI thread lets go of it, at every one of
         the hundreds of calls into Qt of a paint, and each time the GUI thread waits up to the
@@ -178,6 +179,7 @@ class TrainController(QObject):
 
     @Slot(object)
     def _on_records(self, records: list[StepRecord]) -> None:
+        self.park()    # the plots and the panel take them in
         self.records.emit(records)
 
     @Slot(object)

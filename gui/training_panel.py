@@ -33,8 +33,9 @@ from gui.train_worker import TrainController
 log = logging.getLogger(__name__)
 
 # how long a new run waits before its first step: the window lays out and paints the plots
-# that appear with it (60-120 ms the first time) before the loop shares the GIL with it
-REVEAL_MS = 40
+# that appear with it (two turns of the event loop, 100-150 ms the first time) before the loop
+# shares the GIL with it
+REVEAL_MS = 150
 
 
 class TrainingPanel(QWidget):
