@@ -104,17 +104,18 @@ def _close(app, window) -> None:
     app.processEvents()
 
 
-def _in_window(steps: int) -> tuple[float, float, float, int]:
-    """(steps/s, longest event-loop gap in s from the first step to the last, longest before
-    the first step, steps run) of a run started from the panel. Before the first step the
-    window lays out and paints the plots dock that appears with a new run."""
+def _in_window(steps: int) -> tuple[float, dict[str, float], int]:
+    """(steps/s, longest event-loop gaps in s, steps run) of a run started from the panel.
+    The gaps are split by when they end: before the first step (the window lays out the
+    plots dock that appears with a new run), from the first step to the last ("run"), and
+    after it (the explorer shows the parameters the run reached)."""
     app, window, panel = _window(steps)
-    gaps = {"last": time.perf_counter(), "run": 0.0, "reveal": 0.0}
-    began = []
+    gaps = {"last": time.perf_counter(), "reveal": 0.0, "run": 0.0, "after": 0.0}
+    began: list[float] = []
 
     def tick() -> None:
         now = time.perf_counter()
-        which = "run" if began else "reveal"
+        which = "run" if began and panel.controller.running else "after" if began else "reveal"
         gaps[which] = max(gaps[which], now - gaps["last"])
         gaps["last"] = now
 
@@ -134,7 +135,7 @@ def _in_window(steps: int) -> tuple[float, float, float, int]:
     timer.stop()
     done = panel.training.step
     _close(app, window)
-    return done / elapsed, gaps["run"], gaps["reveal"], done
+    return done / elapsed, gaps, done
 
 
 def _memory(sizes: Sizes) -> tuple[float, float]:
@@ -154,7 +155,7 @@ def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
     torch.set_num_threads(1)
     try:
         headless = _headless(sizes.window_steps)
-        windowed, run_gap, reveal_gap, done = _in_window(sizes.window_steps)
+        windowed, gaps, done = _in_window(sizes.window_steps)
         early, late = _memory(sizes)
     finally:
         torch.set_num_threads(previous)
@@ -162,9 +163,11 @@ def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
     lines = [f"headless: {headless:,.0f} steps/s over {sizes.window_steps:,} steps",
              f"window, every plot live (offscreen): {windowed:,.0f} steps/s over {done:,} steps",
              f"longest gap of a 10 ms QTimer from the run's first step to its last: "
-             f"{run_gap * 1e3:.1f} ms (bound 50 ms): {'PASS' if run_gap <= 0.05 else 'MISS'}",
+             f"{gaps['run'] * 1e3:.1f} ms (bound 50 ms): "
+             f"{'PASS' if gaps['run'] <= 0.05 else 'MISS'}",
              f"longest gap before the first step (the plots dock appears and is laid out): "
-             f"{reveal_gap * 1e3:.1f} ms",
+             f"{gaps['reveal'] * 1e3:.1f} ms; after the last (the explorer shows the trained "
+             f"parameters): {gaps['after'] * 1e3:.1f} ms",
              f"memory of a run in the window: {early:.1f} MB after {sizes.memory_early:,} steps, "
              f"{late:.1f} MB after {sizes.memory_steps:,} (growth {late - early:+.1f} MB, "
              "bound 50 MB): "
