@@ -42,8 +42,9 @@ _HEADER = 2                # int64 first step and step count, before the rows
 
 
 def worthwhile(spec: NetworkSpec, steps: int) -> bool:
-    """Whether a run of `steps` steps of `spec` goes faster with a helper."""
-    return steps >= MIN_STEPS and spec.n_params <= MAX_PARAMS
+    """Whether a run of `steps` steps of `spec` goes faster with a helper (POSIX only: it
+    hands the child its pipes by file descriptor)."""
+    return os.name == "posix" and steps >= MIN_STEPS and spec.n_params <= MAX_PARAMS
 
 
 class TorchHelper:
@@ -62,7 +63,7 @@ class TorchHelper:
                 [sys.executable, "-m", "engine.torch_process", str(to_child), str(from_child)],
                 pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONPATH": path})
-        except OSError:
+        except (OSError, ValueError):   # ValueError: pass_fds where it does not exist
             self.process = None
         finally:
             os.close(to_child)
@@ -205,7 +206,11 @@ class Handover:
             return
         self._countdown = CHECK_EVERY
         if self.helper.ready() and isinstance(lockstep.torch, LocalTorch):
-            self.remote = self.helper.take_over(step, lockstep.torch)
+            try:
+                self.remote = self.helper.take_over(step, lockstep.torch)
+            except OSError:     # it died since it said it was ready
+                self.close()
+                return
             lockstep.torch = self.remote
         elif not self.helper.alive:
             self.close()

@@ -219,3 +219,15 @@ def test_the_direct_engine_call_is_torch_autograd_grad():
     for ours, theirs in zip(_engine_grad(loss(), (a, b)), torch.autograd.grad(loss(), (a, b)),
                             strict=True):
         assert torch.equal(ours, theirs)
+
+
+def test_a_helper_that_dies_before_the_handover_leaves_the_run_in_process():
+    local, helped = runs(preset("2-10-10-1-sigmoid-squared"), TrainConfig(lr=0.05, epochs=20))
+    start = time.monotonic()
+    while not helped.handover.helper.ready():
+        assert time.monotonic() - start < DEADLINE, "the torch helper never became ready"
+        time.sleep(0.01)
+    helped.handover.helper.process.kill()
+    helped.handover.helper.process.wait()
+    assert finish(helped) == finish(local)
+    assert not helped.handover.active and helped.handover.helper is None
