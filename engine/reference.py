@@ -31,7 +31,7 @@ TORCH_ACTIVATIONS: dict[str, type[nn.Module] | object] = {
 
 def _engine_grad(loss: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     """torch.autograd.grad(loss, inputs) of a scalar loss, straight to the autograd engine
-    it calls: the same gradients (tests/test_reference_fast.py) without ~8 µs of argument
+    it calls: the same gradients (tests/test_torch_process.py) without ~8 µs of argument
     handling, a tenth of a tiny net's step."""
     return _ENGINE.run_backward((loss,), (torch.ones_like(loss),), False, False, inputs, False,
                                 False)
@@ -205,11 +205,6 @@ class TorchNet:
     def flat_params(self) -> np.ndarray:
         """Every parameter in one vector, in the order w1, b1, w2, ... (a copy)."""
         return self._flat.numpy().copy()
-
-    def set_flat_params(self, values: np.ndarray) -> None:
-        """Every parameter from one vector in the order of `flat_params`."""
-        with torch.no_grad():
-            self._flat.copy_(torch.as_tensor(values, dtype=self.dtype))
 
     def gradients_loop(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Params]:
         """The same as `per_sample_gradients` with one backward() per sample: the way the seeds

@@ -23,18 +23,20 @@ State = tuple[Params, Params, Params]  # scratch parameters, torch parameters, s
 
 
 class Timeline:
-    """Snapshots of a run of `config` on `data`, starting from `params` for both engines, the
-    scratch engine making `mistake` (None: right)."""
+    """Snapshots of a run of `config` on `data`, starting from `params` for both engines (or
+    from the state `start`, for engines that have parted), the scratch engine making
+    `mistake` (None: right)."""
 
     def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
                  config: TrainConfig, every: int = 256, max_snapshots: int = 512,
-                 mistake: Injection | str | None = None):
+                 mistake: Injection | str | None = None, start: State | None = None):
         self.spec, self.data, self.config, self.mistake = spec, data, config, mistake
         self.every, self.max_snapshots = every, max_snapshots
-        start = {k: np.array(v, dtype=spec.np_dtype) for k, v in params.items()}
-        self.snapshots: dict[int, State] = {0: (start, _copy(start), {})}
+        if start is None:
+            first = {k: np.array(v, dtype=spec.np_dtype) for k, v in params.items()}
+            start = (first, _copy(first), {})
+        self.snapshots: dict[int, State] = {0: start}
         self.schedule = Schedule(len(data), config)
-        self.steps_per_epoch = self.schedule.steps_per_epoch
         self.batch = self.schedule.batch
         self.last_step = 0
 

@@ -63,13 +63,14 @@ class TrainingRun:
                  config: TrainConfig, snapshot_every: int = 256,
                  mistake: Injection | None = None, lockstep: Lockstep | None = None,
                  parallel: bool | None = None):
+        start = None
         if lockstep is not None:
             mistake = lockstep.scratch.mistake
-            params = lockstep.scratch.params
+            start = (*lockstep.params(), lockstep.buffers())
         self.spec, self.data, self.config, self.mistake = spec, data, config, mistake
         self.lockstep = lockstep or Lockstep(spec, params, data, mistake=mistake)
         self.timeline = Timeline(spec, params, data, config, every=snapshot_every,
-                                 mistake=mistake)
+                                 mistake=mistake, start=start)
         self.schedule = self.timeline.schedule
         self.step = 0
         self.total = self.schedule.total

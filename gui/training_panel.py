@@ -305,7 +305,7 @@ class TrainingPanel(QWidget):
         training = self.training
         if training is None or step > training.timeline.last_step:
             return
-        epoch = (step - 1) // training.timeline.steps_per_epoch + 1
+        epoch, _ = training.schedule.place(step)
         sample = int(training.timeline.batch(step)[0]) + 1
         self.slider_label.setText(f"step {step} (epoch {epoch}, sample {sample})")
 

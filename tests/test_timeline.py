@@ -74,3 +74,21 @@ def test_a_run_with_a_mistake_is_restored_bit_for_bit(name):
         for part, want in zip(training.timeline.state_at(step), seen[step], strict=True):
             assert part.keys() == want.keys(), step
             assert all(np.array_equal(part[k], want[k]) for k in want), step
+
+
+def test_a_run_of_engines_that_have_parted_travels_from_their_own_start():
+    """TrainingRun(lockstep=...) on engines whose parameters differ: step 0 is each engine's
+    own start, and every later step replays from there."""
+    spec = preset(DEFAULT_PRESET)
+    data = default_set(spec, 10, seed=1)
+    scratch, theirs = init_params(spec, 2), init_params(spec, 3)
+    lockstep = Lockstep.from_params(spec, scratch, theirs, data)
+    training = TrainingRun(spec, scratch, data, TrainConfig(lr=0.3, epochs=2),
+                           snapshot_every=4, lockstep=lockstep)
+    seen = {0: lockstep.params()}
+    while not training.done:
+        training.advance()
+        seen[training.step] = lockstep.params()
+    for step in (0, 3, 4, 9, training.step):
+        for ours, expected in zip(training.timeline.params_at(step), seen[step], strict=True):
+            assert all(np.array_equal(ours[k], expected[k]) for k in expected)
