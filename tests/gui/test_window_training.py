@@ -70,8 +70,7 @@ def test_the_loop_waits_while_the_window_paints_and_goes_on_after(qtbot):
                  docks.plots._on_timer):
         park()
         assert not go.is_set()
-        time.sleep(0.05)                      # the loop reaches its next step and waits
-        parked_at = docks.panel.training.step
+        parked_at = _settled(lambda: docks.panel.training.step)   # it finished its step
         time.sleep(0.1)                       # no event is processed: it stays parked
         assert docks.panel.training.step == parked_at
         qtbot.waitUntil(go.is_set, timeout=2_000)
@@ -96,3 +95,15 @@ def test_pause_before_a_new_run_begins(qtbot):
         panel.buttons["Start"].click()      # resumes: the same run from its start
     assert panel.training.done and panel.training.step == panel.training.total
     window.close()
+
+
+def _settled(read, timeout=10.0):
+    """The value `read` gives once two reads 20 ms apart agree (without processing events)."""
+    start, last = time.monotonic(), read()
+    while time.monotonic() - start < timeout:
+        time.sleep(0.02)
+        now = read()
+        if now == last:
+            return now
+        last = now
+    raise AssertionError("the loop never stopped between two steps")
