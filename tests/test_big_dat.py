@@ -3,6 +3,7 @@ parameter, in memory about the size of those arrays, reporting progress that can
 read; the same GradientSet and the same errors as parsing the whole text. On the command line,
 compare shows a progress bar per file."""
 
+import codecs
 import shutil
 import tracemalloc
 
@@ -63,16 +64,25 @@ def assert_same_set(a: GradientSet, b: GradientSet) -> None:
 @given(dtype=st.sampled_from(["float32", "float64"]), n=st.integers(1, 4),
        extras=st.booleans(), layout=st.sampled_from(["out_in", "in_out"]),
        sizes=st.sampled_from([(2, 3, 1), (3, 12, 2), (1, 1)]), crlf=st.booleans(),
-       bom=st.booleans(), seed=st.integers(0, 2**16))
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16-le", "utf-16-be"]),
+       seed=st.integers(0, 2**16))
 def test_streaming_reads_what_parse_dat_reads(tmp_path_factory, dtype, n, extras, layout, sizes,
-                                              crlf, bom, seed):
+                                              crlf, encoding, seed):
+    """In UTF-8 with or without a BOM, and in UTF-16 either way round after its BOM, as
+    PowerShell's `>` writes it."""
     activations = ("tanh",) * (len(sizes) - 2) + ("identity",)
     spec = NetworkSpec(sizes, activations, "mse", dtype, layout)
     text = format_gradients(random_set(spec, n, extras, seed))
-    text = ("\ufeff" if bom else "") + (text.replace("\n", "\r\n") if crlf else text)
+    text = text.replace("\n", "\r\n") if crlf else text
     path = tmp_path_factory.mktemp("eq") / "g.dat"
-    path.write_bytes(text.encode("utf-8"))
-    assert_same_set(streamed(path), parse_dat(text.lstrip("\ufeff"), str(path)))
+    path.write_bytes(encoded(text, encoding))
+    assert_same_set(streamed(path), parse_dat(text, str(path)))
+
+
+def encoded(text: str, encoding: str) -> bytes:
+    """`text` in `encoding`; UTF-16 with its byte-order mark first."""
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}
+    return bom.get(encoding, b"") + text.encode(encoding)
 
 
 # every malformed file of the strict reader's own tests, and what only a file read line by line
@@ -83,11 +93,12 @@ MALFORMED = {**BAD, "a line of a megabyte": (
     r"line 14: is over 1 MB long; gradient files of ours wrap every 10 values")}
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le"])
 @pytest.mark.parametrize("case", sorted(MALFORMED))
-def test_a_streamed_file_fails_as_its_text_does(tmp_path, case):
+def test_a_streamed_file_fails_as_its_text_does(tmp_path, case, encoding):
     text, message = MALFORMED[case]
     path = tmp_path / "bad.dat"
-    path.write_text(text)
+    path.write_bytes(encoded(text, encoding))
     with pytest.raises(GradientFileError, match=message) as caught:
         streamed(path)
     assert str(caught.value).startswith(f"{path}: ") and "\n" not in str(caught.value)
@@ -95,6 +106,17 @@ def test_a_streamed_file_fails_as_its_text_does(tmp_path, case):
         with pytest.raises(GradientFileError) as whole:
             read_gradients(path)
         assert str(caught.value) == str(whole.value)
+
+
+@pytest.mark.parametrize(("damage", "problem"), [
+    (lambda data: data[:-1], "truncated data"),                  # half a character at the end
+    (lambda data: data.replace("(".encode("utf-16-le"), b"\x00\xdc", 1), "illegal encoding")])
+def test_a_broken_utf16_file_of_ours_is_named(tmp_path, damage, problem):
+    path = tmp_path / "broken.dat"
+    path.write_bytes(damage(encoded(format_gradients(random_set(SPEC, 1)), "utf-16-le")))
+    with pytest.raises(GradientFileError, match=rf"is not valid UTF-16 \({problem}\)") as e:
+        streamed(path)
+    assert str(e.value).startswith(f"{path}: ") and "\n" not in str(e.value)
 
 
 def test_overflow_and_nan_are_named_as_in_the_text(tmp_path):

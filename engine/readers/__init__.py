@@ -15,7 +15,9 @@ by line into arrays sized from its header, in memory about the size of the gradi
 reporting its progress.
 """
 
+import codecs
 import contextlib
+import io
 import json
 import os
 import re
@@ -46,6 +48,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _HEAD_BYTES = 4096           # enough to see whether a file starts as ours
 MAX_LINE_BYTES = 2**20       # in a streamed file: ours wrap after 10 values
 REPORT_BYTES = 2**20         # progress is reported every this many bytes
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)   # PowerShell's `>` writes UTF-16
 
 
 def read_gradients(path: str | os.PathLike[str], *, model_spec: NetworkSpec | None = None,
@@ -134,7 +137,9 @@ def _head(path: Path, source: str) -> bytes:
 
 
 def _starts_as_dat(path: Path, source: str) -> bool:
-    return is_dat(_head(path, source).decode("utf-8", errors="replace"))
+    head = _head(path, source)
+    encoding = "utf-16" if head.startswith(_UTF16_BOMS) else "utf-8"
+    return is_dat(head.decode(encoding, errors="replace"))
 
 
 def _read_bytes(path: Path, source: str, size: int) -> bytes:
@@ -158,31 +163,61 @@ def _read_bytes(path: Path, source: str, size: int) -> bytes:
 
 def _stream_dat(path: Path, source: str, size: int, progress: Progress | None) -> GradientSet:
     """One of our files read line by line: the lines are decoded as _decode would the whole
-    text (UTF-8, else Latin-1; a BOM, CRLF and colour codes dropped) and never kept."""
+    text (UTF-16 after its BOM, else UTF-8, else Latin-1; a BOM, CRLF and colour codes
+    dropped) and never kept."""
     try:
         with path.open("rb") as f:
-            return parse_dat_lines(_file_lines(f, source, size, progress), source, size)
+            utf16 = f.read(2) in _UTF16_BOMS
+            f.seek(0)
+            if not utf16:
+                return _parse_lines(_utf8_lines(f), source, size, progress)
+            # the wrapper takes the BOM, and closes the file with itself
+            with io.TextIOWrapper(f, encoding="utf-16", newline="") as text:
+                return _parse_lines(_utf16_lines(text, source), source, size, progress)
     except OSError as e:
         raise GradientFileError(source, f"cannot be read ({e.strerror or e})") from None
 
 
-def _file_lines(f: BinaryIO, source: str, size: int,
-                progress: Progress | None) -> Iterator[str]:
-    done, report_at = 0, 0
+def _utf8_lines(f: BinaryIO) -> Iterator[tuple[int, str | None]]:
+    """(bytes, text) of each line, up to MAX_LINE_BYTES + 1 bytes of it (text None when over)."""
     for number, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), 1):
         if len(raw) > MAX_LINE_BYTES:
+            yield len(raw), None
+            return
+        try:
+            yield len(raw), raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            yield len(raw), raw.decode("latin-1")
+
+
+def _utf16_lines(text: io.TextIOWrapper, source: str) -> Iterator[tuple[int, str | None]]:
+    """As _utf8_lines, for a file read as UTF-16 (two bytes a character, most often)."""
+    try:
+        for line in iter(lambda: text.readline(MAX_LINE_BYTES // 2 + 1), ""):
+            size = 2 * len(line)
+            yield size, (line if size <= MAX_LINE_BYTES else None)
+    except UnicodeDecodeError as e:
+        raise GradientFileError(source, f"is not valid UTF-16 ({e.reason})") from None
+
+
+def _parse_lines(lines: Iterator[tuple[int, str | None]], source: str, size: int,
+                 progress: Progress | None) -> GradientSet:
+    return parse_dat_lines(_file_lines(lines, source, size, progress), source, size)
+
+
+def _file_lines(lines: Iterator[tuple[int, str | None]], source: str, size: int,
+                progress: Progress | None) -> Iterator[str]:
+    done, report_at = 0, 0
+    for number, (length, text) in enumerate(lines, 1):
+        if text is None:
             raise GradientFileError(source, f"line {number}: is over {_mb(MAX_LINE_BYTES)} MB "
                                     "long; gradient files of ours wrap every 10 values")
-        done += len(raw)
+        done += length
         if progress is not None and done >= report_at:
             if progress(done, size):
                 raise ReadCancelled
             report_at = done + REPORT_BYTES
         # the line end stays: every reader of a line strips it
-        try:
-            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
         yield _ANSI.sub("", text) if "\x1b" in text else text
     if progress is not None:
         progress(done, max(done, size))
