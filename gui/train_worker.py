@@ -6,18 +6,29 @@ back through signals carrying copies. `TrainController` owns the thread, on the 
 is all the rest of the window talks to.
 """
 
+import sys
 import threading
 import time
 import traceback
 
 import torch
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QAbstractEventDispatcher,
+    QCoreApplication,
+    QEvent,
+    QObject,
+    QThread,
+    QTimer,
+    Signal,
+    Slot,
+)
 
 from engine.trainer import StepRecord
 from engine.training import INTERRUPTED, Breakpoints, TrainingRun, run
 
 SNAPSHOT_EVERY = 0.25   # seconds between parameter snapshots sent to the plots
-PARK_LIMIT = 0.5        # the longest a paint can hold the loop, should it never say it is done
+PARK_LIMIT = 0.5        # s: the longest the GUI thread holds the loop, should it never idle
+SWITCH_INTERVAL = 0.001  # s: the GIL's switch interval while a run runs (Python's is 5 ms)
 
 
 class TrainWorker(QObject):
@@ -33,8 +44,7 @@ class TrainWorker(QObject):
         self.training: TrainingRun | None = None
         self.breakpoints = Breakpoints()
         self._interrupt = threading.Event()
-        # cleared while the GUI thread paints: a paint sharing the GIL with a busy loop takes
-        # several times as long, as each of its calls into Qt hands the GIL over
+        # cleared while the GUI thread handles an event: see TrainController.park
         self.go = threading.Event()
         self.go.set()
         self._last_snapshot = 0.0
@@ -47,8 +57,10 @@ class TrainWorker(QObject):
 
     # the RunState the engine's loop asks
     def interrupted(self) -> bool:
-        # between two steps: wait while the GUI paints (never long: see TrainController.park)
-        self.go.wait(PARK_LIMIT)
+        # between two steps: wait while the GUI thread works (see TrainController.park), but
+        # never for good: a GUI thread that never idles gets a step every PARK_LIMIT
+        if not self.go.wait(PARK_LIMIT):
+            self.go.set()
         return self._interrupt.is_set()
 
     def report(self, records: list[StepRecord]) -> None:
@@ -151,18 +163,27 @@ class TrainController(QObject):
         self.worker.request_stop()
 
     def park(self) -> None:
-        """Hold the loop between two steps until the GUI thread's event loop turns again: called
-        before a paint, a redraw of the plots and the handling of records, which then run
-        alone.
+        """Hold the loop between two steps until the GUI thread's event loop idles again.
 
-        A busy loop takes the GIL back each time the GUI thread lets go of it, at every one of
-        the hundreds of calls into Qt of a paint, and each time the GUI thread waits up to the
-        switch interval (5 ms) to have it again: a 17 ms repaint took 50-200 ms. Parked, the
-        loop loses the few percent of the time the window draws, which the torch helper,
-        computing ahead meanwhile, makes up."""
-        if self.running and self.worker.go.is_set():
+        While a run runs, every event the GUI thread handles parks the loop first (see
+        eventFilter): the paints, the plots' redraws, the records taken in, the layouts and
+        queued calls of the plots' scenes, the user's clicks and keys; the loop goes on when
+        the event loop is about to wait for the next event. A busy loop takes the GIL back each
+        time the GUI thread lets go of it, at every one of the hundreds of calls into Qt of a
+        paint or a redraw, and each time the GUI thread waits up to the switch interval to have
+        it again: a 17 ms repaint took 50-200 ms. Parked, the loop loses the few percent of the
+        time the window works, which the torch helper, computing ahead meanwhile, makes up.
+        While a run runs the switch interval is SWITCH_INTERVAL, so that the first call into
+        Python of each event, the one that parks the loop, waits 1 ms at most, not 5."""
+        if self.running:
             self.worker.go.clear()
-            QTimer.singleShot(0, self._unpark)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Installed on the application while a run runs: sees every event of the GUI thread
+        before its receiver does."""
+        if self.worker.go.is_set():
+            self.park()
+        return False
 
     @Slot()
     def _unpark(self) -> None:
@@ -174,12 +195,13 @@ class TrainController(QObject):
         self.worker.request_stop()
         self.thread.quit()
         self.thread.wait()
+        if self.running:
+            self._set_running(False)   # its last signals will never be delivered
         if training is not None:
             training.close()
 
     @Slot(object)
     def _on_records(self, records: list[StepRecord]) -> None:
-        self.park()    # the plots and the panel take them in
         self.records.emit(records)
 
     @Slot(object)
@@ -197,5 +219,18 @@ class TrainController(QObject):
         self.failed.emit(text)
 
     def _set_running(self, running: bool) -> None:
+        if running != self.running:
+            app = QCoreApplication.instance()
+            idle = QAbstractEventDispatcher.instance().aboutToBlock
+            if running:
+                app.installEventFilter(self)
+                idle.connect(self._unpark)
+                self._switch_interval = sys.getswitchinterval()
+                sys.setswitchinterval(SWITCH_INTERVAL)
+            else:
+                app.removeEventFilter(self)
+                idle.disconnect(self._unpark)
+                sys.setswitchinterval(self._switch_interval)
+                self.worker.go.set()
         self.running = running
         self.runningChanged.emit(running)

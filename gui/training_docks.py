@@ -1,7 +1,7 @@
 """Training in the window: the training panel and the live plots, each in a dock, wired to each
 other and to the session. The main window only adds these docks and shuts them down on close."""
 
-from PySide6.QtCore import QEvent, QObject, Qt, Slot
+from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QWidget
 
@@ -37,11 +37,6 @@ class TrainingDocks(QObject):
         window.addAction(self.train_action)   # the shortcut works wherever the focus is
 
         controller = self.panel.controller
-        # the training loop waits while the window paints (all it has to, in one go, on an
-        # UpdateRequest) and while the plots redraw: see TrainController.park
-        window.installEventFilter(self)
-        self.plots_dock.installEventFilter(self)     # its own window when floating
-        self.plots.before_draw = controller.park
         controller.records.connect(self.plots.add_records)
         controller.snapshot.connect(self._on_snapshot)
         self.panel.runReset.connect(self._on_run_reset)
@@ -51,11 +46,6 @@ class TrainingDocks(QObject):
         model.sampleChanged.connect(self._show_session)
         self.plots.reset(model.session.spec, self._threshold())
         self._show_session()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.UpdateRequest:
-            self.panel.controller.park()
-        return False
 
     @Slot()
     def _start_or_pause(self) -> None:
@@ -96,8 +86,6 @@ class TrainingDocks(QObject):
 
     def shutdown(self) -> None:
         """Stop a run and join its thread (closing the window mid-run)."""
-        self.parent().removeEventFilter(self)
-        self.plots_dock.removeEventFilter(self)
         self.panel.shutdown()
 
 

@@ -9,7 +9,7 @@ not depend on how often records arrive nor on how many steps the run has taken."
 import functools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -94,8 +94,6 @@ class TrainingPlots(QWidget):
         self._epoch_sums = np.zeros(2)
         self._epoch_steps = 0
         self._diverged_at: int | None = None
-        # called before each redraw: the training docks hold the training loop meanwhile
-        self.before_draw: Callable[[], None] = lambda: None
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self._on_timer)
@@ -231,7 +229,6 @@ class TrainingPlots(QWidget):
         self._draw(now=False)
 
     def _draw(self, now: bool) -> None:
-        self.before_draw()
         for plot in (self.loss_plot, self.diff_plot, self.drift_plot):
             plot.redraw()
         if self._diverged_at is not None and not self.diverged_line.isVisible():

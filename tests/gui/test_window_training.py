@@ -1,6 +1,7 @@
 """Training inside the window: the panel, the plots and the stepping view work together, and
 closing the window mid-run stops and joins the worker."""
 
+import sys
 import time
 
 import numpy as np
@@ -13,6 +14,7 @@ from engine.session import Session
 from engine.spec import DEFAULT_PRESET, preset
 from gui.main_window import MainWindow
 from gui.session_model import SessionModel
+from gui.train_worker import SWITCH_INTERVAL, TrainWorker
 
 
 def window_on(qtbot, n=20):
@@ -56,28 +58,44 @@ def test_closing_the_window_mid_run_stops_the_worker(qtbot):
     assert docks.panel.training.step < docks.panel.training.total
 
 
-def test_the_loop_waits_while_the_window_paints_and_goes_on_after(qtbot):
-    """A paint (the window's UpdateRequest) and a redraw of the plots park the loop between
-    two steps until the event loop turns again (TrainController.park)."""
+def test_the_loop_waits_while_the_window_handles_an_event_and_goes_on_after(qtbot,
+                                                                             monkeypatch):
+    """Any event the GUI thread handles while a run runs (a paint, a layout of the plots)
+    parks the loop between two steps until the event loop idles (TrainController.park), with
+    the GIL's switch interval at 1 ms; once the run stops, events leave the loop alone and the
+    interval is Python's again."""
+    monkeypatch.setattr("gui.train_worker.PARK_LIMIT", 60.0)   # no step of its own meanwhile
+    before = sys.getswitchinterval()
     window = window_on(qtbot)
     docks = window.training
     controller = docks.panel.controller
-    docks.panel.epochs.setValue(200)          # 4,000 steps, in-process: boundaries come fast
+    docks.panel.epochs.setValue(2_000)        # 40,000 steps: it is paused long before the end
     with qtbot.waitSignal(controller.records, timeout=20_000):
         docks.panel.buttons["Start"].click()
+    assert sys.getswitchinterval() == SWITCH_INTERVAL
     go = controller.worker.go
-    for park in (lambda: QApplication.sendEvent(window, QEvent(QEvent.Type.UpdateRequest)),
-                 docks.plots._on_timer):
-        park()
+    for receiver, kind in ((window, QEvent.Type.UpdateRequest),
+                           (docks.plots, QEvent.Type.LayoutRequest)):
+        QApplication.sendEvent(receiver, QEvent(kind))
         assert not go.is_set()
         parked_at = _settled(lambda: docks.panel.training.step)   # it finished its step
         time.sleep(0.1)                       # no event is processed: it stays parked
         assert docks.panel.training.step == parked_at
-        qtbot.waitUntil(go.is_set, timeout=2_000)
         qtbot.waitUntil(lambda at=parked_at: docks.panel.training.step > at, timeout=5_000)
     with qtbot.waitSignal(controller.stopped, timeout=20_000):
         controller.pause()
+    QApplication.sendEvent(window, QEvent(QEvent.Type.UpdateRequest))
+    assert go.is_set()
+    assert sys.getswitchinterval() == before
     window.close()
+
+
+def test_a_loop_parked_by_a_gui_thread_that_never_idles_goes_on_by_itself(monkeypatch):
+    monkeypatch.setattr("gui.train_worker.PARK_LIMIT", 0.01)
+    worker = TrainWorker()
+    worker.go.clear()
+    assert worker.interrupted() is False    # it waited PARK_LIMIT, then took its step
+    assert worker.go.is_set()
 
 
 def test_pause_before_a_new_run_begins(qtbot):
