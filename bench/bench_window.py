@@ -3,7 +3,7 @@
 - Throughput of a run in the window with every plot live (offscreen) against the same run
   headless: at least 80%.
 - The event loop never blocked more than 50 ms: the longest gap between the timeouts of a
-  10 ms QTimer over the run.
+  10 ms QTimer from pressing Start until the window shows the run's end.
 - Memory after 1,000,000 steps within 50 MB of memory after 10,000, in one run in the window
   with every plot live.
 
@@ -160,14 +160,15 @@ def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
     finally:
         torch.set_num_threads(previous)
     ratios = [Ratio("window with live plots vs headless throughput", windowed / headless, 0.8)]
+    longest = max(gaps["reveal"], gaps["run"], gaps["after"])
     lines = [f"headless: {headless:,.0f} steps/s over {sizes.window_steps:,} steps",
              f"window, every plot live (offscreen): {windowed:,.0f} steps/s over {done:,} steps",
-             f"longest gap of a 10 ms QTimer from the run's first step to its last: "
-             f"{gaps['run'] * 1e3:.1f} ms (bound 50 ms): "
-             f"{'PASS' if gaps['run'] <= 0.05 else 'MISS'}",
-             f"longest gap before the first step (the plots dock appears and is laid out): "
-             f"{gaps['reveal'] * 1e3:.1f} ms; after the last (the explorer shows the trained "
-             f"parameters): {gaps['after'] * 1e3:.1f} ms",
+             f"longest gap of a 10 ms QTimer from pressing Start until the window shows the "
+             f"run's end: {longest * 1e3:.1f} ms (bound 50 ms): "
+             f"{'PASS' if longest <= 0.05 else 'MISS'}",
+             f"  of which before the first step (the plots appear): {gaps['reveal'] * 1e3:.1f} "
+             f"ms; during the steps: {gaps['run'] * 1e3:.1f} ms; after the last (the explorer "
+             f"shows the trained parameters): {gaps['after'] * 1e3:.1f} ms",
              f"memory of a run in the window: {early:.1f} MB after {sizes.memory_early:,} steps, "
              f"{late:.1f} MB after {sizes.memory_steps:,} (growth {late - early:+.1f} MB, "
              "bound 50 MB): "

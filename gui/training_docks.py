@@ -66,7 +66,8 @@ class TrainingDocks(QObject):
     @Slot(object)
     def _on_run_reset(self, training: TrainingRun | None) -> None:
         self.plots.reset(self.model.session.spec, self._threshold())
-        if training is not None:
+        if training is not None and self.plots_dock.isHidden():
+            self.plots.reveal()
             self.plots_dock.show()
         self._show_session()
         self.plots.redraw()     # now, before the run's first step (see REVEAL_MS)

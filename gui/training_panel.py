@@ -32,9 +32,9 @@ from gui.train_worker import TrainController
 
 log = logging.getLogger(__name__)
 
-# how long a new run waits before its first step: the window lays out and paints the plots
-# that appear with it (two turns of the event loop, 100-150 ms the first time) before the loop
-# shares the GIL with it
+# how long a new run waits before its first step: the window lays out the plots that appear
+# with it and paints them one per turn of the event loop (TrainingPlots.reveal, 60-100 ms in
+# all the first time) before the loop shares the GIL with it
 REVEAL_MS = 150
 
 

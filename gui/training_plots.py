@@ -220,6 +220,21 @@ class TrainingPlots(QWidget):
         self._state = (spec, params, data, sample_x)
         self._state_dirty = True
 
+    def reveal(self) -> None:
+        """Paint the panels one per turn of the event loop, as the plots appear: all of them
+        at once, the first time, blocked the event loop for 60-130 ms."""
+        waiting = [self.loss_plot, self.diff_plot, self.drift_plot, self.surface,
+                   self.heatmaps]
+        for panel in waiting:
+            panel.setUpdatesEnabled(False)
+
+        def next_panel() -> None:
+            waiting.pop(0).setUpdatesEnabled(True)   # paints it in the next turn
+            if waiting:
+                QTimer.singleShot(0, self, next_panel)   # (never, once these plots are gone)
+
+        QTimer.singleShot(0, self, next_panel)
+
     def redraw(self) -> None:
         """Draw everything that changed now, the surface and heatmaps included."""
         self._draw(now=True)

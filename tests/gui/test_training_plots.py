@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters
 import pytest
+import shiboken6
 from PySide6.QtGui import QImage
 
 from engine.datasets import classification_set, default_set, regression_set
@@ -333,3 +334,27 @@ def test_reset_starts_over_with_the_new_networks_parameters(plots):
     plots.redraw()
     x, y = drawn(plots.loss_plot.series["scratch epoch mean"].curve)
     assert list(x) == [100] and y[0] == pytest.approx(0.25)   # no leftover of the last run
+
+
+def test_the_panels_first_paint_one_per_turn_of_the_event_loop(plots, qtbot):
+    """All at once, the first paint of the plots blocked the event loop for 60-130 ms."""
+    panels = [plots.loss_plot, plots.diff_plot, plots.drift_plot, plots.surface, plots.heatmaps]
+    enabled = []
+    for panel in panels:
+        panel.setUpdatesEnabled = lambda on, panel=panel: (
+            enabled.append(panel), type(panel).setUpdatesEnabled(panel, on))
+    try:
+        plots.reveal()
+        assert not any(panel.updatesEnabled() for panel in panels)
+        qtbot.waitUntil(lambda: all(panel.updatesEnabled() for panel in panels), timeout=2_000)
+    finally:
+        for panel in panels:
+            del panel.setUpdatesEnabled
+    assert enabled == panels * 2     # all off, then one at a time in order
+
+
+def test_plots_gone_before_they_are_all_painted_are_no_trouble(qtbot):
+    widget = TrainingPlots()
+    widget.reveal()
+    shiboken6.delete(widget)
+    qtbot.wait(50)                 # the remaining turns never come: nothing raises
