@@ -66,11 +66,12 @@ class TrainingDocks(QObject):
     @Slot(object)
     def _on_run_reset(self, training: TrainingRun | None) -> None:
         self.plots.reset(self.model.session.spec, self._threshold())
-        if training is not None and self.plots_dock.isHidden():
-            self.plots.reveal()
-            self.plots_dock.show()
         self._show_session()
-        self.plots.redraw()     # now, before the run's first step (see REVEAL_MS)
+        if training is not None and self.plots_dock.isHidden():
+            self.plots_dock.show()
+            self.plots.reveal()     # and redraws them, before the run's first step
+        else:
+            self.plots.redraw()
 
     @Slot(object)
     def _on_snapshot(self, snapshot: tuple) -> None:

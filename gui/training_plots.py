@@ -29,6 +29,7 @@ from gui.plot_heatmaps import LayerHeatmaps
 from gui.plot_surface import SurfacePanel
 
 REDRAW_MS = 200     # 5 Hz: each repaint holds the GIL the training worker needs
+REVEAL_STEP_MS = 20   # between the first paints of two panels (see reveal)
 STATE_INTERVAL = 0.5    # seconds between two drawings of the surface and the heatmaps
 ENGINES = {"scratch": QColor("#d95f02"), "torch": QColor("#1f78b4")}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -221,19 +222,24 @@ class TrainingPlots(QWidget):
         self._state_dirty = True
 
     def reveal(self) -> None:
-        """Paint the panels one per turn of the event loop, as the plots appear: all of them
-        at once, the first time, blocked the event loop for 60-130 ms."""
+        """Paint the panels as they appear, one per turn of the event loop and REVEAL_STEP_MS
+        apart, then redraw them: all at once, the first paint blocked the event loop for
+        60-130 ms."""
         waiting = [self.loss_plot, self.diff_plot, self.drift_plot, self.surface,
                    self.heatmaps]
         for panel in waiting:
             panel.setUpdatesEnabled(False)
 
         def next_panel() -> None:
-            waiting.pop(0).setUpdatesEnabled(True)   # paints it in the next turn
             if waiting:
-                QTimer.singleShot(0, self, next_panel)   # (never, once these plots are gone)
+                waiting.pop(0).setUpdatesEnabled(True)   # paints it in the next turn
+            else:
+                self.redraw()
+                return
+            # (never, once these plots are gone)
+            QTimer.singleShot(REVEAL_STEP_MS, self, next_panel)
 
-        QTimer.singleShot(0, self, next_panel)
+        QTimer.singleShot(REVEAL_STEP_MS, self, next_panel)
 
     def redraw(self) -> None:
         """Draw everything that changed now, the surface and heatmaps included."""
