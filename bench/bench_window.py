@@ -85,7 +85,9 @@ def _window(steps: int):
     panel = window.training.panel
     panel.lr.setText("0.05")
     panel.epochs.setValue(-(-steps // SAMPLES))
-    app.processEvents()
+    settle = QEventLoop()       # shown and painted, as it is when a user presses Start
+    QTimer.singleShot(300, settle.quit)
+    settle.exec()
     return app, window, panel
 
 

@@ -8,6 +8,7 @@ not depend on how often records arrive nor on how many steps the run has taken."
 
 import functools
 import math
+import operator
 import time
 from collections.abc import Sequence
 
@@ -144,38 +145,45 @@ class TrainingPlots(QWidget):
         self._drawn_spec = spec
 
     def add_records(self, records: Sequence[StepRecord]) -> None:
-        """Append a batch of records (in step order) to the histories; drawn by the timer."""
-        n = len(records)
-        if not n:
+        """Append a batch of records (in step order) to the histories; drawn by the timer.
+        One pass over the records makes a table; the rest works on its columns."""
+        if not records:
             return
-        steps = np.fromiter((r.step for r in records), np.int64, n)
-        losses = np.array([(r.loss_scratch, r.loss_torch) for r in records], dtype=np.float64)
+        names = list(self.diff_plot.series)
+        diffs = operator.itemgetter(*names) if len(names) > 1 else (
+            lambda d, name=names[0]: (d[name],))
+        table = np.array([(r.step, r.loss_scratch, r.loss_torch, r.drift, r.epoch_end,
+                           *diffs(r.grad_diff)) for r in records], dtype=np.float64)
+        steps = table[:, 0].astype(np.int64)
+        losses, drift, ends = table[:, 1:3], table[:, 3], np.flatnonzero(table[:, 4])
         for column, engine in enumerate(ENGINES):
             self.loss_plot.add(engine, steps, losses[:, column])
-        for name in self.diff_plot.series:
-            self.diff_plot.add(name, steps,
-                               np.fromiter((r.grad_diff[name] for r in records), np.float64, n))
-        drift = np.fromiter((r.drift for r in records), np.float64, n)
+        for column, name in enumerate(names, start=5):
+            self.diff_plot.add(name, steps, table[:, column])
         self.drift_plot.add("drift", steps, drift)
-        ends, means = [], []
-        with np.errstate(invalid="ignore", over="ignore"):   # a diverged epoch's mean is NaN
-            for record, pair in zip(records, losses, strict=True):
-                self._epoch_sums += pair
-                self._epoch_steps += 1
-                if record.epoch_end:
-                    ends.append(record.step)
-                    means.append(self._epoch_sums / self._epoch_steps)
-                    self._epoch_sums[:] = 0.0
-                    self._epoch_steps = 0
-        if ends:
-            means_array = np.array(means)
-            for column, engine in enumerate(ENGINES):
-                self.loss_plot.add(f"{engine} epoch mean", np.array(ends), means_array[:, column])
+        self._add_epoch_means(steps, losses, ends)
         if self._diverged_at is None:
             # StepRecord.finite, for the whole batch at once
             broken = ~(np.isfinite(losses).all(axis=1) & np.isfinite(drift))
             if broken.any():
                 self._diverged_at = int(steps[np.argmax(broken)])
+
+    def _add_epoch_means(self, steps: np.ndarray, losses: np.ndarray, ends: np.ndarray) -> None:
+        """Each engine's mean loss of every epoch that ends in this batch (rows `ends`); the
+        sums of an epoch not ended yet carry over to the next batch."""
+        means, start = [], 0
+        with np.errstate(invalid="ignore", over="ignore"):   # a diverged epoch's mean is NaN
+            for end in ends:
+                self._epoch_sums += losses[start:end + 1].sum(axis=0)
+                means.append(self._epoch_sums / (self._epoch_steps + end + 1 - start))
+                self._epoch_sums[:] = 0.0
+                self._epoch_steps, start = 0, end + 1
+            self._epoch_sums += losses[start:].sum(axis=0)
+        self._epoch_steps += len(losses) - start
+        if means:
+            means_array = np.array(means)
+            for column, engine in enumerate(ENGINES):
+                self.loss_plot.add(f"{engine} epoch mean", steps[ends], means_array[:, column])
 
     def history(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Every curve's kept values as (steps, values), named "<plot>/<series>" (loss/scratch,

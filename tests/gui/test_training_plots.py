@@ -358,3 +358,21 @@ def test_plots_gone_before_they_are_all_painted_are_no_trouble(qtbot):
     widget.reveal()
     shiboken6.delete(widget)
     qtbot.wait(50)                 # the remaining turns never come: nothing raises
+
+
+@pytest.mark.parametrize("size", [1, 37, 1000])
+def test_how_records_are_batched_changes_no_curve(plots, size):
+    """Epochs that end inside a batch, span batches or end on a batch's last record."""
+    records = run_records(REGRESSION, epochs=5)       # 150 steps, an epoch every 30
+    plots.reset(REGRESSION, None)
+    for i in range(0, len(records), size):
+        plots.add_records(records[i:i + size])
+    ends = [r for r in records if r.epoch_end]
+    steps, means = plots.loss_plot.series["scratch epoch mean"].history.arrays()
+    assert list(steps) == [r.step for r in ends]
+    for epoch, mean in enumerate(means, start=1):
+        assert mean == pytest.approx(np.mean([r.loss_scratch for r in records
+                                              if r.epoch == epoch]), rel=1e-12)
+    for name in REGRESSION.param_names:
+        steps, values = plots.diff_plot.series[name].history.arrays()
+        np.testing.assert_array_equal(values, [r.grad_diff[name] for r in records])
