@@ -28,6 +28,9 @@ from engine.training import INTERRUPTED, Breakpoints, TrainingRun, run
 
 SNAPSHOT_EVERY = 0.25   # seconds between parameter snapshots sent to the plots
 PARK_LIMIT = 0.5        # s: the longest the GUI thread holds the loop, should it never idle
+PARK_WAIT = 0.01        # s: the longest the GUI thread waits for the loop to end its step
+YIELD_EVERY = 0.002     # s: the loop lets go of the GIL for YIELD_FOR once in this long
+YIELD_FOR = 0.0001      # s
 SWITCH_INTERVAL = 0.001  # s: the GIL's switch interval while a run runs (Python's is 5 ms)
 
 
@@ -47,6 +50,9 @@ class TrainWorker(QObject):
         # cleared while the GUI thread handles an event: see TrainController.park
         self.go = threading.Event()
         self.go.set()
+        self.parked = threading.Event()   # set while the loop is not in a step
+        self.parked.set()
+        self._yield_at = 0.0
         self._last_snapshot = 0.0
         self._threads_set = False
 
@@ -59,9 +65,27 @@ class TrainWorker(QObject):
     def interrupted(self) -> bool:
         # between two steps: wait while the GUI thread works (see TrainController.park), but
         # never for good: a GUI thread that never idles gets a step every PARK_LIMIT
-        if not self.go.wait(PARK_LIMIT):
-            self.go.set()
+        while not self.go.is_set():
+            self.parked.set()
+            if not self.go.wait(PARK_LIMIT):
+                self.go.set()
+            self.parked.clear()   # and look again: the GUI thread may have parked it anew
+        self._yield()
         return self._interrupt.is_set()
+
+    def _yield(self) -> None:
+        """Let go of the GIL for a moment every YIELD_EVERY.
+
+        A step lets go of the GIL and takes it back at once, inside numpy, about once per
+        step; the GUI thread, woken each time, finds it taken again and waits on, never waiting
+        the whole switch interval that would make the loop hand it over: woken by a timer, it
+        could wait 40 ms and more before it ran a line of Python (median 230 ms in a test of
+        this alone). Asleep for YIELD_FOR, the loop leaves it to the GUI thread, which then
+        parks the loop if it has work. It costs the loop about 5% of its time."""
+        now = time.monotonic()
+        if now >= self._yield_at:
+            time.sleep(YIELD_FOR)
+            self._yield_at = now + YIELD_EVERY
 
     def report(self, records: list[StepRecord]) -> None:
         self.records.emit(list(records))
@@ -82,12 +106,15 @@ class TrainWorker(QObject):
             torch.set_num_threads(1)
             self._threads_set = True
         self._interrupt.clear()
+        self.parked.clear()
         try:
             outcome = run(self.training, self, max_steps or None, self.breakpoints)
             self._send_snapshot()
         except Exception:
             self.failed.emit(traceback.format_exc())
             return
+        finally:
+            self.parked.set()
         self.stopped.emit(outcome)
 
 
@@ -174,9 +201,14 @@ class TrainController(QObject):
         it again: a 17 ms repaint took 50-200 ms. Parked, the loop loses the few percent of the
         time the window works, which the torch helper, computing ahead meanwhile, makes up.
         While a run runs the switch interval is SWITCH_INTERVAL, so that the first call into
-        Python of each event, the one that parks the loop, waits 1 ms at most, not 5."""
+        Python of each event, the one that parks the loop, waits 1 ms at most, not 5; it then
+        waits (the GIL let go) for the loop to end the step it is in."""
         if self.running:
             self.worker.go.clear()
+            # a loop still in its step would share the GIL with this thread until the step's
+            # end, each taking it from the other at every call into Qt or BLAS, and take ten
+            # times as long: let it end its step first (60 µs, most often)
+            self.worker.parked.wait(PARK_WAIT)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Installed on the application while a run runs: sees every event of the GUI thread

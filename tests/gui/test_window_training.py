@@ -14,7 +14,7 @@ from engine.session import Session
 from engine.spec import DEFAULT_PRESET, preset
 from gui.main_window import MainWindow
 from gui.session_model import SessionModel
-from gui.train_worker import SWITCH_INTERVAL, TrainWorker
+from gui.train_worker import SWITCH_INTERVAL, YIELD_FOR, TrainWorker
 
 
 def window_on(qtbot, n=20):
@@ -78,7 +78,8 @@ def test_the_loop_waits_while_the_window_handles_an_event_and_goes_on_after(qtbo
                            (docks.plots, QEvent.Type.LayoutRequest)):
         QApplication.sendEvent(receiver, QEvent(kind))
         assert not go.is_set()
-        parked_at = _settled(lambda: docks.panel.training.step)   # it finished its step
+        assert controller.worker.parked.is_set()   # the event waited for it to end its step
+        parked_at = _settled(lambda: docks.panel.training.step)
         time.sleep(0.1)                       # no event is processed: it stays parked
         assert docks.panel.training.step == parked_at
         qtbot.waitUntil(lambda at=parked_at: docks.panel.training.step > at, timeout=5_000)
@@ -88,6 +89,21 @@ def test_the_loop_waits_while_the_window_handles_an_event_and_goes_on_after(qtbo
     assert go.is_set()
     assert sys.getswitchinterval() == before
     window.close()
+
+
+def test_the_loop_lets_go_of_the_gil_once_every_yield_every(monkeypatch):
+    naps = []
+    monkeypatch.setattr("gui.train_worker.time.sleep", naps.append)
+    monkeypatch.setattr("gui.train_worker.YIELD_EVERY", 3600.0)
+    worker = TrainWorker()
+    for _ in range(1000):
+        worker.interrupted()
+    assert naps == [YIELD_FOR]
+    monkeypatch.setattr("gui.train_worker.YIELD_EVERY", 0.0)
+    worker = TrainWorker()
+    for _ in range(5):
+        worker.interrupted()
+    assert naps == [YIELD_FOR] * 6
 
 
 def test_a_loop_parked_by_a_gui_thread_that_never_idles_goes_on_by_itself(monkeypatch):
