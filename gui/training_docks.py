@@ -68,8 +68,8 @@ class TrainingDocks(QObject):
         self.plots.reset(self.model.session.spec, self._threshold())
         self._show_session()
         if training is not None and self.plots_dock.isHidden():
-            self.plots_dock.show()
-            self.plots.reveal()     # and redraws them, before the run's first step
+            # shown, painted and redrawn over a few turns, before the run's first step
+            self.plots.reveal(self.plots_dock.show)
         else:
             self.plots.redraw()
 

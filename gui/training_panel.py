@@ -32,10 +32,10 @@ from gui.train_worker import TrainController
 
 log = logging.getLogger(__name__)
 
-# how long a new run waits before its first step: the window lays out the plots that appear
-# with it and paints them one per turn of the event loop (TrainingPlots.reveal, 60-100 ms in
-# all the first time) before the loop shares the GIL with it
-REVEAL_MS = 150
+# how long a new run waits before its first step: the window shows, lays out, paints and redraws
+# the plots that appear with it, over seven turns of the event loop 20 ms apart
+# (TrainingPlots.reveal), before the loop shares the GIL with it
+REVEAL_MS = 180
 
 
 class TrainingPanel(QWidget):

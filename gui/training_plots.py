@@ -10,7 +10,7 @@ import functools
 import math
 import operator
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -30,7 +30,7 @@ from gui.plot_heatmaps import LayerHeatmaps
 from gui.plot_surface import SurfacePanel
 
 REDRAW_MS = 200     # 5 Hz: each repaint holds the GIL the training worker needs
-REVEAL_STEP_MS = 20   # between the first paints of two panels (see reveal)
+REVEAL_STEP_MS = 20     # between the first paints of two panels (see reveal)
 STATE_INTERVAL = 0.5    # seconds between two drawings of the surface and the heatmaps
 ENGINES = {"scratch": QColor("#d95f02"), "torch": QColor("#1f78b4")}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -229,25 +229,23 @@ class TrainingPlots(QWidget):
         self._state = (spec, params, data, sample_x)
         self._state_dirty = True
 
-    def reveal(self) -> None:
-        """Paint the panels as they appear, one per turn of the event loop and REVEAL_STEP_MS
-        apart, then redraw them: all at once, the first paint blocked the event loop for
-        60-130 ms."""
-        waiting = [self.loss_plot, self.diff_plot, self.drift_plot, self.surface,
-                   self.heatmaps]
-        for panel in waiting:
+    def reveal(self, show: Callable[[], None]) -> None:
+        """Show these plots with `show` (which lays them out), then paint their panels one per
+        turn of the event loop, then redraw them, REVEAL_STEP_MS apart: all at once, showing and
+        painting them blocked the event loop for 60-130 ms."""
+        waiting: list[Callable[[], None]] = [show]
+        for panel in (self.loss_plot, self.diff_plot, self.drift_plot, self.surface,
+                      self.heatmaps):
             panel.setUpdatesEnabled(False)
+            waiting.append(functools.partial(panel.setUpdatesEnabled, True))  # paints it
+        waiting.append(self.redraw)
 
-        def next_panel() -> None:
-            if waiting:
-                waiting.pop(0).setUpdatesEnabled(True)   # paints it in the next turn
-            else:
-                self.redraw()
-                return
-            # (never, once these plots are gone)
-            QTimer.singleShot(REVEAL_STEP_MS, self, next_panel)
+        def next_step() -> None:
+            waiting.pop(0)()
+            if waiting:   # (never, once these plots are gone)
+                QTimer.singleShot(REVEAL_STEP_MS, self, next_step)
 
-        QTimer.singleShot(REVEAL_STEP_MS, self, next_panel)
+        QTimer.singleShot(REVEAL_STEP_MS, self, next_step)
 
     def redraw(self) -> None:
         """Draw everything that changed now, the surface and heatmaps included."""

@@ -336,26 +336,28 @@ def test_reset_starts_over_with_the_new_networks_parameters(plots):
     assert list(x) == [100] and y[0] == pytest.approx(0.25)   # no leftover of the last run
 
 
-def test_the_panels_first_paint_one_per_turn_of_the_event_loop(plots, qtbot):
-    """All at once, the first paint of the plots blocked the event loop for 60-130 ms."""
+def test_the_plots_show_paint_and_redraw_one_per_turn_of_the_event_loop(plots, qtbot):
+    """All at once, showing and painting the plots blocked the event loop for 60-130 ms."""
     panels = [plots.loss_plot, plots.diff_plot, plots.drift_plot, plots.surface, plots.heatmaps]
-    enabled = []
+    done = []
     for panel in panels:
         panel.setUpdatesEnabled = lambda on, panel=panel: (
-            enabled.append(panel), type(panel).setUpdatesEnabled(panel, on))
+            done.append((panel, on)), type(panel).setUpdatesEnabled(panel, on))
+    plots.redraw = lambda: done.append("redraw")
     try:
-        plots.reveal()
-        assert not any(panel.updatesEnabled() for panel in panels)
-        qtbot.waitUntil(lambda: all(panel.updatesEnabled() for panel in panels), timeout=2_000)
+        plots.reveal(lambda: done.append("show"))
+        assert done == [(panel, False) for panel in panels]     # nothing else yet
+        qtbot.waitUntil(lambda: "redraw" in done, timeout=2_000)
     finally:
         for panel in panels:
             del panel.setUpdatesEnabled
-    assert enabled == panels * 2     # all off, then one at a time in order
+        del plots.redraw
+    assert done[len(panels):] == ["show", *((panel, True) for panel in panels), "redraw"]
 
 
 def test_plots_gone_before_they_are_all_painted_are_no_trouble(qtbot):
     widget = TrainingPlots()
-    widget.reveal()
+    widget.reveal(widget.show)
     shiboken6.delete(widget)
     qtbot.wait(50)                 # the remaining turns never come: nothing raises
 
