@@ -44,6 +44,15 @@ class Ratio(NamedTuple):
         return "PASS" if self.ratio >= self.target else "MISS"
 
 
+def printed(head: list[str], lines: list[str], ratios: list[Ratio]) -> str:
+    """A benchmark's report: its heading lines, its measurements indented, then each ratio
+    against its target with its verdict, aligned."""
+    width = max(len(r.name) for r in ratios)
+    verdicts = [f"  {r.name:<{width}}  {r.ratio:7.2f}x vs target {r.target:g}x  {r.verdict}"
+                for r in ratios]
+    return "\n".join([*head, *(f"  {line}" for line in lines), *verdicts])
+
+
 @dataclass(frozen=True)
 class Sizes:
     """How much work each measurement does; tests shrink it to smoke-run the benchmark."""
@@ -180,11 +189,7 @@ def report(sizes: Sizes = FULL) -> str:
         f"the backward() loop is timed on {sizes.loop_samples:,} samples and scaled by "
         f"{sizes.samples / sizes.loop_samples:g} to {sizes.samples:,}",
     ]
-    body = [f"  {line}" for line in lines]
-    width = max(len(r.name) for r in ratios)
-    verdicts = [f"  {r.name:<{width}}  {r.ratio:7.1f}x vs target {r.target:g}x  {r.verdict}"
-                for r in ratios]
-    return "\n".join([*head, *body, *verdicts])
+    return printed(head, lines, ratios)
 
 
 def main(sizes: Sizes = FULL) -> None:

@@ -20,7 +20,7 @@ import torch
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
-from bench.bench_engine import Ratio
+from bench.bench_engine import Ratio, printed
 from engine.datasets import regression_set
 from engine.params import init_params
 from engine.session import Session
@@ -184,12 +184,8 @@ def results(sizes: Sizes = FULL) -> list[Ratio]:
 
 def main(sizes: Sizes = FULL) -> None:
     ratios, lines = measure(sizes)
-    print(f"bench_window: {DEFAULT_PRESET}, {SAMPLES} samples, batch size 1; torch on one "
-          "thread; offscreen")
-    for line in lines:
-        print(f"  {line}")
-    for r in ratios:
-        print(f"  {r.name}  {r.ratio:5.2f}x vs target {r.target:g}x  {r.verdict}")
+    print(printed([f"bench_window: {DEFAULT_PRESET}, {SAMPLES} samples, batch size 1; torch on "
+                   "one thread; offscreen"], lines, ratios), flush=True)
 
 
 if __name__ == "__main__":

@@ -68,8 +68,11 @@ class TrainingDocks(QObject):
         self.plots.reset(self.model.session.spec, self._threshold())
         self._show_session()
         if training is not None and self.plots_dock.isHidden():
-            # shown, painted and redrawn over a few turns, before the run's first step
-            self.plots.reveal(self.plots_dock.show)
+            # shown, painted and redrawn over a few turns, before the run's first step; the
+            # rest of the window, laid out anew, repaints in a turn of its own too
+            rest = self.parent().centralWidget()
+            self.plots.reveal(lambda: (rest.setUpdatesEnabled(False), self.plots_dock.show()),
+                              lambda: rest.setUpdatesEnabled(True))
         else:
             self.plots.redraw()
 

@@ -229,11 +229,11 @@ class TrainingPlots(QWidget):
         self._state = (spec, params, data, sample_x)
         self._state_dirty = True
 
-    def reveal(self, show: Callable[[], None]) -> None:
-        """Show these plots with `show` (which lays them out), then paint their panels one per
-        turn of the event loop, then redraw them, REVEAL_STEP_MS apart: all at once, showing and
-        painting them blocked the event loop for 60-130 ms."""
-        waiting: list[Callable[[], None]] = [show]
+    def reveal(self, *show: Callable[[], None]) -> None:
+        """Show these plots with the steps `show` (which lay them out), then paint their panels
+        one per turn of the event loop, then redraw them, each REVEAL_STEP_MS after the last:
+        all at once, showing and painting them blocked the event loop for 60-130 ms."""
+        waiting: list[Callable[[], None]] = list(show)
         for panel in (self.loss_plot, self.diff_plot, self.drift_plot, self.surface,
                       self.heatmaps):
             panel.setUpdatesEnabled(False)
