@@ -3,6 +3,7 @@ files are either read or refused with a UserInputError naming the file; nothing 
 nothing hangs (hypothesis's deadline is off in CI, so a hang would show as a slow suite)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,12 +37,20 @@ def _valid_files() -> dict[str, bytes]:
 VALID = _valid_files()
 
 
-def mutate(data: bytes, cuts: list[tuple[int, int]]) -> bytes:
-    """Flip the bytes at the given positions (xor), then cut at the last position."""
+FLIPS = st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=6)
+KEEP = st.floats(0, 1)
+
+
+def damaged(folder: Path, name: str, data: bytes, flips: list[tuple[int, int]],
+            keep: float) -> Path:
+    """folder/name holding `data` with the bytes at the given positions flipped (xor by the
+    given bits), cut to the fraction `keep` of its length."""
     out = bytearray(data)
-    for position, bits in cuts:
+    for position, bits in flips:
         out[position % len(out)] ^= bits or 1
-    return bytes(out)
+    path = folder / name
+    path.write_bytes(bytes(out[:int(len(out) * keep)]))
+    return path
 
 
 def check_read(path, reader) -> None:
@@ -53,15 +62,9 @@ def check_read(path, reader) -> None:
 
 
 @FUZZ
-@given(name=st.sampled_from(sorted(VALID)),
-       flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=6),
-       keep=st.floats(0, 1))
+@given(name=st.sampled_from(sorted(VALID)), flips=FLIPS, keep=KEEP)
 def test_mutated_gradient_files_are_read_or_refused(tmp_path, name, flips, keep):
-    data = mutate(VALID[name], flips)
-    data = data[:int(len(data) * keep)]
-    path = tmp_path / name
-    path.write_bytes(data)
-    check_read(path, read_gradients)
+    check_read(damaged(tmp_path, name, VALID[name], flips, keep), read_gradients)
 
 
 @FUZZ
@@ -108,13 +111,9 @@ MODEL = _model_text().encode()
 
 
 @FUZZ
-@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4),
-       keep=st.floats(0, 1))
+@given(flips=FLIPS, keep=KEEP)
 def test_mutated_model_files_are_read_or_refused(tmp_path, flips, keep):
-    data = mutate(MODEL, flips)
-    path = tmp_path / "model.json"
-    path.write_bytes(data[:int(len(data) * keep)])
-    check_read(path, read_model)
+    check_read(damaged(tmp_path, "model.json", MODEL, flips, keep), read_model)
 
 
 @FUZZ
@@ -133,10 +132,6 @@ CSV = to_csv_text(default_set(SPEC, 20)).encode()
 
 
 @FUZZ
-@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4),
-       keep=st.floats(0, 1))
+@given(flips=FLIPS, keep=KEEP)
 def test_mutated_csv_files_are_read_or_refused(tmp_path, flips, keep):
-    data = mutate(CSV, flips)
-    path = tmp_path / "data.csv"
-    path.write_bytes(data[:int(len(data) * keep)])
-    check_read(path, lambda p: load_csv(p, SPEC))
+    check_read(damaged(tmp_path, "data.csv", CSV, flips, keep), lambda p: load_csv(p, SPEC))
