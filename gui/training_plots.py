@@ -2,9 +2,10 @@
 steps, the output surface of a two-input network, and weight and gradient heatmaps per layer.
 
 The worker's batches of records go to `add_records`, which only appends to bounded histories;
-the current parameters go to `set_state`, which only keeps them. A timer draws what changed at
-about 10 Hz (the surface and heatmaps at most 4 times a second), so what a redraw costs does
-not depend on how often records arrive nor on how many steps the run has taken."""
+the current parameters go to `set_state`, which only keeps them. A timer draws what changed: the
+curves five times a second and, in the turns between, the surface and heatmaps at most twice a
+second, so what a redraw costs does not depend on how often records arrive nor on how many
+steps the run has taken."""
 
 import functools
 import math
@@ -29,7 +30,7 @@ from gui.plot_curves import LogCurvePlot
 from gui.plot_heatmaps import LayerHeatmaps
 from gui.plot_surface import SurfacePanel
 
-REDRAW_MS = 200     # 5 Hz: each repaint holds the GIL the training worker needs
+REDRAW_MS = 100     # the curves and the pictures in turn: the curves 5 times a second
 REVEAL_STEP_MS = 20     # between the first paints of two panels (see reveal)
 STATE_INTERVAL = 0.5    # seconds between two drawings of the surface and the heatmaps
 ENGINES = {"scratch": QColor("#d95f02"), "torch": QColor("#1f78b4")}
@@ -97,6 +98,7 @@ class TrainingPlots(QWidget):
         self._epoch_steps = 0
         self._diverged_at: int | None = None
         self.timer = QTimer(self)
+        self._curves_turn = False
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self._on_timer)
         self.timer.start()
@@ -249,18 +251,29 @@ class TrainingPlots(QWidget):
 
     def redraw(self) -> None:
         """Draw everything that changed now, the surface and heatmaps included."""
-        self._draw(now=True)
+        self._draw_curves()
+        self._draw_pictures(now=True)
 
     @Slot()
     def _on_timer(self) -> None:
-        self._draw(now=False)
+        # the curves and the pictures take turns: one tick's work is the larger of the two,
+        # not their sum (each drawing, and the repaint it asks for, is 10-20 ms)
+        self._curves_turn = not self._curves_turn
+        if self._curves_turn:
+            self._draw_curves()
+        else:
+            self._draw_pictures(now=False)
 
-    def _draw(self, now: bool) -> None:
+    def _draw_curves(self) -> None:
         for plot in (self.loss_plot, self.diff_plot, self.drift_plot):
             plot.redraw()
         if self._diverged_at is not None and not self.diverged_line.isVisible():
             self.diverged_line.setValue(self._diverged_at)
             self.diverged_line.setVisible(True)
+
+    def _draw_pictures(self, now: bool) -> None:
+        """The surface and the heatmaps, if they changed and (unless `now`) were last drawn
+        STATE_INTERVAL ago or more."""
         due = now or time.monotonic() - self._state_drawn_at >= STATE_INTERVAL
         if self._state_dirty and due and self._state is not None:
             self._draw_state(*self._state)

@@ -57,4 +57,5 @@ def test_window_benchmark_runs_and_reports(capsys, qapp):
     out = capsys.readouterr().out
     assert "window with live plots vs headless throughput" in out and "vs target 0.8x" in out
     assert "longest gap of a 10 ms QTimer" in out and "memory of a run in the window:" in out
+    assert "longest gap of the event loop over that run's steps 200 to 400" in out
     assert {"bench.bench_training", "bench.bench_window"} <= set(modules())

@@ -378,3 +378,18 @@ def test_how_records_are_batched_changes_no_curve(plots, size):
     for name in REGRESSION.param_names:
         steps, values = plots.diff_plot.series[name].history.arrays()
         np.testing.assert_array_equal(values, [r.grad_diff[name] for r in records])
+
+
+def test_curves_and_pictures_are_drawn_in_turns(plots, monkeypatch):
+    """One tick's work is the larger of the two drawings, not their sum."""
+    monkeypatch.setattr("gui.training_plots.STATE_INTERVAL", 0.0)
+    plots.reset(REGRESSION, None)
+    data = default_set(REGRESSION, 30)
+    curve = plots.drift_plot.series["drift"].curve
+    for tick in range(4):
+        plots.add_records(synthetic(REGRESSION, 1 + 10 * tick, 10))
+        plots.set_state(REGRESSION, init_params(REGRESSION, tick), data)
+        plots._on_timer()
+        drew_curves = len(drawn(curve)[0]) == 10 * (tick + 1)
+        drew_pictures = not plots._state_dirty
+        assert drew_curves != drew_pictures, tick
