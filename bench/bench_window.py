@@ -11,6 +11,8 @@ Sizes shrink with BENCH_WINDOW_STEPS and BENCH_MEMORY_STEPS (the tests smoke-run
 """
 
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -73,13 +75,15 @@ def _window(steps: int):
     """A window on the default network and data, its training panel set for `steps` steps."""
     from gui.launch import freeze_startup
     from gui.main_window import MainWindow
+    from gui.recovery import Recovery
     from gui.session_model import SessionModel
 
     app = QApplication.instance() or QApplication([])
     spec = preset(DEFAULT_PRESET)
     window = MainWindow(SessionModel(Session(spec, init_params(spec),
                                              regression_set(spec, SAMPLES))))
-    freeze_startup()    # as the app does
+    freeze_startup()    # as the app does, autosaving the session every 2 s as it does
+    window.recovery = Recovery(window, tempfile.mkdtemp(prefix="bench_autosave_"))
     window.resize(1400, 900)
     window.show()
     panel = window.training.panel
@@ -100,6 +104,8 @@ def _until_stopped(panel, max_steps: int) -> None:
 
 
 def _close(app, window) -> None:
+    window.recovery.finish()
+    shutil.rmtree(window.recovery.root, ignore_errors=True)
     window.unsaved.mark_saved()   # a benchmark has nothing to keep: close without asking
     window.close()
     window.deleteLater()
