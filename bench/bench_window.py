@@ -176,6 +176,10 @@ def _memory(sizes: Sizes) -> tuple[float, float, GapMeter]:
     return early, late, meter
 
 
+def _within(value: float, bound: float) -> str:
+    return "PASS" if value <= bound else "MISS"
+
+
 def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -191,17 +195,17 @@ def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
              f"window, every plot live (offscreen): {windowed:,.0f} steps/s over {done:,} steps",
              f"longest gap of a 10 ms QTimer from pressing Start until the window shows the "
              f"run's end: {longest * 1e3:.1f} ms (bound 50 ms): "
-             f"{'PASS' if longest <= 0.05 else 'MISS'}",
+             f"{_within(longest, 0.05)}",
              f"  of which before the first step (the plots appear): {gaps['reveal'] * 1e3:.1f} "
              f"ms; during the steps: {gaps['run'] * 1e3:.1f} ms; after the last (the explorer "
              f"shows the trained parameters): {gaps['after'] * 1e3:.1f} ms",
              f"memory of a run in the window: {early:.1f} MB after {sizes.memory_early:,} steps, "
              f"{late:.1f} MB after {sizes.memory_steps:,} (growth {late - early:+.1f} MB, "
              "bound 50 MB): "
-             f"{'PASS' if late - early <= 50 else 'MISS'}",
+             f"{_within(late - early, 50)}",
              f"longest gap of the event loop over that run's steps {sizes.memory_early:,} to "
              f"{sizes.memory_steps:,}: {long_run.longest * 1e3:.1f} ms (bound 50 ms): "
-             f"{'PASS' if long_run.longest <= 0.05 else 'MISS'}"]
+             f"{_within(long_run.longest, 0.05)}"]
     return ratios, lines
 
 

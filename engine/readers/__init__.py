@@ -230,7 +230,7 @@ def _mb(size: int) -> str:
 def _decode(data: bytes, source: str) -> str:
     """Text as Python, a shell or PowerShell (UTF-16) would have written it, without the colour
     codes a terminal capture may hold."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if data.startswith(_UTF16_BOMS):
         with contextlib.suppress(UnicodeDecodeError):
             data = data.decode("utf-16").encode("utf-8")
     controls = len(data.translate(None, _NOT_CONTROL))
