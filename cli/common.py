@@ -39,17 +39,14 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
 
 def network(args: argparse.Namespace) -> tuple[NetworkSpec, Params]:
     """The spec and parameters the options name, with --dtype and --layout applied."""
+    dtype, layout = args.dtype, getattr(args, "layout", None)
     if args.model:
-        model = read_model(args.model, seed=args.seed)
-        spec, params = model.spec, model.params
-    else:
-        spec = preset(args.preset or DEFAULT_PRESET)
-        params = None
-    changes = {k: v for k in ("dtype", "layout") if (v := getattr(args, k, None))}
+        # the file's numbers are float64 until here: converted once, to the run's dtype
+        return read_model(args.model, seed=args.seed).run(dtype, layout)
+    spec = preset(args.preset or DEFAULT_PRESET)
+    changes = {k: v for k, v in (("dtype", dtype), ("layout", layout)) if v}
     spec = spec.with_options(**changes) if changes else spec
-    if params is None:
-        params = init_params(spec, args.seed)
-    return spec, {k: v.astype(spec.np_dtype) for k, v in params.items()}
+    return spec, init_params(spec, args.seed)
 
 
 def dataset(args: argparse.Namespace, spec: NetworkSpec) -> Dataset:

@@ -7,7 +7,7 @@ A session folder holds
                      stage, the mistake the scratch engine makes (its label, "name@layer"), the
                      data's name, the training run's settings, step and the names of its
                      plotted series, and the names of the two files below
-    data-<n>.csv     the samples, exact (rewritten only when the data changes)
+    data-<n>.csv     the samples as given, at float64 (rewritten only when the data changes)
     arrays-<n>.npz   both engines' parameters and the run's plotted history: plain arrays,
                      no pickles
     lock             locked by the writing process while it lives; the operating system drops
@@ -155,7 +155,7 @@ class SessionFolder:
         n = self._written
         if self._data is None or self._data[0] is not snapshot.data:
             name = f"data-{n}.csv"
-            atomic_write_text(self.path / name, to_csv_text(snapshot.data))
+            atomic_write_text(self.path / name, to_csv_text(snapshot.data, given=True))
             self._data = (snapshot.data, name)
         arrays_name = f"arrays-{n}.npz"
         buffer = io.BytesIO()
@@ -238,7 +238,7 @@ def _read(folder: Path) -> Snapshot:
     if not (_DATA_NAME.fullmatch(data_name) and _ARRAYS_NAME.fullmatch(arrays_name)):
         raise AutosaveError(f"{folder}: {SESSION_FILE} names files that are not its own")
     loaded = load_csv(folder / data_name, spec)
-    data = Dataset(loaded.x, loaded.y, str(doc["data"]["name"]))
+    data = dataclasses.replace(loaded, name=str(doc["data"]["name"]))
     run_doc = doc["training"]
     with np.load(folder / arrays_name, allow_pickle=False) as arrays:
         params = _params(arrays, "scratch", spec, folder)

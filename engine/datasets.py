@@ -1,9 +1,12 @@
 """Labelled samples: the seeds' regression set, a two-class set for bce networks, or a CSV.
 
-A dataset holds x (N, inputs) and y (N, outputs) in the network's dtype.
+A dataset holds x (N, inputs) and y (N, outputs) in the network's dtype, and the numbers they
+were made from at float64 (`given`: a CSV's values as written, or the generated ones), so that a
+run in another dtype converts those once instead of re-rounding x and y.
 """
 
 import csv
+import dataclasses
 import io
 import math
 import os
@@ -22,11 +25,33 @@ MAX_CSV_BYTES = 32 * 1024 * 1024   # a million rows; parsing costs ~15 times the
 
 @dataclass(frozen=True)
 class Dataset:
-    """x (N, inputs), y (N, outputs); `name` says where the samples came from."""
+    """x (N, inputs), y (N, outputs); `name` says where the samples came from; `given` the
+    same samples at float64 as the user gave them (None: x and y are those numbers)."""
 
     x: np.ndarray
     y: np.ndarray
     name: str
+    given: tuple[np.ndarray, np.ndarray] | None = dataclasses.field(
+        default=None, repr=False, compare=False)
+
+    @property
+    def exact(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) at float64 as given: what every conversion to a run's dtype starts from."""
+        if self.given is not None:
+            return self.given
+        return self.x.astype(np.float64), self.y.astype(np.float64)
+
+    def as_dtype(self, dtype: type[np.floating] | np.dtype) -> "Dataset":
+        """The same samples in `dtype`, converted once from the numbers as given."""
+        if self.x.dtype == dtype and self.y.dtype == dtype:
+            return self
+        x, y = self.exact
+        return Dataset(x.astype(dtype), y.astype(dtype), self.name, (x, y))
+
+    def copy(self) -> "Dataset":
+        """A deep copy, for a worker that reads it while the session may replace it."""
+        given = None if self.given is None else (self.given[0].copy(), self.given[1].copy())
+        return Dataset(self.x.copy(), self.y.copy(), self.name, given)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -45,7 +70,7 @@ def regression_set(spec: NetworkSpec, n: int = DEFAULT_SAMPLES, seed: int = 0) -
     x64 = x.astype(np.float64)
     y = np.repeat(np.mean(x64**2, axis=1, keepdims=True), spec.n_outputs, axis=1)
     return Dataset(x, y.astype(spec.np_dtype),
-                   f"regression: y = mean(x²), {n} samples, seed {seed}")
+                   f"regression: y = mean(x²), {n} samples, seed {seed}", (x64, y))
 
 
 def classification_set(spec: NetworkSpec, n: int = DEFAULT_SAMPLES, seed: int = 0) -> Dataset:
@@ -54,7 +79,7 @@ def classification_set(spec: NetworkSpec, n: int = DEFAULT_SAMPLES, seed: int = 
     _check_count(n)
     x = np.random.default_rng(seed).uniform(-1.0, 1.0, (n, spec.n_inputs)).astype(spec.np_dtype)
     label = (np.prod(x.astype(np.float64), axis=1, keepdims=True) > 0)
-    y = np.repeat(label, spec.n_outputs, axis=1)
+    y = np.repeat(label, spec.n_outputs, axis=1).astype(np.float64)
     return Dataset(x, y.astype(spec.np_dtype),
                    f"classification: y = [x1·x2 > 0], {n} samples, seed {seed}")
 
@@ -112,9 +137,9 @@ def parse_csv(text: str, spec: NetworkSpec, name: str = "data") -> Dataset:
     if not rows:
         raise DataError(f"{name}: only a header, no samples; it needs rows of {need}")
     data = np.asarray(rows, dtype=np.float64)
-    return Dataset(data[:, :spec.n_inputs].astype(spec.np_dtype),
-                   data[:, spec.n_inputs:].astype(spec.np_dtype),
-                   f"{os.path.basename(name)}, {len(rows)} samples")
+    x, y = data[:, :spec.n_inputs], data[:, spec.n_inputs:]
+    return Dataset(x.astype(spec.np_dtype), y.astype(spec.np_dtype),
+                   f"{os.path.basename(name)}, {len(rows)} samples", (x, y))
 
 
 def _count(n: int, noun: str) -> str:
@@ -139,12 +164,14 @@ def _is_number(field: str) -> bool:
     return _number(field) is not None
 
 
-def to_csv_text(dataset: Dataset) -> str:
+def to_csv_text(dataset: Dataset, given: bool = False) -> str:
     """Rows "x1.., y1.." with a header, each value in the shortest form that reads back
-    bit-identical in the dataset's dtype."""
+    bit-identical in the dataset's dtype; with `given`, the numbers as given at float64 (what
+    an autosave keeps, so that a later run in float64 still has them)."""
     n_in, n_out = dataset.x.shape[1], dataset.y.shape[1]
     header = [f"x{i}" for i in range(1, n_in + 1)] + [f"y{i}" for i in range(1, n_out + 1)]
     lines = [",".join(header)]
-    for xi, yi in zip(dataset.x, dataset.y, strict=True):
+    x, y = dataset.exact if given else (dataset.x, dataset.y)
+    for xi, yi in zip(x, y, strict=True):
         lines.append(",".join(str(v) for v in (*xi, *yi)))
     return "\n".join(lines) + "\n"

@@ -6,6 +6,10 @@
 
 dtype, layout and params are optional; without params the network is initialised from a seed.
 Weights are stored in the file's layout. Reading never runs anything from the file.
+
+The numbers are read at float64 and kept so: a run converts them once, to the dtype it computes
+in (`Model.run`). A float64 run of a file that states no dtype is then bit-identical to the run
+of the same file saying "dtype": "float64", instead of going through float32 on the way.
 """
 
 import json
@@ -28,10 +32,21 @@ MODEL_KEYS = (*SPEC_KEYS, "params")
 
 @dataclass(frozen=True)
 class Model:
-    """A network and its parameters (engine layout: w_l (out, in))."""
+    """A network and its parameters (engine layout: w_l (out, in)), in float64 as the file
+    gives them, or as drawn from the seed where it gives none. `stated` holds which of "dtype"
+    and "layout" the file names: where it names none, the spec carries the default."""
 
     spec: NetworkSpec
     params: Params
+    stated: frozenset[str] = frozenset()
+
+    def run(self, dtype: str | None = None, layout: str | None = None
+            ) -> tuple[NetworkSpec, Params]:
+        """The spec with `dtype` and `layout` applied where given (the file's, else the
+        defaults, where not), and the parameters converted once to that dtype."""
+        changes = {k: v for k, v in (("dtype", dtype), ("layout", layout)) if v}
+        spec = self.spec.with_options(**changes) if changes else self.spec
+        return spec, {k: v.astype(spec.np_dtype) for k, v in self.params.items()}
 
 
 def model_to_dict(spec: NetworkSpec, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -59,11 +74,13 @@ def model_from_dict(data: Any, seed: int = 0) -> Model:
         raise SpecError(f"unknown key(s) {', '.join(map(repr, unknown))}; "
                         f"valid: {', '.join(MODEL_KEYS)}")
     spec = NetworkSpec.from_dict(data)
+    stated = frozenset(k for k in ("dtype", "layout") if k in data)
     if "params" not in data:
-        return Model(spec, init_params(spec, seed))
+        # drawn at float64: converted to float32 they are init_params of a float32 spec
+        return Model(spec, init_params(spec.with_options(dtype="float64"), seed), stated)
     if not isinstance(data["params"], dict):
         raise SpecError("'params' must be an object mapping w1, b1, ... to arrays")
-    return Model(spec, from_layout(spec, data["params"]))
+    return Model(spec, from_layout(spec, data["params"], dtype=np.float64), stated)
 
 
 def read_model(path: str | os.PathLike, seed: int = 0) -> Model:

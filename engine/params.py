@@ -35,13 +35,15 @@ def to_layout(params: Mapping[str, np.ndarray], layout: str) -> Params:
 
 
 def from_layout(spec: NetworkSpec, given: Mapping[str, object],
-                layout: str | None = None) -> Params:
-    """Check user-given parameters against `spec` and return them in the engine's layout.
+                layout: str | None = None, dtype: type[np.floating] | None = None) -> Params:
+    """Check user-given parameters against `spec` and return them in the engine's layout, in
+    `dtype` (the spec's by default), converted once from the float64 they are read at.
 
     `given` maps w1, b1, ... to nested lists or arrays in `layout` (the spec's by default). A
     bias may be given as (out,) or (1, out), as the seeds print it. Errors say which parameter
     is wrong and what shape it needs."""
     layout = layout or spec.layout
+    dtype = dtype or spec.np_dtype
     expected = spec.param_names
     missing = [n for n in expected if n not in given]
     extra = [n for n in given if n not in expected]
@@ -70,7 +72,7 @@ def from_layout(spec: NetworkSpec, given: Mapping[str, object],
             raise SpecError(f"parameter {name} holds NaN or infinite values")
         if name[0] == "w" and layout == "in_out":
             value = value.T
-        params[name] = np.ascontiguousarray(value, dtype=spec.np_dtype)
+        params[name] = np.ascontiguousarray(value, dtype=dtype)
     return params
 
 

@@ -60,12 +60,14 @@ class Session:
         self._listeners: list[Listener] = []
         self.seed = seed
         self.spec = spec or preset(DEFAULT_PRESET)
-        self.params: Params = dict(params) if params is not None else init_params(self.spec, seed)
+        self.params: Params = (self._own(params) if params is not None
+                               else init_params(self.spec, seed))
         self.torch_params: Params | None = None  # torch's own, once training has parted them
         self.buffers: Params | None = None       # a training run's scratch gradient sums
         self.mistake: Injection | None = inject(self.spec, mistake) if mistake else None
         self.mistake_note = ""  # why the last change of network dropped the mistake, if it did
-        self.data = data if data is not None else default_set(self.spec, seed=seed)
+        self.data = (data.as_dtype(self.spec.np_dtype) if data is not None
+                     else default_set(self.spec, seed=seed))
         self.sample_index = 0
         self.stage_index = 0
         self.pairs: list[StagePair] = []
@@ -134,13 +136,13 @@ class Session:
             except UserInputError as e:
                 self.mistake, self.mistake_note = None, f"no mistake injected any more: {e}"
         self.spec = spec
-        self.params = dict(params) if params is not None else init_params(spec, self.seed)
+        self.params = self._own(params) if params is not None else init_params(spec, self.seed)
         self.torch_params, self.buffers = None, None
         if data is not None:
             self.data = data
         elif self.data.x.shape[1] != spec.n_inputs or self.data.y.shape[1] != spec.n_outputs:
             self.data = default_set(spec, len(self.data), self.seed)
-        self.data = _as_dtype(self.data, spec)
+        self.data = self.data.as_dtype(spec.np_dtype)
         self.sample_index = min(self.sample_index, len(self.data) - 1)
         self.stage_index = 0
         self._compute()
@@ -175,7 +177,7 @@ class Session:
         """Another dataset for the same network; the first sample becomes current."""
         if data.x.shape[1] != self.spec.n_inputs or data.y.shape[1] != self.spec.n_outputs:
             raise ValueError("the data does not fit the network")
-        self.data = _as_dtype(data, self.spec)
+        self.data = data.as_dtype(self.spec.np_dtype)
         self.sample_index, self.stage_index = 0, 0
         self._compute()
         self._emit(DATA)
@@ -252,8 +254,3 @@ class Session:
         self._walk = (made_for, index, net.buffers())
         return net
 
-
-def _as_dtype(data: Dataset, spec: NetworkSpec) -> Dataset:
-    if data.x.dtype == spec.np_dtype:
-        return data
-    return Dataset(data.x.astype(spec.np_dtype), data.y.astype(spec.np_dtype), data.name)

@@ -162,10 +162,15 @@ class FileActions(QObject):
             return False
         if not self.before_replacing():
             return False
-        session.set_network(model.spec, model.params)
+        # a file that names no dtype runs in the window's: its numbers, read at float64, are
+        # converted once to it
+        kept = "dtype" not in model.stated
+        spec, params = model.run(session.spec.dtype if kept else None)
+        session.set_network(spec, params)
         self.modelOpened.emit(path)
         self.add_recent(MODEL, path)
-        self._status(f"Opened {os.path.basename(path)}: {model.spec.describe()}")
+        note = f" (the file names no dtype: {spec.dtype} as before)" if kept else ""
+        self._status(f"Opened {os.path.basename(path)}: {spec.describe()}{note}")
         return True
 
     @Slot()
@@ -213,7 +218,18 @@ class FileActions(QObject):
         self.export_gradients()
 
     def export_gradients(self, folder: str | None = None) -> Exported | None:
-        """Export every sample's gradients of both engines into a folder, with progress."""
+        """Export every sample's gradients of both engines into a folder, with progress, as
+        the window shows them: the scratch engine makes the session's mistake, and after a
+        training run each engine starts from its own parameters."""
+        session = self.model.session
+        mistake = session.mistake
+        if mistake is not None and mistake.mistake.needs_updates \
+                and session.torch_params is None:
+            self._error("Export gradients", f"{mistake.mistake.title} changes only the SGD "
+                        "update, so before any training both files would hold the same "
+                        "gradients: train a few steps first, and the export then takes each "
+                        "engine's gradients at its own parameters")
+            return None
         folder = folder or self._ask_folder("Export gradients to folder")
         if not folder:
             return None
@@ -223,15 +239,25 @@ class FileActions(QObject):
                 "Export gradients", f"{folder} already holds {', '.join(present)}. "
                 "Replace them?"):
             return None
-        session = self.model.session
         self._status(f"Exporting {session.n_samples} samples…")
+        trained = session.torch_params is not None
+        # the session's arrays are copied by the runner before its worker starts
         exported = export_with_progress(self.window, folder, session.spec, session.params,
-                                        session.data)
+                                        session.data, mistake=mistake,
+                                        torch_params=session.torch_params,
+                                        buffers=session.buffers)
         if exported is None:
             self._status("Export cancelled or failed; nothing was written")
             return None
+        made = []
+        if mistake is not None:
+            made.append(f"the scratch engine made the mistake {mistake.label} "
+                        f"({SCRATCH_FILE} says so)")
+        if trained:
+            made.append("each engine's gradients at its own parameters after training")
         self._status(f"Exported {session.n_samples} samples to {folder}: "
-                     f"{', '.join(p.name for p in exported.files)}")
+                     f"{', '.join(p.name for p in exported.files)}"
+                     + "".join(f"; {m}" for m in made))
         return exported
 
     @Slot()

@@ -41,7 +41,7 @@ def test_export_writes_the_four_files(exported):
     assert torch_set.n_samples == 30 and torch_set.dtype == "float32"
     assert torch_set.layout == "out_in" and torch_set.spec == preset(DEFAULT_PRESET)
     model = read_model(exported / "model.json")
-    np.testing.assert_array_equal(model.params["w2"], init_params(model.spec, 0)["w2"])
+    np.testing.assert_array_equal(model.run()[1]["w2"], init_params(model.spec, 0)["w2"])
     assert (exported / "data.csv").read_text().startswith("x1,x2,y1\n")
 
 

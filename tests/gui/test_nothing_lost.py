@@ -88,7 +88,7 @@ def test_save_writes_the_model_then_closes(window, questions, monkeypatch, tmp_p
     model = read_model(path)
     assert model.spec == SPEC
     for name, value in params.items():
-        np.testing.assert_array_equal(model.params[name], value)
+        np.testing.assert_array_equal(model.run()[1][name], value)
 
 
 def test_a_save_the_user_cancels_keeps_the_window_open(window, questions, monkeypatch):
@@ -177,7 +177,7 @@ def test_save_during_a_run_pauses_it_and_saves_where_it_stopped(qtbot, window, q
     scratch, _ = panel.training.lockstep.params()
     saved = read_model(path)
     for name, value in scratch.items():
-        np.testing.assert_array_equal(saved.params[name], value)
+        np.testing.assert_array_equal(saved.run()[1][name], value)
 
 
 def test_ctrl_t_starts_and_pauses_the_run(qtbot, window):
