@@ -5,6 +5,11 @@ With lr = 0 every sample's gradient is taken at the same parameters; with lr > 0
 takes an SGD step after each sample with its own gradients, and the files record the gradients
 along the way (a note in both headers gives the learning rate). Told to, the scratch engine
 makes a catalogued mistake (engine/mistakes.py), and my_autograd.dat's header says so.
+
+After a training run the engines have parted: given torch's own parameters (and the gradient
+sums the scratch engine's buffers hold under accumulated_gradients), each file is taken at its
+engine's parameters, model.json holds the scratch engine's, and both headers say how far apart
+the two are.
 """
 
 import os
@@ -19,9 +24,9 @@ from engine.datasets import Dataset, to_csv_text
 from engine.errors import UserInputError
 from engine.gradfile import write_gradients
 from engine.gradset import GradientSet
-from engine.mistakes import Injection, inject
+from engine.mistakes import ACCUMULATE, Injection, inject
 from engine.model_file import write_model
-from engine.params import Params, to_layout, unflat
+from engine.params import Params, drift, to_layout, unflat
 from engine.reference import TorchNet
 from engine.reproduce import along_the_way_note, injected_note
 from engine.scratch import ScratchNet
@@ -47,18 +52,44 @@ class Exported:
     scratch: GradientSet
 
 
+BUFFERS_NOTE = ("accumulated gradients continued: the scratch engine's gradient buffers start "
+                "from the sums a training run left in them")
+
+
+def trained_notes(scratch: Mapping[str, np.ndarray],
+                  torch: Mapping[str, np.ndarray]) -> tuple[str, str]:
+    """The notes (torch's, the scratch file's) of an export made after a training run parted
+    the engines' parameters, `scratch` and `torch` ({name: array})."""
+    apart = f"||θ_scratch - θ_torch|| = {drift(scratch, torch):.6g}"
+    return (f"after training: torch's gradients are taken at its own parameters, which have "
+            f"drifted from the scratch engine's by {apart}; model.json holds the scratch "
+            "engine's",
+            f"after training: the scratch engine's gradients are taken at its own parameters "
+            f"(those model.json holds), which have drifted from torch's by {apart}")
+
+
 def gradient_sets(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
                   lr: float = 0.0, progress: Progress | None = None,
-                  mistake: Injection | str | None = None) -> tuple[GradientSet, GradientSet]:
+                  mistake: Injection | str | None = None, *,
+                  torch_params: Mapping[str, np.ndarray] | None = None,
+                  buffers: Mapping[str, np.ndarray] | None = None
+                  ) -> tuple[GradientSet, GradientSet]:
     """(torch, scratch) gradient sets of every sample of `data`, weights in the spec's layout;
     the scratch engine makes `mistake` (a name or an Injection) when one is given.
+    After a training run, `torch_params` are torch's own parameters (None: torch's are
+    `params`) and `buffers` the scratch engine's gradient sums ({name: the parameter's shape},
+    used under accumulated_gradients); both files' notes then say so.
     `progress(done, total)` is called as samples are done; returning True cancels."""
     injection = inject(spec, mistake) if isinstance(mistake, str) else mistake
-    if injection is not None and injection.mistake.needs_updates and lr == 0:
+    # after training the update's mistake shows in how far the parameters have drifted
+    if injection is not None and injection.mistake.needs_updates and lr == 0 \
+            and torch_params is None:
         raise UserInputError(f"{injection.label} changes only the SGD update, so with a "
                              "learning rate of 0 both files would hold the same gradients: "
                              "export with a learning rate above 0 (--lr)")
-    ours, theirs = ScratchNet(spec, params, injection), TorchNet(spec, params)
+    continued = bool(buffers) and injection is not None and injection.step == ACCUMULATE
+    ours = ScratchNet(spec, params, injection, buffers if continued else None)
+    theirs = TorchNet(spec, params if torch_params is None else torch_params)
     n = len(data)
     loss_a, grads_a = ours.gradients_along(data.x, data.y, lr)
     if lr == 0:
@@ -76,14 +107,21 @@ def gradient_sets(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dat
                                   (TORCH_ENGINE, loss_b, grads_b)):
         _check_finite(engine, losses, grads, lr, injection if engine == SCRATCH_ENGINE else None)
     notes = [along_the_way_note(lr)] if lr else []
+    torch_notes, scratch_notes = list(notes), list(notes)
+    if torch_params is not None:
+        trained = trained_notes(params, torch_params)
+        torch_notes.append(trained[0])
+        scratch_notes.append(trained[1])
+    if continued:
+        scratch_notes.append(BUFFERS_NOTE)
 
     def as_set(engine: str, losses: np.ndarray, grads: Params, notes: list[str]) -> GradientSet:
         samples = [to_layout({k: g[i] for k, g in grads.items()}, spec.layout) for i in range(n)]
         return GradientSet(samples, engine, spec.layout, spec.dtype, engine, spec,
                            data.x.copy(), data.y.copy(), losses.copy(), notes)
 
-    scratch_notes = notes + ([injected_note(injection)] if injection else [])
-    return (as_set(TORCH_ENGINE, loss_b, grads_b, notes),
+    scratch_notes += [injected_note(injection)] if injection else []
+    return (as_set(TORCH_ENGINE, loss_b, grads_b, torch_notes),
             as_set(SCRATCH_ENGINE, loss_a, grads_a, scratch_notes))
 
 
@@ -110,11 +148,16 @@ def _report(progress: Progress | None, done: int, total: int) -> None:
 
 def export(outdir: str | os.PathLike, spec: NetworkSpec, params: Mapping[str, np.ndarray],
            data: Dataset, lr: float = 0.0, progress: Progress | None = None,
-           mistake: Injection | str | None = None) -> Exported:
+           mistake: Injection | str | None = None, *,
+           torch_params: Mapping[str, np.ndarray] | None = None,
+           buffers: Mapping[str, np.ndarray] | None = None) -> Exported:
     """Compute both gradient sets and write the four files into `outdir` (created if missing);
-    the scratch engine makes `mistake` when one is given. Each file is written atomically; a
-    cancel (progress returning True) writes nothing."""
-    torch_set, scratch_set = gradient_sets(spec, params, data, lr, progress, mistake)
+    the scratch engine makes `mistake` when one is given, and after a training run each engine
+    starts from its own parameters (see `gradient_sets`); model.json holds `params`, the
+    scratch engine's. Each file is written atomically; a cancel (progress returning True)
+    writes nothing."""
+    torch_set, scratch_set = gradient_sets(spec, params, data, lr, progress, mistake,
+                                           torch_params=torch_params, buffers=buffers)
     folder = Path(outdir)
     folder.mkdir(parents=True, exist_ok=True)
     paths = tuple(folder / name for name in (TORCH_FILE, SCRATCH_FILE, MODEL_FILE, DATA_FILE))
