@@ -86,7 +86,9 @@ def read_gradients(path: str | os.PathLike[str], *, model_spec: NetworkSpec | No
         gs = _finish(collector, source)
     gs.notes = notes + gs.notes
     gs.spec, gs.layout = spec, layout
-    if layout is None:
+    # --model states a layout, and so does a model.json beside the file: torch's (out, in)
+    # where it names none
+    if layout is None and spec is None and model_spec is None:
         gs.notes.append("the file does not state its weight layout (no header, no model.json "
                         "beside it)")
     gs.check()
