@@ -5,6 +5,11 @@ events and ask this object for every number; it never draws anything.
 The scratch engine may be told to make a classic mistake (engine/mistakes.py); `first_departure`
 is then where its pass first parts from torch's, as it is wherever the two disagree.
 
+Every stage is graded by what rounding can explain (engine/rounding.py): exact when each engine
+is within its dtype's rounding of a right float64 pass at its own parameters; drift when, after
+training, the engines' parameters parted by rounding and their values with them; flagged
+otherwise, and the first flagged stage is the departure.
+
 Events, passed to each subscriber as a string:
     "network"  the spec or the parameters changed (everything below changed too)
     "mistake"  the scratch engine makes another mistake, or none (the stages changed)
@@ -25,6 +30,7 @@ from engine.mistakes import ACCUMULATE, Injection, inject
 from engine.numgrad import numerical_gradient
 from engine.params import Params, init_params, to_layout
 from engine.reference import TorchNet
+from engine.rounding import FLAGGED, ROUNDING_DRIFT, grade_pair, parameter_drift, reference
 from engine.scratch import ScratchNet
 from engine.spec import DEFAULT_PRESET, NetworkSpec, preset
 from engine.stages import Stage
@@ -36,15 +42,25 @@ WALK_CHUNK = 256  # samples per pass when filling the buffers of accumulated_gra
 
 @dataclass(frozen=True)
 class StagePair:
-    """One stage of the current sample from both engines, and how far apart they are."""
+    """One stage of the current sample from both engines, how far apart they are, and their
+    grade (engine/rounding.py: exact, drift or flagged) with, per element in the stage's shape,
+    how far the worse engine sits from the float64 value in units of its rounding tolerance
+    (`excess`, at most 1 where rounding explains it)."""
 
     scratch: Stage
     torch: Stage
     comparison: ArrayComparison
+    grade: str
+    excess: np.ndarray
 
     @property
     def key(self) -> str:
         return self.scratch.key
+
+    @property
+    def agrees(self) -> bool:
+        """Whether rounding explains every difference (the grade is not flagged)."""
+        return self.grade != FLAGGED
 
 
 class Session:
@@ -72,6 +88,7 @@ class Session:
         self.stage_index = 0
         self.pairs: list[StagePair] = []
         self.first_departure: str | None = None
+        self.drift = 0.0  # ||θ_scratch - θ_torch|| / ||θ_torch|| once training parted them
         # how far the buffers of accumulated_gradients were filled, and for which parameters,
         # data and mistake: Next sample then adds one sample, not all those before it
         self._walk: tuple[tuple, int, Params] | None = None
@@ -98,6 +115,11 @@ class Session:
     def sample(self) -> tuple[np.ndarray, np.ndarray]:
         """The current sample's (x, y), each 1-D."""
         return self.data.sample(self.sample_index)
+
+    @property
+    def drifted_by_rounding(self) -> bool:
+        """Whether training parted the engines' parameters by no more than rounding does."""
+        return 0 < self.drift <= ROUNDING_DRIFT
 
     @property
     def departure_index(self) -> int | None:
@@ -232,11 +254,19 @@ class Session:
             net = self._walked() if walk else ScratchNet(self.spec, self.params, self.mistake,
                                                           self.buffers)
             ours = net.stages(x, y)
-            theirs = TorchNet(self.spec, self.torch_params or self.params).stages(x, y)
-            self.pairs = [StagePair(a, b, compare_arrays(a.value, b.value))
+            theirs_params = self.torch_params or self.params
+            theirs = TorchNet(self.spec, theirs_params).stages(x, y)
+            ref_ours = reference(self.spec, self.params, x, y)
+            ref_theirs = ref_ours if self.torch_params is None else reference(
+                self.spec, theirs_params, x, y)
+            self.drift = 0.0 if self.torch_params is None else parameter_drift(
+                self.params, theirs_params)
+            self.pairs = [StagePair(a, b, compare_arrays(a.value, b.value),
+                                    *grade_pair(a.value, b.value, a.key, ref_ours, ref_theirs,
+                                                self.drift))
                           for a, b in zip(ours, theirs, strict=True)]
         self._keys = {pair.key: i for i, pair in enumerate(self.pairs)}
-        self.first_departure = next((p.key for p in self.pairs if not p.comparison.agree), None)
+        self.first_departure = next((p.key for p in self.pairs if not p.agrees), None)
         self.stage_index = min(self.stage_index, len(self.pairs) - 1)
 
     def _walked(self) -> ScratchNet:

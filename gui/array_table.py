@@ -8,7 +8,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy, QTableView, QWidget
 
-from engine.compare import grade
+from engine.rounding import EXACT
 from gui.colors import GRADES, NAN_COLOR, diverging_rgb, text_on
 from gui.numbers import exact, short
 
@@ -29,13 +29,16 @@ def as_matrix(values: np.ndarray) -> np.ndarray:
 
 class ArrayModel(QAbstractTableModel):
     """`values` (any shape up to 2-D) with background colours: for VALUES, the diverging scale
-    ending at ±`scale`; for DIFFS, the grade of the matching relative difference in `rel`."""
+    ending at ±`scale`; for DIFFS, per element: exact where rounding explains the difference
+    (its `excess` at most 1), else the stage's grade."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._values = np.zeros((0, 0))
         self._rgb = np.zeros((0, 0, 3))
         self._rel: np.ndarray | None = None
+        self._excess: np.ndarray | None = None
+        self._over = EXACT
         self._mode = VALUES
 
     def set_values(self, values: np.ndarray, scale: float) -> None:
@@ -44,9 +47,13 @@ class ArrayModel(QAbstractTableModel):
         self._rgb = diverging_rgb(self._values, scale)
         self.endResetModel()
 
-    def set_diffs(self, diffs: np.ndarray, rel: np.ndarray) -> None:
+    def set_diffs(self, diffs: np.ndarray, rel: np.ndarray, excess: np.ndarray,
+                  grade: str) -> None:
+        """|differences| and their relative sizes; `excess` per element (at most 1: within
+        rounding) and the stage's `grade`, which colours the elements beyond rounding."""
         self.beginResetModel()
         self._values, self._mode, self._rel = as_matrix(diffs), DIFFS, as_matrix(rel)
+        self._excess, self._over = as_matrix(excess), grade
         self.endResetModel()
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
@@ -85,8 +92,9 @@ class ArrayModel(QAbstractTableModel):
 
     def _color(self, row: int, column: int) -> QColor:
         # made per visible cell: a 4096-wide layer has millions of cells, few of them on screen
-        if self._mode == DIFFS and self._rel is not None:
-            return GRADES[grade(float(self._rel[row, column]))].background
+        if self._mode == DIFFS and self._excess is not None:
+            within = float(self._excess[row, column]) <= 1
+            return GRADES[EXACT if within else self._over].background
         r, g, b = self._rgb[row, column]
         return NAN_COLOR if np.isnan(r) else QColor(int(r), int(g), int(b))
 
@@ -116,8 +124,9 @@ class ArrayTable(QTableView):
     def set_values(self, values: np.ndarray, scale: float) -> None:
         self.array_model.set_values(values, scale)
 
-    def set_diffs(self, diffs: np.ndarray, rel: np.ndarray) -> None:
-        self.array_model.set_diffs(diffs, rel)
+    def set_diffs(self, diffs: np.ndarray, rel: np.ndarray, excess: np.ndarray,
+                  grade: str) -> None:
+        self.array_model.set_diffs(diffs, rel, excess, grade)
 
     def _fit_columns(self) -> None:
         width = 78 if self.array_model.shows_numbers else 18

@@ -9,6 +9,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QLinearGradient, QPainter, QPen, QPixmap
 
 from engine.compare import ACCEPTABLE, FLAGGED, GOOD
+from engine.rounding import DRIFT, EXACT
 from gui.numbers import short
 
 # ColorBrewer RdBu, reversed so that positive is red: readable by most colour-blind people
@@ -80,7 +81,26 @@ GRADES: dict[str, GradeLook] = {
     GOOD: GradeLook("✓", "good", QColor("#1b7a3a"), QColor("#e3f4e6")),
     ACCEPTABLE: GradeLook("≈", "acceptable", QColor("#9a6700"), QColor("#fff4cc")),
     FLAGGED: GradeLook("✗", "flagged", QColor("#b3261e"), QColor("#fde2df")),
+    EXACT: GradeLook("✓", "exact", QColor("#1b7a3a"), QColor("#e3f4e6")),
+    DRIFT: GradeLook("≈", "drift", QColor("#9a6700"), QColor("#fff4cc")),
 }
+
+
+def grade_text(grade: str, dtype: str) -> str:
+    """The grade with its glyph as a person reads it: "✓ exact to float32", ..."""
+    look = GRADES[grade]
+    if grade == EXACT:
+        return f"{look.label} to {dtype}"
+    if grade == DRIFT:
+        return f"{look.label} from {dtype} rounding"
+    return look.label
+
+
+def grade_legend(dtype: str) -> str:
+    """One line saying what the stage grades mean for a run in `dtype`."""
+    return (f"✓ exact: each engine is within {dtype} rounding of a float64 pass (scaled by the "
+            "stage's conditioning) · ≈ drift: training parted the parameters by rounding · "
+            "✗ flagged: beyond what rounding explains")
 
 _ICONS: dict[str, QIcon] = {}
 

@@ -17,7 +17,7 @@ from gui.run_actions import RunActions
 from gui.sample_panel import SamplePanel
 from gui.session_model import SessionModel
 from gui.stage_card import StageCard
-from gui.stage_list import StageList
+from gui.stage_list import StageColumn
 from gui.status_bar import StatusBar
 from gui.training_docks import TrainingDocks
 from gui.unsaved import CLOSING, NEW_NETWORK, OPENING, UnsavedGuard
@@ -36,7 +36,8 @@ class MainWindow(QMainWindow):
         self.model = model or SessionModel(parent=self)
         self._settings = settings
         self.network_view = NetworkView(self.model)
-        self.stage_list = StageList(self.model)
+        self.stage_column = StageColumn(self.model)
+        self.stage_list = self.stage_column.list
         self.stage_card = StageCard(self.model)
         self.sample_panel = SamplePanel(self.model)
         self.run_actions = RunActions(self.model, self)
@@ -45,7 +46,7 @@ class MainWindow(QMainWindow):
         self.stage_card.busy.connect(self.status.say_now)
 
         self.lower_splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.lower_splitter.addWidget(self.stage_list)
+        self.lower_splitter.addWidget(self.stage_column)
         self.lower_splitter.addWidget(self.stage_card)
         self.lower_splitter.setStretchFactor(1, 1)
         self.lower_splitter.setSizes([290, 800])

@@ -25,7 +25,7 @@ from engine.mistakes import UPDATE, UPDATE_KEY, FormulaSwap, Injection
 from engine.session import Session
 from engine.stages import FORWARD
 from gui.array_table import ArrayTable
-from gui.colors import DEPARTED, GRADES, scale_of
+from gui.colors import DEPARTED, GRADES, grade_text, scale_of
 from gui.formula import describe, plain_symbol, to_html, with_numbers
 from gui.numbers import digits_text, shape_text, short
 from gui.session_model import SessionModel
@@ -143,8 +143,8 @@ class StageCard(QWidget):
         self.title.setText(f"<span style='font-size:large'><b>{to_html(info.symbol)}</b></span>"
                            f"&nbsp;&nbsp;stage {session.stage_index + 1} of "
                            f"{len(session.pairs)}, {direction}")
-        look = GRADES[comparison.grade]
-        self.badge.setText(f" {look.label} ")
+        look = GRADES[pair.grade]
+        self.badge.setText(f" {grade_text(pair.grade, session.spec.dtype)} ")
         self.badge.setStyleSheet(f"color: {look.color.name()}; background: "
                                  f"{look.background.name()}; border-radius: 3px; padding: 2px")
         self.description.setText(f"{describe(info)}  (key {info.key})")
@@ -164,7 +164,8 @@ class StageCard(QWidget):
         scale = scale_of(np.concatenate([np.ravel(ours), np.ravel(theirs)]))
         self.tables["scratch"].set_values(ours, scale)
         self.tables["torch"].set_values(theirs, scale)
-        self.tables["difference"].set_diffs(*element_diffs(ours, theirs))
+        self.tables["difference"].set_diffs(*element_diffs(ours, theirs), pair.excess,
+                                            pair.grade)
         self.summary.setText(
             f"max |diff| {short(comparison.max_abs_diff)} · max relative "
             f"{short(comparison.max_rel_diff)} · {digits_text(comparison.digits)} digits agree · "
@@ -190,7 +191,7 @@ class StageCard(QWidget):
             text = "✗ The scratch pass departs from torch here"
             if session.torch_params is not None and self.shown_swap is None:
                 text += ": training has moved the engines' parameters apart"
-        elif departed and self.shown_swap is None and not session.stage.comparison.agree:
+        elif departed and self.shown_swap is None and not session.stage.agrees:
             first = session.pairs[departure].scratch.info
             text = (f"✗ After the scratch pass departed from torch at "
                     f"{plain_symbol(first.symbol)} (stage {departure + 1})")

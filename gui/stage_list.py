@@ -4,11 +4,19 @@ arrow keys) makes it current. From the first stage where the scratch pass depart
 (an injected mistake, or a bug) the rows are red, and that first one says so."""
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.session import StagePair
 from engine.stages import FORWARD
-from gui.colors import DEPARTED, DEPARTED_BACKGROUND, GRADES, grade_icon
+from gui.colors import DEPARTED, DEPARTED_BACKGROUND, GRADES, grade_icon, grade_legend
 from gui.formula import describe, plain_symbol
 from gui.numbers import digits_text, short
 from gui.session_model import SessionModel
@@ -32,11 +40,7 @@ class StageList(QTreeWidget):
         self.setUniformRowHeights(True)
         self.setAllColumnsShowFocus(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setToolTip("Every stage of this sample: forward (→) then backward (←).\n"
-                        "Agreement of scratch with torch: ✓ good (relative difference < 1e-7),"
-                        " ≈ acceptable (< 1e-4), ✗ flagged (worse).\n"
-                        "Red from the first stage where scratch departs from torch.\n"
-                        "Click a row or use the arrow keys to go to that stage.")
+        self._set_tooltip()
         header = self.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(STAGE, QHeaderView.ResizeMode.Stretch)
@@ -48,6 +52,12 @@ class StageList(QTreeWidget):
         model.sampleChanged.connect(self._refresh)
         model.stageChanged.connect(self._select_current)
         self._rebuild()
+
+    def _set_tooltip(self) -> None:
+        self.setToolTip("Every stage of this sample: forward (→) then backward (←).\n"
+                        + grade_legend(self._model.session.spec.dtype).replace(" · ", "\n")
+                        + "\nRed from the first stage where scratch departs from torch.\n"
+                        "Click a row or use the arrow keys to go to that stage.")
 
     # what tests and the window may ask
     def current_row(self) -> int:
@@ -70,6 +80,7 @@ class StageList(QTreeWidget):
 
     # keeping up with the session
     def _rebuild(self) -> None:
+        self._set_tooltip()
         self.blockSignals(True)
         self.clear()
         for _ in self._model.session.pairs:
@@ -90,13 +101,13 @@ class StageList(QTreeWidget):
     def _fill(self, item: QTreeWidgetItem, row: int, pair: StagePair,
               departure: int | None) -> None:
         info, comparison = pair.scratch.info, pair.comparison
-        look = GRADES[comparison.grade]
+        look = GRADES[pair.grade]
         item.setText(DIRECTION, ARROWS.get(info.direction, ""))
         first = row == departure
         item.setText(STAGE, f"{plain_symbol(info.symbol)} {DEPARTS}" if first
                      else plain_symbol(info.symbol))
         item.setText(AGREEMENT, look.word)  # the icon carries the glyph: not colour alone
-        item.setIcon(AGREEMENT, grade_icon(comparison.grade))
+        item.setIcon(AGREEMENT, grade_icon(pair.grade))
         item.setForeground(AGREEMENT, look.color)
         item.setBackground(AGREEMENT, look.background)
         item.setText(DIGITS, f"{digits_text(comparison.digits)}")
@@ -132,3 +143,25 @@ class StageList(QTreeWidget):
     def _row_chosen(self, item: QTreeWidgetItem | None, _previous) -> None:
         if item is not None:
             self._model.session.go_to_stage(self.indexOfTopLevelItem(item))
+
+
+class StageColumn(QWidget):
+    """The stage list with, under it, the one line that says what its grades mean."""
+
+    def __init__(self, model: SessionModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._model = model
+        self.list = StageList(model, self)
+        self.legend = QLabel(self)
+        self.legend.setWordWrap(True)
+        self.legend.setStyleSheet("color: #546e7a; font-size: small")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.legend)
+        model.networkChanged.connect(self._show_legend)
+        self._show_legend()
+
+    def _show_legend(self) -> None:
+        self.legend.setText(grade_legend(self._model.session.spec.dtype))

@@ -3,7 +3,7 @@ happening (the stage's meaning, or a message such as a computation under way).""
 
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
-from gui.colors import GRADES
+from gui.colors import GRADES, grade_text
 from gui.formula import describe, plain_symbol
 from gui.numbers import digits_text
 from gui.session_model import SessionModel
@@ -55,11 +55,12 @@ class StatusBar(QStatusBar):
     def _show(self) -> None:
         session = self._model.session
         pair = session.stage
-        look = GRADES[pair.comparison.grade]
+        look = GRADES[pair.grade]
         self.activity.setText(describe(pair.scratch.info))
         self.sample.setText(f"Sample {session.sample_index + 1} of {session.n_samples}")
         self.stage.setText(f"Stage {session.stage_index + 1} of {len(session.pairs)}: "
                            f"{plain_symbol(pair.scratch.info.symbol)}")
-        self.agreement.setText(f"{look.label}, {digits_text(pair.comparison.digits)} digits")
+        self.agreement.setText(f"{grade_text(pair.grade, session.spec.dtype)}, "
+                               f"{digits_text(pair.comparison.digits)} digits")
         self.agreement.setStyleSheet(f"color: {look.color.name()}; "
                                      f"background: {look.background.name()}; padding: 0 4px")

@@ -70,7 +70,7 @@ def test_the_list_has_a_row_per_stage_with_its_agreement(qtbot, model):
     for row, pair in enumerate(session.pairs):
         texts = stages.row_texts(row)
         assert texts[STAGE] == plain_symbol(pair.scratch.info.symbol)
-        assert texts[AGREEMENT] == GRADES[pair.comparison.grade].word
+        assert texts[AGREEMENT] == GRADES[pair.grade].word
         assert texts[DIGITS] == digits_text(pair.comparison.digits)
         assert texts[0] == ("→" if pair.scratch.info.direction == "forward" else "←")
     assert stages.row_texts(6)[STAGE] == "L" and stages.row_texts(7)[STAGE] == "∂L/∂y₃"
@@ -110,7 +110,7 @@ def test_the_card_shows_both_engines_and_their_difference_at_every_stage(qtbot, 
         diff = np.abs(ours.astype(np.float64) - theirs.astype(np.float64))
         np.testing.assert_array_equal(card.values_of("difference"), as_matrix(diff))
         assert f"{digits_text(pair.comparison.digits)} digits agree" in card.summary.text()
-        assert GRADES[pair.comparison.grade].word in card.badge.text()
+        assert GRADES[pair.grade].word in card.badge.text()
         assert to_html(pair.scratch.info.formula) == card.formula.text()
 
 
