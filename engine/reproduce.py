@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.align import Aligned
+from engine.align import Aligned, evidence
 from engine.datasets import Dataset, load_csv
 from engine.diagnosis import holds
 from engine.errors import UserInputError
@@ -208,16 +208,28 @@ def _run(spec: NetworkSpec, params: Mapping[str, np.ndarray], x: np.ndarray, y: 
     files hold them (their layout, their shapes)."""
     net = ScratchNet(spec, params, injection)
     _, grads = net.gradients_along(x[:n], y[:n], lr)
+    layout = _aligned_layout(aligned, spec)
     shaped = {}
     for name, values in grads.items():
         want = aligned.a[name].shape[1:]
-        # our runs are (out, in); the files' layout, or else their shapes, say how to turn them
+        # our runs are (out, in); the files' layout turns every weight, square ones too, and
+        # only where no layout is known do the shapes decide, one weight at a time
         turned = values.shape[1:][::-1]
-        if name.startswith("w") and (aligned.layout == "in_out" or (
-                aligned.layout is None and values.shape[1:] != want and turned == want)):
+        if name.startswith("w") and (layout == "in_out" or (
+                layout is None and values.shape[1:] != want and turned == want)):
             values = values.transpose(0, 2, 1)
         shaped[name] = values.reshape(n, *want)
     return shaped
+
+
+def _aligned_layout(aligned: Aligned, spec: NetworkSpec) -> str | None:
+    """The weight layout of the aligned arrays: the one alignment found, else the one their
+    non-square weights show against `spec`'s (out, in) shapes, square ones included."""
+    if aligned.layout is not None:
+        return aligned.layout
+    shapes = {name: tuple(values.shape[1:]) for name, values in aligned.a.items()}
+    return evidence(shapes, {name: spec.param_shape(name, "out_in") for name in shapes}
+                    ).layout("out_in")
 
 
 def _makes(run: Params, target: Mapping[str, np.ndarray]) -> bool:

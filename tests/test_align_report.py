@@ -49,10 +49,10 @@ def test_unknown_layout_is_told_by_transposed_shapes():
     torch_set, _ = sets("out_in")
     _, scratch = sets("in_out")
     aligned = align(torch_set, strip(scratch))
-    # w2 is square: without a layout it cannot be told, so it is taken as it is and differs
-    assert any("w1 is (2, 10), the transpose of" in n for n in aligned.notes)
-    report = compare_aligned(aligned)
-    assert report.params["w1"].agree and not report.params["w2"].agree
+    # w1 and w3 show the file's layout, and it holds for the square w2 too
+    assert aligned.notes == ["foreign.txt is (in, out), as its w1 and w3 show: every weight "
+                             "transposed to torch autograd's (out, in) to align, w2 included"]
+    assert compare_aligned(aligned).agree and aligned.layout == "out_in"
 
 
 def test_flat_vectors_and_row_biases_are_reshaped():
