@@ -98,9 +98,9 @@ def grade_text(grade: str, dtype: str) -> str:
 
 def grade_legend(dtype: str) -> str:
     """One line saying what the stage grades mean for a run in `dtype`."""
-    return (f"✓ exact: each engine is within {dtype} rounding of a float64 pass (scaled by the "
-            "stage's conditioning) · ≈ drift: training parted the parameters by rounding · "
-            "✗ flagged: beyond what rounding explains")
+    return (f"✓ exact: within {dtype} rounding of a float64 pass · ≈ drift: parameters parted "
+            "by rounding in training · ✗ flagged: beyond rounding")
+
 
 _ICONS: dict[str, QIcon] = {}
 
