@@ -23,6 +23,7 @@ from engine.mistakes import Injection, injections
 from engine.model_file import read_model
 from engine.params import Params
 from engine.readers import SIDECAR
+from engine.rounding import WITHIN, rounding_bounds, unit_roundoff
 from engine.scratch import ScratchNet
 from engine.spec import NetworkSpec
 
@@ -119,12 +120,26 @@ def reproduce(aligned: Aligned, spec: NetworkSpec, params: Mapping[str, np.ndarr
     return result
 
 
-def reproduce_files(aligned: Aligned, files: tuple[GradientSet, GradientSet],
-                    spec: NetworkSpec | None, params: Mapping[str, np.ndarray] | None,
-                    data: Dataset | None) -> Reproduction:
-    """`reproduce` for two files read and aligned, with the network and samples that are known:
-    `spec` with `params`, else a model.json beside either file; `data`, else a data.csv beside
-    either file, else the samples a file records. Nothing known: an empty Reproduction."""
+@dataclass(frozen=True)
+class KnownRun:
+    """The network, its parameters (engine layout, as given) and the samples x (N, n_in),
+    y (N, n_out) two files were made from, the learning rate of an SGD along the way (0: none),
+    and `source`, where they came from in words. spec's dtype is the files' where both state
+    the same one: the run is made again as they were made."""
+
+    spec: NetworkSpec
+    params: Mapping[str, np.ndarray]
+    x: np.ndarray
+    y: np.ndarray
+    lr: float
+    source: str
+
+
+def known_run(files: tuple[GradientSet, GradientSet], spec: NetworkSpec | None,
+              params: Mapping[str, np.ndarray] | None, data: Dataset | None) -> KnownRun | None:
+    """What is known of the run behind two files: `spec` with `params`, else a model.json
+    beside either file; `data`, else a data.csv beside either file, else the samples a file
+    records. None when the network or the samples are not known."""
     folders = list(dict.fromkeys(Path(gs.source).parent for gs in files))
 
     def beside(folder: Path) -> str:
@@ -144,30 +159,58 @@ def reproduce_files(aligned: Aligned, files: tuple[GradientSet, GradientSet],
             model_text += beside(folder)
             break
     if spec is None or params is None:
-        return Reproduction()
+        return None
+    stated = files[0].dtype
+    if stated is not None and stated == files[1].dtype and stated != spec.dtype:
+        spec = spec.with_options(dtype=stated)
     x = y = None
     if data is not None:
-        x, y, data_text = data.x, data.y, data.name
+        x, y, data_text = data.exact[0], data.exact[1], data.name
     for folder in folders if x is None else []:
         try:
             found_data = load_csv(folder / DATA_SIDECAR, spec)
         except UserInputError:
             continue
-        x, y, data_text = found_data.x, found_data.y, f"{DATA_SIDECAR} beside {beside(folder)}"
+        x, y = found_data.exact
+        data_text = f"{DATA_SIDECAR} beside {beside(folder)}"
         break
     for side, gs in zip("AB", files, strict=True) if x is None else []:
         if gs.x is not None and gs.y is not None:
             x, y, data_text = gs.x, gs.y, f"the samples {side} records"
             break
     if x is None or y is None:
-        return Reproduction()
+        return None
     model_name, _, model_place = model_text.partition(" beside ")
     data_name, _, data_place = data_text.partition(" beside ")
     source = (f"{model_name} and {data_name} beside {model_place}"
               if model_place and model_place == data_place else f"{model_text}, on {data_text}")
     lr = learning_rate_in(files[0].notes + files[1].notes)
-    return reproduce(aligned, spec, params, np.asarray(x, spec.np_dtype),
-                     np.asarray(y, spec.np_dtype), lr, source)
+    # the numbers as given, converted once to the dtype the run is made in
+    return KnownRun(spec, {k: np.asarray(v).astype(spec.np_dtype) for k, v in params.items()},
+                    np.asarray(x, np.float64).astype(spec.np_dtype),
+                    np.asarray(y, np.float64).astype(spec.np_dtype), lr, source)
+
+
+def reproduce_files(aligned: Aligned, files: tuple[GradientSet, GradientSet],
+                    spec: NetworkSpec | None, params: Mapping[str, np.ndarray] | None,
+                    data: Dataset | None) -> Reproduction:
+    """`reproduce` for two files read and aligned, with the run known_run finds; nothing
+    known: an empty Reproduction."""
+    run = known_run(files, spec, params, data)
+    if run is None:
+        return Reproduction()
+    return reproduce(aligned, run.spec, run.params, run.x, run.y, run.lr, run.source)
+
+
+def rounding_tolerances(aligned: Aligned, run: KnownRun) -> Params:
+    """Per parameter, (N, *shape) as the aligned files hold it: how far two correct files of
+    `run` (at learning rate 0) may differ by rounding, the sum of two passes' tolerances
+    (engine/rounding.py)."""
+    with np.errstate(all="ignore"):
+        _, bounds = rounding_bounds(run.spec, run.params, run.x, run.y)
+    scale = 2 * WITHIN * unit_roundoff(run.spec.np_dtype)
+    grads = {name: scale * bounds[f"dL/d{name}"] for name in run.spec.param_names}
+    return shaped_like(aligned, run.spec, grads)
 
 
 def _named(file: str, found: list[Injection]) -> str:
@@ -208,6 +251,12 @@ def _run(spec: NetworkSpec, params: Mapping[str, np.ndarray], x: np.ndarray, y: 
     files hold them (their layout, their shapes)."""
     net = ScratchNet(spec, params, injection)
     _, grads = net.gradients_along(x[:n], y[:n], lr)
+    return shaped_like(aligned, spec, grads)
+
+
+def shaped_like(aligned: Aligned, spec: NetworkSpec, grads: Mapping[str, np.ndarray]) -> Params:
+    """Per-sample arrays {name: (n, *engine shape)} shaped as the aligned files hold them
+    (their layout, their shapes)."""
     layout = _aligned_layout(aligned, spec)
     shaped = {}
     for name, values in grads.items():
@@ -218,7 +267,7 @@ def _run(spec: NetworkSpec, params: Mapping[str, np.ndarray], x: np.ndarray, y: 
         if name.startswith("w") and (layout == "in_out" or (
                 layout is None and values.shape[1:] != want and turned == want)):
             values = values.transpose(0, 2, 1)
-        shaped[name] = values.reshape(n, *want)
+        shaped[name] = values.reshape(len(values), *want)
     return shaped
 
 
