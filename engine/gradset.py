@@ -90,7 +90,9 @@ class GradientSet:
     samples[k][name] is sample k's gradient for w1, b1, ... in the file's own layout and shape.
     x (N, n_in), y (N, n_out) and losses (N,) are there when the file has them. layout, dtype,
     engine and spec are None when the file does not say. notes are plain sentences about what
-    the reader assumed, to show the user."""
+    the reader assumed, to show the user. printed_digits is, for printed text, the most
+    significant digits any of its gradients prints: the precision it was printed with (None
+    for binary files and ours, which lose nothing)."""
 
     samples: Sequence[Mapping[str, np.ndarray]]
     source: str
@@ -102,6 +104,7 @@ class GradientSet:
     y: np.ndarray | None = None
     losses: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    printed_digits: int | None = None
 
     @property
     def n_samples(self) -> int:

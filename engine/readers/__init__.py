@@ -113,7 +113,8 @@ def _from_node(node: Node, source: str, spec: NetworkSpec | None) -> GradientSet
 def _finish(collector: Collector, source: str) -> GradientSet:
     found = collector.finish()
     return GradientSet(samples=found.samples, source=source, dtype=found.dtype, x=found.x,
-                       y=found.y, losses=found.losses, notes=found.notes)
+                       y=found.y, losses=found.losses, notes=found.notes,
+                       printed_digits=found.printed_digits)
 
 
 def _size(path: Path, source: str) -> int:

@@ -17,7 +17,7 @@ Rules, the same for text, torch.save and .npz files:
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from engine.readers.names import (
     parse_label,
     read_label,
 )
+from engine.readers.text import PrintedLeaf
 from engine.readers.tree import MAX_DEPTH, Leaf, Node
 from engine.spec import NetworkSpec
 
@@ -46,7 +47,9 @@ class _Sample:
 
 @dataclass
 class Collected:
-    """Samples with canonical names, extras stacked over samples, and what was assumed."""
+    """Samples with canonical names, extras stacked over samples, and what was assumed.
+    printed_digits: the most significant digits any gradient prints, for printed text (None
+    for binary files, and for text whose gradients are all zeros)."""
 
     samples: list[dict[str, np.ndarray]]
     x: np.ndarray | None
@@ -54,6 +57,7 @@ class Collected:
     losses: np.ndarray | None
     dtype: str | None
     notes: list[str]
+    printed_digits: int | None = None
 
 
 class Collector:
@@ -141,7 +145,7 @@ class Collector:
             self.cur.sealed = True
         else:
             self.notes.append(f"arrays with a leading axis of {n} read as {n} samples")
-            self.series([(k, [Leaf(v, leaf.dtype, True, leaf.line) for v in leaf.values])
+            self.series([(k, [replace(leaf, values=v, explicit=True) for v in leaf.values])
                          for k, leaf in leaves])
 
     def series(self, columns: list[tuple[str, list[Leaf]]]) -> None:
@@ -244,11 +248,15 @@ class Collector:
                 samples += chunks
                 extras += [s.extras if len(chunks) == 1 else {} for _ in chunks]
         dtypes = {leaf.dtype for s in samples for leaf in s.values()}
+        # the gradients' digits only: inputs and losses are often printed otherwise
+        digits = max((leaf.digits for s in samples for leaf in s.values()
+                      if isinstance(leaf, PrintedLeaf)), default=0)
         found = {what: self._extra(what, [e.get(what) for e in extras])
                  for what in ("x", "y", "loss")}
         return Collected([{k: s[k].values for k in param_order(s)} for s in samples],
                          found["x"], found["y"], found["loss"],
-                         dtypes.pop() if len(dtypes) == 1 else None, self.notes)
+                         dtypes.pop() if len(dtypes) == 1 else None, self.notes,
+                         digits or None)
 
     def _unnamed(self, leaves: list[Leaf]) -> list[dict[str, Leaf]]:
         if len(leaves) == 1 and leaves[0].values.ndim <= 2:
@@ -299,7 +307,7 @@ class Collector:
                           + ", ".join(self.spec.param_names) + " (flat, in that order)")
         rows = values.reshape(-1, sum(sizes))
         cuts = np.cumsum(sizes)[:-1]
-        return [{name: Leaf(part, leaf.dtype, True, leaf.line)
+        return [{name: replace(leaf, values=part, explicit=True)
                  for name, part in zip(self.spec.param_names, np.split(row, cuts), strict=True)}
                 for row in rows]
 

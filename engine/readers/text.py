@@ -9,11 +9,15 @@ Values understood: [ ... ] lists (with or without commas), ( ... ) tuples, { 'ke
 tensor(...), array(...), np.float32(...) and OrderedDict(...) with their keyword arguments
 (dtype=, requires_grad=, grad_fn=<...>, device=...). A name with digits (weight_1, float64,
 MulBackward0) is a name, never a number. Nothing in the text is evaluated.
+
+Every array read is a PrintedLeaf, which keeps how many significant digits its numbers were
+printed with: the file's precision, which the comparison's tolerances must allow for.
 """
 
 import bisect
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -32,6 +36,7 @@ _TOKEN = re.compile(r"""
 | (?P<punct>[\[\](){}:,=<>])
 | (?P<other>.)
 """, re.X)
+_EXPONENT = re.compile("[eE]")
 # The dtype a printed array has when its repr does not say: torch omits float32, numpy float64.
 _ARRAY_CALLS = {"tensor": "float32", "torch.tensor": "float32", "array": "float64",
                 "np.array": "float64", "numpy.array": "float64"}
@@ -46,6 +51,15 @@ _CONSTANTS = ("True", "False", "None")
 _SCALAR_AFTER = re.compile(r"(?:[:=]|\bis)\s*$")
 REPRINT = ("print them in full with np.set_printoptions(threshold=sys.maxsize) (for torch: "
            "torch.set_printoptions(profile='full')) and write the file again")
+
+
+@dataclass
+class PrintedLeaf(Leaf):
+    """A Leaf read from text. digits is the most significant digits any of its numbers prints
+    ("0.0016410816" 8, "1.2345e-03" 5, "-0.5" 1, "0.5000" 4; 0 when all are zeros): printers
+    drop trailing zeros, so the longest number shows the precision they printed with."""
+
+    digits: int = 0
 
 
 class Entry(NamedTuple):
@@ -64,12 +78,13 @@ class _Token(NamedTuple):
 
 
 class _Raw:
-    """A bare bracketed list of numbers being built: values flat in C order, and its shape."""
+    """A bare bracketed list of numbers being built: values flat in C order, its shape, and the
+    most significant digits any of them prints."""
 
-    __slots__ = ("flat", "shape")
+    __slots__ = ("digits", "flat", "shape")
 
-    def __init__(self, flat: list[float], shape: tuple[int, ...]) -> None:
-        self.flat, self.shape = flat, shape
+    def __init__(self, flat: list[float], shape: tuple[int, ...], digits: int) -> None:
+        self.flat, self.shape, self.digits = flat, shape, digits
 
 
 class _Frame:
@@ -82,6 +97,11 @@ class _Frame:
         self.key: str | None = None
         self.kwargs: dict[str, object] = {}
         self.angle = 0
+        # the printed numbers directly inside, measured when the bracket closes (one string
+        # each: cheaper than measuring every number as it is read); digits: those of the values
+        # inside that are finished already
+        self.texts: list[str] = []
+        self.digits = 0
 
 
 class _Tokens:
@@ -193,7 +213,8 @@ class _Parser:
         """Hand a finished value to the open bracket, or record it as a top-level entry."""
         if not self.stack:
             line = self.line(self.value_start)
-            node = _node(value, line)
+            node = _node(value, line, significant_digits(token.text)
+                         if isinstance(value, float) else 0)
             if isinstance(node, Leaf) and node.values.size == 0:
                 return  # "[]" or "()" in prose
             label = _label(self.text[self.label_start:self.value_start])
@@ -203,11 +224,19 @@ class _Parser:
         frame = self.stack[-1]
         if frame.kind in ("[", "("):
             frame.items.append(value)
+            if isinstance(value, float):
+                frame.texts.append(token.text)
+            else:
+                frame.digits = max(frame.digits, _digits(value))
         elif frame.kind == "{":
+            if isinstance(value, float):  # a number of its own: {'b3': 0.5}
+                value = _Raw([value], (), significant_digits(token.text))
             frame.items.append((frame.key, value))
             frame.state = "sep"
         elif frame.state == "arg":
             frame.items.append(value)
+            frame.digits = (significant_digits(token.text) if isinstance(value, float)
+                            else _digits(value))
             frame.state = "sep"
         else:
             frame.kwargs[frame.key or ""] = value
@@ -218,6 +247,7 @@ class _Parser:
         frame, text = self.stack[-1], token.text
         if token.kind == "num" and frame.kind == "[":  # most tokens: keep this path short
             frame.items.append(float(text))
+            frame.texts.append(text)
             return
         if frame.angle:  # grad_fn=<MulBackward0>: skipped whole
             frame.angle += {"<": 1, ">": -1}.get(text, 0)
@@ -295,13 +325,14 @@ class _Parser:
 
     def build_list(self, frame: _Frame) -> object:
         items = [_scalar(i) for i in frame.items]
+        digits = max(frame.digits, max(map(significant_digits, frame.texts), default=0))
         if all(isinstance(i, float) for i in items):
-            return _Raw(items, (len(items),))  # type: ignore[arg-type]
+            return _Raw(items, (len(items),), digits)  # type: ignore[arg-type]
         if all(isinstance(i, _Raw) for i in items):
             shapes = [i.shape for i in items]  # type: ignore[union-attr]
             if len(set(shapes)) == 1:
                 flat = [v for i in items for v in i.flat]  # type: ignore[union-attr]
-                return _Raw(flat, (len(items), *shapes[0]))
+                return _Raw(flat, (len(items), *shapes[0]), digits)
             if len({len(s) for s in shapes}) == 1:
                 odd = next(s for s in shapes if s != shapes[0])
                 raise self.fail(frame, f"the array that starts here is ragged: its rows "
@@ -310,7 +341,8 @@ class _Parser:
             raise self.fail(frame, "the array that starts here is ragged: it mixes "
                             "numbers and lists")
         line = self.line(frame)
-        return [_node(i, line) for i in items]
+        # a number here ('w1', np.float32(0.5)) is given the digits of the list it sits in
+        return [_node(i, line, digits) for i in items]
 
     def build_call(self, frame: _Frame) -> object:
         name = frame.name
@@ -331,7 +363,8 @@ class _Parser:
         stated = str(frame.kwargs.get("dtype", "")).rsplit(".", 1)[-1]
         dtype = (_FLOAT_DTYPES.get(stated) if stated
                  else _SCALAR_CALLS.get(name) or _ARRAY_CALLS.get(name))
-        return Leaf(values, dtype, explicit=True, line=self.line(frame))
+        return PrintedLeaf(values, dtype, explicit=True, line=self.line(frame),
+                           digits=frame.digits)
 
 
 def _starts_value(token: _Token, after: _Token | None) -> bool:
@@ -370,12 +403,28 @@ def _scalar(item: object) -> object:
     return item
 
 
-def _node(value: object, line: int) -> Node:
+def significant_digits(number: str) -> int:
+    """The significant digits a printed number shows: "0.0016410816" 8, "1.2345e-03" 5,
+    "-0.5" 1, "0.5000" 4, "0.0" 0. (inf and nan count their letters: no gradient holds them,
+    check() refuses them.)"""
+    digits = number.lstrip("+-0.")
+    if "e" in digits or "E" in digits:
+        digits = _EXPONENT.split(digits, 1)[0]
+    return len(digits) - ("." in digits)
+
+
+def _digits(value: object) -> int:
+    return value.digits if isinstance(value, _Raw | PrintedLeaf) else 0
+
+
+def _node(value: object, line: int, digits: int = 0) -> Node:
+    """A finished value as a node; `digits` are those of a bare number (a _Raw knows its
+    own)."""
     if isinstance(value, _Raw):
-        return Leaf(np.array(value.flat, dtype=np.float64).reshape(value.shape), None,
-                    explicit=False, line=line)
+        return PrintedLeaf(np.array(value.flat, dtype=np.float64).reshape(value.shape), None,
+                           explicit=False, line=line, digits=value.digits)
     if isinstance(value, float):
-        return Leaf(np.array(value), None, explicit=False, line=line)
+        return PrintedLeaf(np.array(value), None, explicit=False, line=line, digits=digits)
     if isinstance(value, tuple):  # a (key, value) pair inside a dict under construction
         return [value[0], _node(value[1], line)]
     if isinstance(value, list):
