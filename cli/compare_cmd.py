@@ -23,10 +23,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         "torch.save, .npy, .npz)")
     parser.add_argument("b", metavar="B", help="the other gradient file")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--rtol", type=float, help="relative tolerance (float32 default 1e-5, "
-                        "float64 1e-9)")
-    parser.add_argument("--atol", type=float, help="absolute tolerance (float32 default 1e-8, "
-                        "float64 1e-12)")
+    parser.add_argument("--rtol", type=float, help="relative tolerance (default: the coarser "
+                        "file's: float32 1e-5, float64 1e-9, looser for text printed with few "
+                        "digits)")
+    parser.add_argument("--atol", type=float, help="absolute tolerance (default: the coarser "
+                        "file's: float32 1e-8, float64 1e-12)")
     parser.add_argument("--model", metavar="FILE", help="the network (model.json): fixes the "
                         "layout and shapes the files are aligned to; with its parameters, the "
                         "catalogued mistakes are re-made to name the one in a file (a "

@@ -2,7 +2,9 @@
 
 relative difference |a - b| / max(|a|, |b|) (0 where both are 0); agreeing significant digits
 -log10 of the largest relative difference, capped at what the dtype can carry; an allclose
-verdict |a - b| <= atol + rtol·max(|a|, |b|), symmetric in a and b.
+verdict |a - b| <= atol + rtol·max(|a|, |b|), symmetric in a and b. Values are compared as
+read, in float64 arithmetic: a dtype, or the digits a file prints, choose default tolerances and
+cap the digits (Carry), never change a value.
 """
 
 from dataclasses import dataclass
@@ -13,6 +15,10 @@ import numpy as np
 # tighter: a float64 scratch pass agrees with autograd to ~1e-15 relative, and 1e-9 still leaves
 # room for different summation orders in long dot products.
 TOLERANCES: dict[str, tuple[float, float]] = {"float32": (1e-5, 1e-8), "float64": (1e-9, 1e-12)}
+
+# printed text with this many significant digits carries more than float32 (7.2), so it may
+# hold float64 values
+FLOAT64_DIGITS = 10
 
 # gradient-checking notes: relative error < 1e-7 is good, < 1e-4 acceptable, worse is suspect
 GOOD, ACCEPTABLE, FLAGGED = "good", "acceptable", "flagged"
@@ -26,6 +32,55 @@ def dtype_digits(dtype: np.dtype | type | str) -> float:
 def default_tolerance(dtype: np.dtype | type | str) -> tuple[float, float]:
     """(rtol, atol) used for `dtype` when the user gives none."""
     return TOLERANCES["float64" if np.dtype(dtype) == np.float64 else "float32"]
+
+
+@dataclass(frozen=True)
+class Carry:
+    """What one file's numbers can be held to: default tolerances, and the significant digits
+    they carry (the most agreeing digits a comparison with them can show)."""
+
+    rtol: float
+    atol: float
+    digits: float
+
+
+def dtype_carry(dtype: np.dtype | type | str) -> Carry:
+    """What values of `dtype` carry, stored without loss: its default tolerances and digits."""
+    return Carry(*default_tolerance(dtype), dtype_digits(dtype))
+
+
+def printing_rtol(digits: int) -> float:
+    """The closest relative agreement numbers printed with `digits` significant digits can
+    show: one unit of the last digit against a leading 1 (1.000 printed for 1.0004 is 4e-4
+    off, and two printouts may round opposite ways)."""
+    return 10.0 ** (1 - digits)
+
+
+def printed_carry(digits: int, dtype: str) -> Carry:
+    """Values of `dtype` printed with `digits` significant digits: the dtype's tolerances, rtol
+    loosened to what the digits can hold, and digits capped at the fewer of the two."""
+    stored = dtype_carry(dtype)
+    return Carry(max(stored.rtol, printing_rtol(digits)), stored.atol,
+                 min(stored.digits, float(digits)))
+
+
+def coarser(a: Carry, b: Carry) -> Carry:
+    """The carry two files can both be held to: the larger tolerances, the fewer digits."""
+    return Carry(max(a.rtol, b.rtol), max(a.atol, b.atol), min(a.digits, b.digits))
+
+
+def float32_values(values: np.ndarray, digits: int) -> bool:
+    """Whether every value (any shape), printed with `digits` significant digits, is a float32
+    number as printed: within half a unit of its last digit of float32(value). float32 code
+    printed with many digits gives that (torch's .tolist() of a float32 tensor prints 17
+    digits of float32 values); float64 values printed with 10 or more digits do not."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v) & (v != 0)]
+    with np.errstate(over="ignore"):
+        off = np.abs(v.astype(np.float32).astype(np.float64) - v)
+    half_unit = 0.5 * 10.0 ** (np.floor(np.log10(np.abs(v))) + 1 - digits)
+    # the slack covers the decimal's own rounding to float64, far below a float32 step
+    return bool(np.all(off <= half_unit * 1.01))
 
 
 def grade(max_rel_diff: float) -> str:

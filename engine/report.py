@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.align import Aligned, align
-from engine.compare import compare_arrays, default_tolerance
+from engine.compare import (
+    FLOAT64_DIGITS,
+    Carry,
+    coarser,
+    compare_arrays,
+    dtype_carry,
+    float32_values,
+    printed_carry,
+    printing_rtol,
+)
 from engine.datasets import Dataset
 from engine.diagnosis import backward_order, located, patterns
 from engine.gradset import GradientSet
@@ -21,7 +30,7 @@ from engine.reproduce import reproduce_files
 from engine.spec import NetworkSpec
 
 __all__ = ["CompareReport", "FileComparison", "FileProgress", "ParamReport", "backward_order",
-           "compare_aligned", "compare_files", "diagnose", "format_report"]
+           "compare_aligned", "compare_files", "diagnose", "file_carry", "format_report"]
 
 # progress(path, bytes done, bytes in all) while a large file is read; True stops the reading
 FileProgress = Callable[[str, int, int], bool | None]
@@ -80,21 +89,19 @@ def _json_float(value: float) -> float | str:
 
 
 def compare_aligned(aligned: Aligned, rtol: float | None = None, atol: float | None = None,
-                    precision: str = "float32") -> CompareReport:
-    """Compare two aligned gradient sets parameter by parameter over every sample, with the
-    default tolerances of `precision` where rtol or atol is not given."""
-    default_rtol, default_atol = default_tolerance(precision)
-    rtol = default_rtol if rtol is None else rtol
-    atol = default_atol if atol is None else atol
+                    precision: str | Carry = "float32") -> CompareReport:
+    """Compare two aligned gradient sets parameter by parameter over every sample. `precision`
+    (a dtype's name, or what both files carry) gives the default tolerances where rtol or atol
+    is not given, and caps the digits; the values are compared as read."""
+    carry = precision if isinstance(precision, Carry) else dtype_carry(precision)
+    rtol = carry.rtol if rtol is None else rtol
+    atol = carry.atol if atol is None else atol
     params: dict[str, ParamReport] = {}
     for name in aligned.names:
-        # digits are capped at what `precision` carries, whatever the arrays were parsed into
-        a = aligned.a[name].astype(precision, copy=False)
-        b = aligned.b[name].astype(precision, copy=False)
-        result = compare_arrays(a, b, rtol, atol)
+        result = compare_arrays(aligned.a[name], aligned.b[name], rtol, atol)
         sample, *element = result.worst
         params[name] = ParamReport(name, tuple(aligned.a[name].shape[1:]), result.max_abs_diff,
-                                   result.max_rel_diff, result.digits,
+                                   result.max_rel_diff, min(result.digits, carry.digits),
                                    (sample + 1, *element), result.agree)
     first = next((n for n in backward_order(aligned.names) if not params[n].agree), None)
     report = CompareReport(all(p.agree for p in params.values()), aligned.samples, params,
@@ -191,6 +198,54 @@ def _data_note(gs: GradientSet, data: Dataset) -> str:
     return f"{gs.source}: its samples are those of the data ({data.name})"
 
 
+def file_carry(gs: GradientSet, rtol: float | None = None) -> tuple[Carry, str | None]:
+    """What one file's numbers carry, and a note saying so unless the file states its dtype and
+    loses nothing (ours, torch.save, .npy). A stated dtype gives its own tolerances; unstated,
+    float32's. Printed text takes those of the dtype it states, else float64's when it prints
+    FLOAT64_DIGITS or more and its values are not all float32 numbers, else float32's; with rtol
+    no tighter than its digits hold. An explicit `rtol` tighter than that is noted."""
+    p = gs.printed_digits
+    if p is None:
+        if gs.dtype is not None:
+            return dtype_carry(gs.dtype), None
+        return dtype_carry("float32"), (f"{gs.source} does not state a dtype: it is held to "
+                                        "float32's tolerances")
+    single = gs.dtype is None and float32_values(
+        np.concatenate([gs.stacked(name).ravel() for name in gs.names]), p)
+    if gs.dtype is not None:
+        dtype, why = gs.dtype, f", of the {gs.dtype} values it states"
+    elif p >= FLOAT64_DIGITS and not single:
+        dtype, why = "float64", ": more than float32 carries, so it is held to float64's tolerances"
+    elif p >= FLOAT64_DIGITS:
+        dtype, why = "float32", (", every one of them a float32 value: it is held to float32's "
+                                 "tolerances")
+    else:
+        dtype, why = "float32", " and does not state a dtype: it is held to float32's tolerances"
+    carry = printed_carry(p, dtype)
+    if gs.dtype is None and not single:
+        # float64 values printed with fewer digits than float32 carries hold all they print
+        carry = Carry(carry.rtol, carry.atol, float(p))
+    if rtol is not None and rtol < printing_rtol(p):
+        why = f": agreement closer than {printing_rtol(p):.0e} is beyond what it holds"
+    elif carry.rtol > dtype_carry(dtype).rtol:
+        why = f": it cannot agree closer than {carry.rtol:.0e}"
+    return carry, f"{gs.source} prints {p} significant digits{why}"
+
+
+def _default_note(carry: Carry, which: tuple[str, ...], carries: dict[str, Carry]) -> str:
+    """Which default tolerances (`which`: "rtol", "atol") were taken, and from which file."""
+    used = " and ".join(f"{name} {getattr(carry, name):g}" for name in which)
+    coarsest = [source for source, c in carries.items()
+                if all(getattr(c, name) == getattr(carry, name) for name in which)]
+    if len(coarsest) == len(carries):
+        whose = "what both files hold"
+    elif coarsest:
+        whose = f"what {coarsest[0]} holds, the coarser of the two files"
+    else:
+        whose = "each the looser of the two files'"
+    return f"default {used}: {whose}"
+
+
 def compare_files(path_a: str | os.PathLike, path_b: str | os.PathLike,
                   model: NetworkSpec | None = None, rtol: float | None = None,
                   atol: float | None = None, data: Dataset | None = None,
@@ -199,8 +254,9 @@ def compare_files(path_a: str | os.PathLike, path_b: str | os.PathLike,
     """Read both files (any supported kind), align them and compare. A file that cannot be read
     or the two that cannot be aligned raise GradientFileError naming the file.
 
-    float64 tolerances apply only when both files say they hold float64: printed text carries
-    the digits its author printed, and a float32 file carries float32's.
+    The values are compared as read. Default tolerances are those of the coarser file (see
+    file_carry): float64's only when both carry float64; an explicit rtol or atol is used as
+    given, with a note where it asks more than a printout holds.
 
     Where files disagree and a network with its parameters is known (`model` with `params`,
     or a model.json beside either file) along with the samples (`data`, a data.csv beside
@@ -216,16 +272,16 @@ def compare_files(path_a: str | os.PathLike, path_b: str | os.PathLike,
     a, b = read(path_a), read(path_b)
     aligned = align(a, b, model)
     notes = [f"{gs.source}: {note}" for gs in (a, b) for note in gs.notes]
-    precision = "float64" if a.dtype == b.dtype == "float64" else "float32"
-    unstated = [gs.source for gs in (a, b) if gs.dtype is None]
-    if unstated and (rtol is None or atol is None):
-        verb = "does" if len(unstated) == 1 else "do"
-        notes.append(f"{' and '.join(unstated)} {verb} not state a dtype: compared with "
-                     "float32's tolerances")
+    (carry_a, why_a), (carry_b, why_b) = file_carry(a, rtol), file_carry(b, rtol)
+    notes += [why for why in (why_a, why_b) if why]
+    carry = coarser(carry_a, carry_b)
+    defaulted = tuple(name for name, given in (("rtol", rtol), ("atol", atol)) if given is None)
+    if defaulted and (why_a or why_b):
+        notes.append(_default_note(carry, defaulted, {a.source: carry_a, b.source: carry_b}))
     if data is not None:
         notes += [_data_note(gs, data) for gs in (a, b)]
     aligned.notes[:0] = notes
-    report = compare_aligned(aligned, rtol, atol, precision)
+    report = compare_aligned(aligned, rtol, atol, carry)
     if not report.agree:
         found = reproduce_files(aligned, (a, b), model, params, data)
         report.diagnosis += found.sentences

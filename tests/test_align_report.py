@@ -138,7 +138,7 @@ def test_tolerances_can_be_given_and_float64_defaults_are_tight():
     assert compare_aligned(align(torch_set, scratch)).agree
 
 
-def test_float64_tolerances_only_when_both_files_say_float64(tmp_path):
+def test_float64_tolerances_only_when_both_files_carry_float64(tmp_path):
     from engine.gradfile import write_gradients
     from engine.report import compare_files
 
@@ -150,9 +150,19 @@ def test_float64_tolerances_only_when_both_files_say_float64(tmp_path):
     printed.write_text("\n".join(f"{k}\n{np.array2string(v, precision=12)}"
                                  for s in scratch.samples for k, v in s.items()))
     result = compare_files(tmp_path / "a.dat", printed)
+    # 12 decimals of float64 values carry more than float32 does
+    assert result.report.rtol == 1e-9 and result.report.agree
+    assert any(n.startswith(f"{printed} prints ") and n.endswith(
+        "more than float32 carries, so it is held to float64's tolerances")
+        for n in result.report.notes)
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(f"{k}\n{np.array2string(v)}"
+                               for s in scratch.samples for k, v in s.items()))
+    result = compare_files(tmp_path / "a.dat", short)
     assert result.report.rtol == 1e-5
-    assert f"{printed} does not state a dtype: compared with float32's tolerances" in (
-        result.report.notes)
+    assert any(n.startswith(f"{short} prints ") and n.endswith(
+        "does not state a dtype: it is held to float32's tolerances")
+        for n in result.report.notes)
 
 
 def test_table_reads_in_backward_order():
