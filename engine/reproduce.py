@@ -33,6 +33,8 @@ SCREEN = 64
 # largest |value|: far above float32 rounding, even grown along an SGD run (where elementwise
 # tolerances fail on small values), and far below what any catalogued mistake changes
 MAKES_RTOL = 1e-3
+# the bounds of every sample's gradients are held at once, several times over: up to ~0.4 GB
+MAX_BOUND_VALUES = 10_000_000
 _LR_NOTE = ("SGD along the way: after each sample each engine took a step with its own "
             "gradients, learning rate {lr!r}")
 _LR = re.compile(r"SGD along the way: .*learning rate (\S+)$")
@@ -200,6 +202,29 @@ def reproduce_files(aligned: Aligned, files: tuple[GradientSet, GradientSet],
     if run is None:
         return Reproduction()
     return reproduce(aligned, run.spec, run.params, run.x, run.y, run.lr, run.source)
+
+
+def within_rounding(aligned: Aligned, run: KnownRun) -> dict[str, bool] | None:
+    """Per parameter, whether every difference of the aligned files is within what rounding
+    explains for two correct files of `run` (see rounding_tolerances); None where that cannot
+    be told: an SGD along the way, other samples, or files a right run does not make."""
+    if run.lr or len(run.x) != aligned.samples \
+            or len(run.x) * run.spec.n_params > MAX_BOUND_VALUES:
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            right = _run(run.spec, run.params, run.x, run.y, 0.0, None, aligned, len(run.x))
+            tolerance = rounding_tolerances(aligned, run)
+    except (UserInputError, ValueError):
+        return None
+    if not (_makes(right, aligned.a) and _makes(right, aligned.b)):
+        return None
+    within = {}
+    for name, limit in tolerance.items():
+        a, b = aligned.a[name].astype(np.float64), aligned.b[name].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            within[name] = bool(np.all(np.abs(a - b) <= limit))
+    return within
 
 
 def rounding_tolerances(aligned: Aligned, run: KnownRun) -> Params:

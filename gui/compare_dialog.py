@@ -96,6 +96,9 @@ class CompareDialog(QDialog):
             a = aligned.a[name].reshape(self.n_samples, -1).astype(np.float64)
             b = aligned.b[name].reshape(self.n_samples, -1).astype(np.float64)
             rel, excess = _relative(a, b, report.rtol, report.atol)
+            if report.params[name].within_rounding:
+                # rounding explains these differences: they count as agreeing, as in the report
+                excess = np.minimum(excess, 1.0)
             rel_blocks.append(rel)
             excess_blocks.append(excess)
             self.offsets.append(self.offsets[-1] + a.shape[1])
@@ -139,7 +142,8 @@ class CompareDialog(QDialog):
         font.setBold(True)
         self.verdict.setFont(font)
         if report.agree:
-            self.verdict.setText("✔ The files agree")
+            exact = f", exact to {report.exact_to}" if report.exact_to else ""
+            self.verdict.setText(f"✔ The files agree{exact}")
             self.verdict.setStyleSheet(f"color: {AGREE_TEXT.name()};")
         else:
             self.verdict.setText(f"✘ The files disagree, first at {report.first_disagreement}")
@@ -241,7 +245,8 @@ class CompareDialog(QDialog):
             p = report.params[name]
             sample, *element = p.worst
             where = f"{sample}: {list(element)}" if element else f"{sample}"
-            verdict = "agree" if p.agree else "DISAGREE"
+            verdict = ("agree (rounding)" if p.within_rounding else
+                       "agree" if p.agree else "DISAGREE")
             if name == report.first_disagreement:
                 verdict += " (first)"
             cells = (name, str(list(p.shape)), f"{p.max_abs_diff:.3g}", f"{p.max_rel_diff:.3g}",

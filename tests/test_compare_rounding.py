@@ -1,0 +1,75 @@
+"""compare grades by what rounding explains when the run behind the files is known: a correct
+float32 export of every preset agrees, exact to float32; every catalogued mistake is still named
+where it departs; an explicit tolerance is honoured as given."""
+
+import json
+
+import pytest
+
+from engine.datasets import default_set
+from engine.export import SCRATCH_FILE, TORCH_FILE, export
+from engine.mistakes import injections
+from engine.params import init_params
+from engine.report import compare_files
+from engine.spec import PRESETS
+from tests.test_cli import app
+
+# the preset whose correct float32 files part beyond rtol 1e-5 where ŷ ≈ y (b3, w3)
+CANCELLING = "2-10-5-1-sigmoid-squared"
+
+
+def exported(folder, name: str, dtype: str = "float32", mistake=None):
+    spec = PRESETS[name].with_options(dtype=dtype)
+    export(folder, spec, init_params(spec), default_set(spec), mistake=mistake)
+    return folder / TORCH_FILE, folder / SCRATCH_FILE
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_a_correct_export_of_every_preset_agrees(tmp_path, name, dtype):
+    report = compare_files(*exported(tmp_path, name, dtype)).report
+    assert report.agree, report.diagnosis
+    assert report.first_disagreement is None and report.reproduced_by is None
+
+
+def test_rounding_through_a_cancellation_is_exact_to_float32(tmp_path):
+    a, b = exported(tmp_path, CANCELLING)
+    result = app("compare", a, b, "--json")
+    assert result.returncode == 0, result.stdout
+    out = json.loads(result.stdout)
+    assert out["agree"] and out["exact_to"] == "float32"
+    assert out["params"]["b3"]["within_rounding"] and out["params"]["b3"]["max_rel_diff"] > 1e-5
+    assert "within float32 rounding" in out["diagnosis"][0]
+    text = app("compare", a, b).stdout
+    assert "Verdict: the files agree, exact to float32" in text
+    assert "agree (rounding)" in text
+
+
+def test_an_explicit_tolerance_is_honoured_as_given(tmp_path):
+    a, b = exported(tmp_path, CANCELLING)
+    result = app("compare", a, b, "--rtol", "1e-5", "--json")
+    assert result.returncode == 1
+    out = json.loads(result.stdout)
+    assert out["exact_to"] is None and out["first_disagreement"] == "b3"
+
+
+def test_without_the_run_the_rounding_is_only_described(tmp_path):
+    a, b = exported(tmp_path, CANCELLING)
+    (tmp_path / "model.json").unlink()
+    report = compare_files(a, b).report
+    assert not report.agree and report.exact_to is None
+    assert any("rounding level" in s for s in report.diagnosis)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_mistake_is_still_named(tmp_path, name, dtype):
+    spec = PRESETS[name].with_options(dtype=dtype)
+    for i, injection in enumerate(injections(spec)):
+        if injection.mistake.needs_updates:
+            continue
+        folder = tmp_path / str(i)
+        report = compare_files(*exported(folder, name, dtype, injection)).report
+        assert not report.agree, injection.label
+        assert report.exact_to is None
+        assert report.reproduced_by is not None, injection.label
