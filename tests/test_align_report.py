@@ -115,12 +115,13 @@ def test_json_object_has_the_documented_schema():
     scratch.samples[0]["b3"] = scratch.samples[0]["b3"] + 1
     data = json.loads(json.dumps(compare_aligned(align(torch_set, scratch)).to_json()))
     assert set(data) == {"agree", "samples", "params", "first_disagreement", "diagnosis",
-                         "notes", "reproduced_by"}
+                         "notes", "reproduced_by", "exact_to"}
     assert data["agree"] is False and data["samples"] == 5
     assert data["first_disagreement"] == "b3"
     assert list(data["params"]) == ["w1", "b1", "w2", "b2", "w3", "b3"]
     w1 = data["params"]["w1"]
-    assert set(w1) == {"shape", "max_abs_diff", "max_rel_diff", "digits", "worst"}
+    assert set(w1) == {"shape", "max_abs_diff", "max_rel_diff", "digits", "worst",
+                       "within_rounding"}
     assert w1["shape"] == [10, 2] and len(w1["worst"]) == 3
     assert all(isinstance(s, str) for s in data["diagnosis"])
 
