@@ -22,7 +22,7 @@ from engine.session import Session
 from engine.spec import DEFAULT_PRESET, preset
 from gui.export_dialog import ExportRunner
 from gui.main_window import MainWindow
-from gui.session_model import SessionModel
+from tests.gui.windows import window_on
 from tests.test_cli import app
 
 pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
@@ -30,12 +30,6 @@ pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
 EXPORTED = (TORCH_FILE, SCRATCH_FILE, MODEL_FILE, DATA_FILE)
 
 
-def window_on(qtbot, session: Session | None = None) -> MainWindow:
-    window = MainWindow(SessionModel(session or Session()))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
 
 
 def export_from(window: MainWindow, folder, monkeypatch) -> None:

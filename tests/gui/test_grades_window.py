@@ -11,19 +11,12 @@ from engine.session import Session
 from engine.spec import PRESETS
 from engine.trainer import Lockstep, TrainConfig
 from engine.training import train
-from gui.main_window import MainWindow
-from gui.session_model import SessionModel
 from gui.stage_list import AGREEMENT
+from tests.gui.windows import window_on
 
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")
 
 
-def window_on(qtbot, session: Session) -> MainWindow:
-    w = MainWindow(SessionModel(session))
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -11,15 +11,7 @@ from engine.spec import preset
 from gui.formula import to_html
 from gui.main_window import MainWindow
 from gui.mistake_actions import NO_MISTAKE
-from gui.session_model import SessionModel
-
-
-def window_on(qtbot, session: Session | None = None) -> MainWindow:
-    window = MainWindow(SessionModel(session or Session()))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
+from tests.gui.windows import window_on
 
 
 def inject_menu(window: MainWindow) -> dict[str, QAction]:
