@@ -12,3 +12,10 @@ class SpecError(UserInputError):
 
 class DataError(UserInputError):
     """A dataset (CSV or generated) that does not fit the network."""
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal or a dialog would act on (newlines, ANSI and OSC
+    escapes, other controls, invisible format characters) written as repr writes it, so a file
+    named with them shows as one plain line and cannot clear a screen or set a title."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
