@@ -15,7 +15,9 @@ A session folder holds
 
 Every file is written atomically and session.json last, naming the other two, so a kill at any
 moment leaves the previous autosave or the new one, never a mix. Reading runs nothing from the
-folder: JSON, the data reader, np.load without pickles, each checked against the network. A
+folder: JSON, the data reader, np.load without pickles, each checked against the network, and
+each file only when it is a regular file, read up to a bound (engine/regularfile.py): a pipe or
+a link to a device in the folder would otherwise hold the window from ever appearing. A
 mistake entry that cannot be made again (garbled, or from an older catalogue) is left out with
 a note saying why, and the rest of the session still comes back; an autosave written before
 mistakes were recorded has none.
@@ -25,6 +27,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -33,22 +36,27 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.datasets import Dataset, load_csv, to_csv_text
-from engine.errors import UserInputError
+from engine.errors import UserInputError, printable
 from engine.mistakes import inject
 from engine.params import Params
+from engine.regularfile import NotRegularFile, open_regular, size_of
 from engine.session import Session
 from engine.spec import NetworkSpec
+from engine.textfile import read_text
 from engine.trainer import TrainConfig
 
 FORMAT, VERSION = "backprop-explorer autosave", 1
 SESSION_FILE, LOCK_FILE = "session.json", "lock"
-MAX_SESSION_BYTES = 2**20
+MAX_SESSION_BYTES = 2**20   # a session.json names files and settings: a few kB
+# beyond both engines' parameters, the arrays file holds the run's plotted series: each keeps
+# at most ~8,000 points (engine/history.py), ~200 series for the deepest network
+MAX_HISTORY_BYTES = 64 * 2**20
 _DATA_NAME = re.compile(r"data-\d+\.csv")
 _ARRAYS_NAME = re.compile(r"arrays-\d+\.npz")
 _MAX_SAME_NAME = 100   # session folders one process may start within a second
@@ -189,7 +197,8 @@ def orphans(root: str | os.PathLike[str]) -> list[Path]:
 
 def _locked(lock: Path) -> bool:
     try:
-        fd = os.open(lock, os.O_RDWR)
+        # a pipe in its place must not hold the start of the window
+        fd = os.open(lock, os.O_RDWR | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return False
     except OSError:
@@ -222,15 +231,14 @@ def read_autosave(folder: str | os.PathLike[str]) -> Snapshot:
         raise
     except UserInputError as e:
         raise AutosaveError(f"{folder}: {e}") from None
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, RecursionError) as e:
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, RecursionError,
+            SyntaxError, EOFError) as e:
         raise AutosaveError(f"{folder}: cannot be read back ({type(e).__name__}: {e})") from None
 
 
 def _read(folder: Path) -> Snapshot:
-    path = folder / SESSION_FILE
-    if path.stat().st_size > MAX_SESSION_BYTES:
-        raise AutosaveError(f"{folder}: {SESSION_FILE} is too large to be an autosave")
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc = json.loads(read_text(folder / SESSION_FILE, MAX_SESSION_BYTES,
+                               "an autosave's session file", AutosaveError))
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != VERSION:
         raise AutosaveError(f"{folder}: not an autosave of this version of Backprop Explorer")
     spec = NetworkSpec.from_dict(doc["network"])
@@ -240,7 +248,8 @@ def _read(folder: Path) -> Snapshot:
     loaded = load_csv(folder / data_name, spec)
     data = dataclasses.replace(loaded, name=str(doc["data"]["name"]))
     run_doc = doc["training"]
-    with np.load(folder / arrays_name, allow_pickle=False) as arrays:
+    with _open_arrays(folder / arrays_name, spec) as f, \
+            np.load(f, allow_pickle=False) as arrays:
         params = _params(arrays, "scratch", spec, folder)
         torch_params = _params(arrays, "torch", spec, folder) if doc["torch_params"] else None
         run = None if run_doc is None else _run(run_doc, arrays, folder)
@@ -248,6 +257,45 @@ def _read(folder: Path) -> Snapshot:
     mistake, note = _mistake(doc.get("mistake"), spec)
     return Snapshot(spec, params, torch_params, data, int(doc["seed"]), sample,
                     str(doc["stage"]), run, float(doc["saved_at"]), mistake, note)
+
+
+def _open_arrays(path: Path, spec: NetworkSpec) -> BinaryIO:
+    """The arrays file opened, when it is a regular file of at most what `spec`'s two engines'
+    parameters and the plotted series take, every array in it no larger than the bytes it
+    unpacks from (np.load allocates what a header says before it reads)."""
+    shown = printable(str(path))
+    limit = 2 * spec.n_params * np.dtype(spec.np_dtype).itemsize + MAX_HISTORY_BYTES
+    try:
+        f = open_regular(path)
+    except NotRegularFile as e:
+        raise AutosaveError(f"{shown}: {e}") from None
+    try:
+        if size_of(f) > limit:
+            raise AutosaveError(f"{shown}: {size_of(f) / 2**20:.0f} MB is more than the "
+                                f"{limit / 2**20:.0f} MB an autosave of {spec.describe()} takes")
+        with zipfile.ZipFile(f) as z:
+            infos = z.infolist()
+            if sum(info.file_size for info in infos) > limit:
+                raise AutosaveError(f"{shown}: unpacks to more than an autosave of "
+                                    f"{spec.describe()} takes")
+            for info in infos:
+                with z.open(info) as member:
+                    _check_header(member, info.file_size, shown)
+        f.seek(0)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _check_header(member: BinaryIO, size: int, shown: str) -> None:
+    version = np.lib.format.read_magic(member)
+    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+            else np.lib.format.read_array_header_2_0)
+    shape, _, dtype = read(member)
+    if dtype.hasobject or math.prod(shape) * dtype.itemsize > size:
+        raise AutosaveError(f"{shown}: holds an array that is not plain numbers of the size "
+                            "its file holds")
 
 
 def _mistake(entry: object, spec: NetworkSpec) -> tuple[str | None, str]:

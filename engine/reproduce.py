@@ -22,7 +22,7 @@ from engine.gradset import GradientSet
 from engine.mistakes import Injection, injections
 from engine.model_file import read_model
 from engine.params import Params
-from engine.readers import SIDECAR
+from engine.readers import DATA_SIDECAR, SIDECAR
 from engine.rounding import WITHIN, rounding_bounds, unit_roundoff
 from engine.scratch import ScratchNet
 from engine.spec import NetworkSpec
@@ -38,8 +38,6 @@ MAX_BOUND_VALUES = 10_000_000
 _LR_NOTE = ("SGD along the way: after each sample each engine took a step with its own "
             "gradients, learning rate {lr!r}")
 _LR = re.compile(r"SGD along the way: .*learning rate (\S+)$")
-# the samples an export writes beside its files (engine.export.DATA_FILE; export needs torch)
-DATA_SIDECAR = "data.csv"
 
 
 def along_the_way_note(lr: float) -> str:

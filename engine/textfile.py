@@ -1,31 +1,45 @@
-"""Reading a user's small text file (a model, a CSV): size-checked, decoded as UTF-8 (a BOM is
-fine), every problem an error of the caller's kind whose message starts with the file's name."""
+"""Reading a user's small text file (a model, a CSV, an autosave's session): a regular file
+only (engine/regularfile.py: never a device or a pipe, which would be read without end or wait
+forever), up to a limit of bytes, decoded as UTF-8 (a BOM is fine), every problem an error of
+the caller's kind whose message starts with the file's name."""
 
 import os
 
-from engine.errors import UserInputError
+from engine.errors import UserInputError, printable
+from engine.regularfile import NotRegularFile, open_regular, read_at_most, size_of
 
 
 def read_text(path: str | os.PathLike, limit: int, what: str,
               error: type[UserInputError]) -> str:
-    """The text of `path`; refuses folders, files over `limit` bytes, non-UTF-8 bytes and NUL
-    characters with `error("<path>: ...")`. `what` names the kind of file in messages."""
+    """The text of `path`; refuses anything but a regular file, files over `limit` bytes,
+    non-UTF-8 bytes and NUL characters with `error("<path>: ...")`. `what` names the kind of
+    file in messages."""
     name = os.fspath(path)
+    text, problem = try_read_text(name, limit, what)
+    if text is None:
+        raise error(f"{printable(name)}: {problem}")
+    return text
+
+
+def try_read_text(path: str | os.PathLike, limit: int, what: str) -> tuple[str | None, str]:
+    """(the text of `path`, "") as read_text reads it, or (None, the problem) where read_text
+    would refuse it; for a file one may do without, such as one found beside another."""
     try:
-        if os.path.isdir(name):
-            raise error(f"{name}: is a folder, not {what}")
-        size = os.path.getsize(name)
-        if size > limit:
-            raise error(f"{name}: {size / 2**20:.0f} MB is more than the {limit // 2**20} MB "
-                        f"{what} may have")
-        with open(name, "rb") as f:
-            raw = f.read()
+        with open_regular(path) as f:
+            size = size_of(f)
+            raw = None if size > limit else read_at_most(f, limit)
+    except NotRegularFile as e:
+        return None, e.describe(what)
     except OSError as e:
-        raise error(f"{name}: cannot read it ({e.strerror or e})") from None
+        return None, f"cannot read it ({e.strerror or e})"
+    if size > limit:
+        return None, f"{size / 2**20:.0f} MB is more than the {limit / 2**20:g} MB {what} may have"
+    if raw is None:
+        return None, f"it grew past the {limit / 2**20:g} MB {what} may have as it was read"
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise error(f"{name}: not a text file (byte {e.start} is not UTF-8)") from None
+        return None, f"not a text file (byte {e.start} is not UTF-8)"
     if "\0" in text:
-        raise error(f"{name}: not a text file (it holds NUL bytes)")
-    return text
+        return None, "not a text file (it holds NUL bytes)"
+    return text, ""

@@ -66,6 +66,9 @@ class Recovery(QObject):
             log.warning("no autosave: cannot make a folder in %s (%s)", self.root, e)
         self._changed = True
         self._latest: tuple | None = None   # the worker's last (step, scratch, torch)
+        # the run a restored session came back with, and the network, data and mistake it was
+        # on: autosaved again until a run or a reset replaces it or the session leaves them
+        self._restored: tuple[RunSnapshot, tuple] | None = None
         docks = window.training
         window.model.changed.connect(self._on_change)
         docks.panel.runReset.connect(self._on_run_reset)
@@ -84,6 +87,7 @@ class Recovery(QObject):
     @Slot(object)
     def _on_run_reset(self, _training) -> None:
         self._latest = None
+        self._restored = None
         self._changed = True
 
     @Slot(object)
@@ -103,7 +107,7 @@ class Recovery(QObject):
         saved = Snapshot.of(session)
         training = docks.panel.training
         if training is None:
-            return saved
+            return dataclasses.replace(saved, run=self._restored_run())
         step = training.step
         if docks.panel.controller.running and self._latest is not None:
             step, scratch, theirs = self._latest
@@ -152,7 +156,9 @@ class Recovery(QObject):
     def restore(self, snapshot: Snapshot) -> None:
         """Put `snapshot` into the window: network, data, the scratch engine's mistake, both
         engines' parameters, sample, stage, the run's settings and plots. Written to this
-        session's autosave at once."""
+        session's autosave at once, the run included, and so on until a new run or a reset
+        replaces it (or another network, data or mistake leaves it behind): a second crash
+        loses nothing the first did not."""
         window = self.window
         session = window.model.session
         session.seed = snapshot.seed
@@ -173,7 +179,24 @@ class Recovery(QObject):
             panel.seed.setValue(config.seed)
             window.training.plots.restore_history(snapshot.spec, snapshot.run.history)
             window.training.plots_dock.show()
+        self._restored = None if snapshot.run is None else (snapshot.run, self._on_what())
         self.save_now()
+
+    def _restored_run(self) -> RunSnapshot | None:
+        """The restored run, while the session is still on its network, data and mistake."""
+        if self._restored is not None and not self._still_on(self._restored[1]):
+            self._restored = None
+        return None if self._restored is None else self._restored[0]
+
+    def _on_what(self) -> tuple:
+        session = self.window.model.session
+        mistake = session.mistake.label if session.mistake is not None else None
+        return session.spec, session.data, mistake
+
+    def _still_on(self, then: tuple) -> bool:
+        (spec, data, mistake), (now_spec, now_data, now_mistake) = then, self._on_what()
+        # the data by identity: new data of equal values is still another data set
+        return spec == now_spec and data is now_data and mistake == now_mistake
 
     def finish(self) -> None:
         """A clean close: stop autosaving and delete this session's autosave."""

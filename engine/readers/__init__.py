@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from engine.errors import SpecError
+from engine.datasets import MAX_CSV_BYTES
+from engine.errors import SpecError, printable
 from engine.gradfile_reader import is_dat, parse_dat, parse_dat_lines
 from engine.gradset import (
     MAX_FILE_BYTES,
@@ -39,10 +40,16 @@ from engine.readers.binary import NPY_MAGIC, ZIP_MAGIC, is_pickle, read_npy, rea
 from engine.readers.collect import Collector
 from engine.readers.text import parse_text
 from engine.readers.tree import Node
+from engine.regularfile import NotRegularFile, open_regular, read_at_most, size_of
 from engine.spec import LAYOUTS, NetworkSpec
+from engine.textfile import try_read_text
 
 SIDECAR = "model.json"
-_MAX_SIDECAR_BYTES = 16 * 2**20
+# the samples an export writes beside its files (engine.export.DATA_FILE; export needs torch),
+# from which a comparison makes the run behind two files again (engine/reproduce.py)
+DATA_SIDECAR = "data.csv"
+# a model.json states a network and its parameters: 16 MB holds a million parameters as text
+MAX_SIDECAR_BYTES = 16 * 2**20
 _NOT_CONTROL = bytes(c for c in range(256) if c >= 32 or c in b"\t\n\r\f\v\x1b")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _HEAD_BYTES = 4096           # enough to see whether a file starts as ours
@@ -67,7 +74,7 @@ def read_gradients(path: str | os.PathLike[str], *, model_spec: NetworkSpec | No
     if size > MAX_TEXT_BYTES and _starts_as_dat(file, source):
         return _ours(_stream_dat(file, source, size, progress), *_sidecar(file))
     data = _read_bytes(file, source, size)
-    spec, layout, notes = _sidecar(file)
+    spec, layout, notes, skipped = _sidecar(file)
     if data.startswith(NPY_MAGIC):
         gs = _from_node(read_npy(file), source, model_spec or spec)
     elif data.startswith(ZIP_MAGIC):
@@ -79,12 +86,12 @@ def read_gradients(path: str | os.PathLike[str], *, model_spec: NetworkSpec | No
     else:
         text = _decode(data, source)
         if is_dat(text):
-            return _ours(parse_dat(text, source), spec, layout, notes)
+            return _ours(parse_dat(text, source), spec, layout, notes, skipped)
         collector = Collector(source, model_spec or spec)
         for entry in parse_text(text, source):
             collector.add(entry.label or None, entry.node)
         gs = _finish(collector, source)
-    gs.notes = notes + gs.notes
+    gs.notes = skipped + notes + gs.notes
     gs.spec, gs.layout = spec, layout
     # --model states a layout, and so does a model.json beside the file: torch's (out, in)
     # where it names none
@@ -96,11 +103,13 @@ def read_gradients(path: str | os.PathLike[str], *, model_spec: NetworkSpec | No
 
 
 def _ours(gs: GradientSet, spec: NetworkSpec | None, layout: str | None,
-          notes: list[str]) -> GradientSet:
-    """One of our files, its network and layout completed from a model.json beside it."""
+          notes: list[str], skipped: list[str]) -> GradientSet:
+    """One of our files, its network and layout completed from a model.json beside it; what
+    was left out from beside it is noted whether or not the file needed it."""
     if (gs.spec is None and spec) or (gs.layout is None and layout):
         gs.notes = notes + gs.notes
         gs.spec, gs.layout = gs.spec or spec, gs.layout or layout
+    gs.notes = skipped + gs.notes
     return gs
 
 
@@ -117,26 +126,38 @@ def _finish(collector: Collector, source: str) -> GradientSet:
                        printed_digits=found.printed_digits)
 
 
-def _size(path: Path, source: str) -> int:
-    """The file's size; refused when it is a folder, missing or over MAX_FILE_BYTES."""
+def _refused(source: str, problem: str) -> GradientFileError:
+    return GradientFileError(printable(source), problem)
+
+
+def _open(path: Path, source: str) -> BinaryIO:
+    """`path` opened for reading when it is a regular file (engine/regularfile.py): a device
+    or a pipe would be read without end or wait forever."""
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise GradientFileError(source, "is a folder, not a file")
+        return open_regular(path)
+    except NotRegularFile as e:
+        raise _refused(source, e.describe("a file")) from None
     except OSError as e:
-        raise GradientFileError(source, f"cannot be read ({e.strerror or e})") from None
+        raise _refused(source, f"cannot be read ({e.strerror or e})") from None
+
+
+def _size(path: Path, source: str) -> int:
+    """The file's size; refused when it is not a regular file, missing or over
+    MAX_FILE_BYTES."""
+    with _open(path, source) as f:
+        size = size_of(f)
     if size > MAX_FILE_BYTES:
-        raise GradientFileError(source, f"is {_mb(size)} MB; gradient files over "
-                                f"{_mb(MAX_FILE_BYTES)} MB are not read")
+        raise _refused(source, f"is {_mb(size)} MB; gradient files over "
+                       f"{_mb(MAX_FILE_BYTES)} MB are not read")
     return size
 
 
 def _head(path: Path, source: str) -> bytes:
     try:
-        with path.open("rb") as f:
+        with _open(path, source) as f:
             return f.read(_HEAD_BYTES)
     except OSError as e:
-        raise GradientFileError(source, f"cannot be read ({e.strerror or e})") from None
+        raise _refused(source, f"cannot be read ({e.strerror or e})") from None
 
 
 def _starts_as_dat(path: Path, source: str) -> bool:
@@ -146,21 +167,31 @@ def _starts_as_dat(path: Path, source: str) -> bool:
 
 
 def _read_bytes(path: Path, source: str, size: int) -> bytes:
-    """The whole file; text over MAX_TEXT_BYTES (not ours: that is streamed) is refused."""
-    if size > MAX_TEXT_BYTES:
-        head = _head(path, source)
-        if not (head.startswith((NPY_MAGIC, ZIP_MAGIC)) or is_pickle(head[:2])):
-            raise GradientFileError(
-                source, f"is {_mb(size)} MB of text; gradient files written as text are "
-                f"read up to {_mb(MAX_TEXT_BYTES)} MB (reading takes about ten times their "
-                f"size in memory): save more samples with np.save or np.savez, read up to "
-                f"{_mb(MAX_FILE_BYTES)} MB")
+    """The whole file, read up to MAX_FILE_BYTES when it starts as binary and MAX_TEXT_BYTES
+    otherwise (ours over that is streamed), whatever its size said; text over that is
+    refused."""
     try:
-        data = path.read_bytes()
+        with _open(path, source) as f:
+            head = f.read(_HEAD_BYTES)
+            binary = head.startswith((NPY_MAGIC, ZIP_MAGIC)) or is_pickle(head[:2])
+            limit = MAX_FILE_BYTES if binary else MAX_TEXT_BYTES
+            rest = None if size > limit else read_at_most(f, limit - len(head))
     except OSError as e:
-        raise GradientFileError(source, f"cannot be read ({e.strerror or e})") from None
+        raise _refused(source, f"cannot be read ({e.strerror or e})") from None
+    if rest is None and size <= limit:
+        raise _refused(source, f"grew past {_mb(limit)} MB as it was read; not read")
+    if rest is None and binary:
+        raise _refused(source, f"is {_mb(size)} MB; gradient files over "
+                       f"{_mb(MAX_FILE_BYTES)} MB are not read")
+    if rest is None:
+        raise _refused(
+            source, f"is {_mb(size)} MB of text; gradient files written as text are read up "
+            f"to {_mb(MAX_TEXT_BYTES)} MB (reading takes about ten times their size in "
+            f"memory): save more samples with np.save or np.savez, read up to "
+            f"{_mb(MAX_FILE_BYTES)} MB")
+    data = head + rest
     if not data.strip():
-        raise GradientFileError(source, "is empty")
+        raise _refused(source, "is empty")
     return data
 
 
@@ -169,7 +200,7 @@ def _stream_dat(path: Path, source: str, size: int, progress: Progress | None) -
     text (UTF-16 after its BOM, else UTF-8, else Latin-1; a BOM, CRLF and colour codes
     dropped) and never kept."""
     try:
-        with path.open("rb") as f:
+        with _open(path, source) as f:
             utf16 = f.read(2) in _UTF16_BOMS
             f.seek(0)
             if not utf16:
@@ -178,7 +209,7 @@ def _stream_dat(path: Path, source: str, size: int, progress: Progress | None) -
             with io.TextIOWrapper(f, encoding="utf-16", newline="") as text:
                 return _parse_lines(_utf16_lines(text, source), source, size, progress)
     except OSError as e:
-        raise GradientFileError(source, f"cannot be read ({e.strerror or e})") from None
+        raise _refused(source, f"cannot be read ({e.strerror or e})") from None
 
 
 def _utf8_lines(f: BinaryIO) -> Iterator[tuple[int, str | None]]:
@@ -216,6 +247,9 @@ def _file_lines(lines: Iterator[tuple[int, str | None]], source: str, size: int,
             raise GradientFileError(source, f"line {number}: is over {_mb(MAX_LINE_BYTES)} MB "
                                     "long; gradient files of ours wrap every 10 values")
         done += length
+        if done > MAX_FILE_BYTES:   # whatever its size said when it was opened
+            raise _refused(source, f"grew past {_mb(MAX_FILE_BYTES)} MB as it was read; not "
+                           "read")
         if progress is not None and done >= report_at:
             if progress(done, size):
                 raise ReadCancelled
@@ -247,19 +281,26 @@ def _decode(data: bytes, source: str) -> str:
     return _ANSI.sub("", text)
 
 
-def _sidecar(path: Path) -> tuple[NetworkSpec | None, str | None, list[str]]:
-    """Network and layout from a model.json beside the file, when there is a usable one."""
+def _sidecar(path: Path) -> tuple[NetworkSpec | None, str | None, list[str], list[str]]:
+    """Network and layout from a model.json beside the file, when there is a usable one, with
+    notes on what was taken; and notes on what beside it was left out: a model.json that
+    cannot be used, a data.csv that cannot be read (a comparison makes the run behind the
+    files again from it). Neither was named by the user: one that cannot be used is never a
+    reason to refuse the file."""
     model = path.parent / SIDECAR
-    if path.name == SIDECAR or not model.is_file():
-        return None, None, []
+    skipped = _unusable_data(path)
+    if path.name == SIDECAR or not os.path.lexists(model):
+        return None, None, [], skipped
+    shown = printable(str(model))
+    text, problem = try_read_text(model, MAX_SIDECAR_BYTES, "a model.json beside a file")
     try:
-        if model.stat().st_size > _MAX_SIDECAR_BYTES:
-            raise ValueError("it is too large")
-        data = json.loads(model.read_text(encoding="utf-8"))
+        if text is None:
+            raise ValueError(problem)
+        data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("it is not a JSON object")
-    except (OSError, ValueError, RecursionError) as e:
-        return None, None, [f"{model} beside the file was not used: {e}"]
+    except (ValueError, RecursionError) as e:
+        return None, None, [], [f"{shown} beside the file was not used: {e}", *skipped]
     notes = []
     layout = data.get("layout")
     if layout not in LAYOUTS:
@@ -268,11 +309,31 @@ def _sidecar(path: Path) -> tuple[NetworkSpec | None, str | None, list[str]]:
         spec = NetworkSpec.from_dict(data)
     except SpecError as e:
         spec = None
-        notes.append(f"the network in {model} was not used: {e}")
+        notes.append(f"the network in {shown} was not used: {e}")
     used = " and ".join(filter(None, [layout and f"layout {layout}", spec and "network"]))
     if used:
-        notes.append(f"{used} taken from {model}")
-    return spec, layout, notes
+        notes.append(f"{used} taken from {shown}")
+    return spec, layout, notes, skipped
+
+
+def _unusable_data(path: Path) -> list[str]:
+    """A note when a data.csv beside the file is there but is no regular file of at most
+    MAX_CSV_BYTES; its content is read, and checked, only when a comparison needs it."""
+    data = path.parent / DATA_SIDECAR
+    if path.name == DATA_SIDECAR or not os.path.lexists(data):
+        return []
+    try:
+        with open_regular(data) as f:
+            size = size_of(f)
+    except NotRegularFile as e:
+        problem = e.describe("a data file")
+    except OSError as e:
+        problem = f"cannot read it ({e.strerror or e})"
+    else:
+        if size <= MAX_CSV_BYTES:
+            return []
+        problem = f"{_mb(size)} MB is more than the {_mb(MAX_CSV_BYTES)} MB a data file may have"
+    return [f"{printable(str(data))} beside the file was not used: {problem}"]
 
 
 __all__ = ["GradientFileError", "GradientSet", "read_gradients"]
