@@ -5,16 +5,17 @@ were made from at float64 (`given`: a CSV's values as written, or the generated 
 run in another dtype converts those once instead of re-rounding x and y.
 """
 
-import csv
 import dataclasses
-import io
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
 from engine.errors import DataError
+from engine.gradset import clipped
 from engine.spec import NetworkSpec
 from engine.textfile import read_text
 
@@ -46,6 +47,13 @@ class Dataset:
         if self.x.dtype == dtype and self.y.dtype == dtype:
             return self
         x, y = self.exact
+        for what, values in (("input", x), ("target", y)):
+            bad = ~(np.abs(values) <= np.finfo(dtype).max)
+            if bad.any():
+                row, column = (int(i) for i in np.argwhere(bad)[0])
+                raise DataError(f"{self.name}: sample {row + 1}, {what} {column + 1} is "
+                                f"{values[row, column]:g}, beyond the range of "
+                                f"{np.dtype(dtype).name}")
         return Dataset(x.astype(dtype), y.astype(dtype), self.name, (x, y))
 
     def copy(self) -> "Dataset":
@@ -103,43 +111,133 @@ def load_csv(path: str | os.PathLike, spec: NetworkSpec) -> Dataset:
 
 
 def parse_csv(text: str, spec: NetworkSpec, name: str = "data") -> Dataset:
-    """The rows of CSV `text`; see `load_csv`."""
+    """The rows of CSV `text`; see `load_csv`. Numbers are read as Python prints them (digits
+    0-9, '.', an exponent, a sign; a field may be quoted): float() also takes "1_000", "١٢"
+    and "１２", which are refused at their line and column, as is a value the spec's dtype
+    cannot hold (1e39 in float32). Rows go into numpy arrays as they are read, so memory stays
+    within a few times the text's size."""
     width = spec.n_inputs + spec.n_outputs
     need = f"{_count(spec.n_inputs, 'input')} + {_count(spec.n_outputs, 'target')}"
-    rows: list[list[float]] = []
-    lines = [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    if not lines:
-        raise DataError(f"{name}: the file is empty; it needs rows of {need}")
-    delimiter = _delimiter(lines[0][1])
-    for position, (line_no, line) in enumerate(lines):
-        fields = next(csv.reader(io.StringIO(line), delimiter=delimiter, skipinitialspace=True))
-        if delimiter == " ":
-            fields = [f for f in fields if f]
-        if position == 0 and fields and all(not _is_number(f) for f in fields):
-            continue  # a header
+    if "\r" in text and "\n" not in text:
+        text = text.replace("\r", "\n")  # old Mac line ends
+    rows = _Rows(text, spec, name)
+    delimiter: str | None = None
+    for start, line in _lines(text):
+        if delimiter is None:
+            delimiter = rows.delimiter = _delimiter(line)
+            fields = _split(line, delimiter)
+            if all(not _is_number(f) for f in fields):
+                continue  # a header
+        else:
+            fields = _split(line, delimiter)
         if len(fields) != width:
-            raise DataError(f"{name}, line {line_no}: {len(fields)} columns, but "
+            rows.check()  # an earlier line's mistake is told first
+            raise DataError(f"{name}, line {rows.line_of(start)}: {len(fields)} columns, but "
                             f"{spec.describe()} needs {width} ({need})")
-        row = []
-        for column, field in enumerate(fields, start=1):
-            value = _number(field)
-            if value is None:
-                raise DataError(f"{name}, line {line_no}, column {column}: {field.strip()!r} "
-                                "is not a number")
-            if not math.isfinite(value):
-                raise DataError(f"{name}, line {line_no}, column {column}: {field.strip()} is "
-                                "not a finite number")
-            if spec.loss == "bce" and column > spec.n_inputs and not 0 <= value <= 1:
-                raise DataError(f"{name}, line {line_no}, column {column}: target {value:g} is "
-                                "outside [0, 1], which binary cross-entropy needs")
-            row.append(value)
-        rows.append(row)
-    if not rows:
+        values = _strict_numbers(line, fields)
+        if values is None:
+            rows.check()
+            column, field = next((c, f) for c, f in enumerate(fields, 1)
+                                 if _strict_number(f) is None)
+            hint = "" if _number(field) is None else f" {NUMBERS}"
+            raise DataError(f"{name}, line {rows.line_of(start)}, column {column}: "
+                            f"{clipped(_unquoted(field), 40)!r} is not a number{hint}")
+        rows.add(start, values)
+    if delimiter is None:
+        raise DataError(f"{name}: the file is empty; it needs rows of {need}")
+    data = rows.array()
+    if not len(data):
         raise DataError(f"{name}: only a header, no samples; it needs rows of {need}")
-    data = np.asarray(rows, dtype=np.float64)
     x, y = data[:, :spec.n_inputs], data[:, spec.n_inputs:]
     return Dataset(x.astype(spec.np_dtype), y.astype(spec.np_dtype),
-                   f"{os.path.basename(name)}, {len(rows)} samples", (x, y))
+                   f"{os.path.basename(name)}, {len(data)} samples", (x, y))
+
+
+NUMBERS = "(numbers are read as Python prints them: digits 0-9, '.', an exponent, a sign)"
+_CHUNK = 65536   # rows gathered as Python floats before they go into an array
+
+
+class _Rows:
+    """The rows read so far: float64 arrays of _CHUNK rows, each row's start in the text, and
+    the checks on their values (finite, in the dtype's range, bce targets in [0, 1]) made a
+    chunk at a time, in file order."""
+
+    def __init__(self, text: str, spec: NetworkSpec, name: str) -> None:
+        self.text, self.spec, self.name = text, spec, name
+        self.width = spec.n_inputs + spec.n_outputs
+        self.chunks: list[np.ndarray] = []
+        self.starts: list[np.ndarray] = []
+        self.pending: list[float] = []
+        self.pending_starts: list[int] = []
+        self.checked = 0
+        self.delimiter = ","
+
+    def add(self, start: int, values: list[float]) -> None:
+        self.pending += values
+        self.pending_starts.append(start)
+        if len(self.pending_starts) == _CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending_starts:
+            self.chunks.append(np.array(self.pending, np.float64).reshape(-1, self.width))
+            self.starts.append(np.array(self.pending_starts, np.int64))
+            self.pending, self.pending_starts = [], []
+
+    def line_of(self, start: int) -> int:
+        return self.text.count("\n", 0, start) + 1
+
+    def check(self) -> None:
+        """Refuse the first value read so far that a run cannot use, at its line and column."""
+        self._flush()
+        spec = self.spec
+        for chunk, starts in zip(self.chunks[self.checked:], self.starts[self.checked:],
+                                 strict=True):
+            bad = ~(np.abs(chunk) <= np.finfo(spec.np_dtype).max)
+            if spec.loss == "bce":
+                targets = chunk[:, spec.n_inputs:]
+                bad[:, spec.n_inputs:] |= ~((targets >= 0) & (targets <= 1))
+            if bad.any():
+                row, column = (int(i) for i in np.argwhere(bad)[0])
+                self._refuse(int(starts[row]), column, float(chunk[row, column]))
+        self.checked = len(self.chunks)
+
+    def _refuse(self, start: int, column: int, value: float) -> NoReturn:
+        end = self.text.find("\n", start)
+        line = self.text[start:end if end >= 0 else len(self.text)]
+        field = _unquoted(_split(line.strip(), self.delimiter)[column])
+        where = f"{self.name}, line {self.line_of(start)}, column {column + 1}"
+        if not math.isfinite(value):
+            raise DataError(f"{where}: {clipped(field, 40)} is not a finite number")
+        if abs(value) > np.finfo(self.spec.np_dtype).max:
+            raise DataError(f"{where}: {clipped(field, 40)} is beyond the range of "
+                            f"{self.spec.dtype} (±{float(np.finfo(self.spec.np_dtype).max):.4g})")
+        raise DataError(f"{where}: target {value:g} is outside [0, 1], which binary "
+                        "cross-entropy needs")
+
+    def array(self) -> np.ndarray:
+        """All rows (N, width), checked."""
+        self.check()
+        if not self.chunks:
+            return np.empty((0, self.width))
+        return self.chunks[0] if len(self.chunks) == 1 else np.concatenate(self.chunks)
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """(start, stripped line) of every non-blank line, without a list of all lines."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        if end < 0:
+            end = size
+        line = text[start:end].strip()
+        if line:
+            yield start, line
+        start = end + 1
+
+
+def _split(line: str, delimiter: str) -> list[str]:
+    return line.split() if delimiter == " " else line.split(delimiter)
 
 
 def _count(n: int, noun: str) -> str:
@@ -153,14 +251,41 @@ def _delimiter(line: str) -> str:
     return " "
 
 
+def _unquoted(field: str) -> str:
+    field = field.strip()
+    if len(field) >= 2 and field[0] == field[-1] == '"':
+        return field[1:-1].strip()
+    return field
+
+
+def _strict_numbers(line: str, fields: list[str]) -> list[float] | None:
+    """The line's numbers, or None when a field is not one as Python prints numbers."""
+    if line.isascii() and "_" not in line:
+        try:
+            return [float(f) for f in fields]  # the common case: no quotes, nothing odd
+        except ValueError:
+            pass
+    values = [_strict_number(f) for f in fields]
+    return None if None in values else values  # type: ignore[return-value]
+
+
+def _strict_number(field: str) -> float | None:
+    field = _unquoted(field)
+    if not field.isascii() or "_" in field:
+        return None
+    return _number(field)
+
+
 def _number(field: str) -> float | None:
     try:
-        return float(field.strip())
+        return float(_unquoted(field))
     except ValueError:
         return None
 
 
 def _is_number(field: str) -> bool:
+    """Whether a header's field reads as a number, even one refused later ("١٢" is not a
+    column name)."""
     return _number(field) is not None
 
 

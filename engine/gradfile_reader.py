@@ -21,16 +21,28 @@ from engine.gradset import (
     GradientFileError,
     GradientSet,
     StackedSamples,
+    clipped,
     param_order,
     shape_text,
 )
-from engine.spec import DTYPES, LAYOUTS, NetworkSpec
+from engine.model_file import load_json
+from engine.spec import DTYPES, LAYOUTS, MAX_LAYERS, MAX_WIDTH, NetworkSpec
 
 _HEADER_KEYS = ("engine", "dtype", "layout", "network", "samples", "params", "note")
-_ENTRY = re.compile(r"([A-Za-z_]\w*) \(([\d, ]*)\):(.*)")
-_SAMPLE = re.compile(r"sample (\d+)")
+# digits are 0-9 only: int() and float() also read "٣" and "1_000", which we never write
+_ENTRY = re.compile(r"([A-Za-z_]\w*) \(([0-9, ]*)\):(.*)")
+_SAMPLE = re.compile(r"sample ([0-9]+)")
 _LOSS = re.compile(r"loss:(.*)")
-_PARAM = re.compile(r"\s*([A-Za-z_]\w*) \(([\d, ]*)\)\s*(?:,|$)")
+_PARAM = re.compile(r"\s*([A-Za-z_]\w*) \(([0-9, ]*)\)\s*(?:,|$)")
+_WHOLE = re.compile("[0-9]+")
+_LAYER_NUMBER = re.compile("[wb]([1-9][0-9]*)")
+# Bounds on what a header states, checked before anything is sized from it. A sample takes at
+# least ~30 characters (its heading, w1 and b1 of one value each), so MAX_FILE_BYTES (200 MB)
+# holds fewer than 7 million; a weight is 2-D and a bias 1-D, a file converted from another
+# may keep a leading axis of 1 (3 at most), each side at most the widest layer a network has;
+# zero-size parameters have no gradient.
+MAX_SAMPLES = 10_000_000
+MAX_NDIM = 3
 _EXTRAS = {"x": "x (", "y": "y (", "loss": "loss:"}   # what a sample may record, its heading
 Line = tuple[int, str]   # (line number from 1, the line's text stripped)
 
@@ -140,14 +152,18 @@ def _header_value(key: str, value: str, source: str, line: int) -> object:
         return value
     if key == "network":
         try:
-            return NetworkSpec.from_dict(json.loads(value))
+            return NetworkSpec.from_dict(load_json(value))
         except (json.JSONDecodeError, RecursionError):
             raise _fail(source, line, "the network is not one line of JSON") from None
         except SpecError as e:
             raise _fail(source, line, f"the network does not make sense: {e}") from None
     if key == "samples":
-        if not value.isdigit():
-            raise _fail(source, line, f"the sample count {value!r} is not a whole number")
+        if not _WHOLE.fullmatch(value):
+            raise _fail(source, line, f"the sample count {clipped(value)!r} is not a whole "
+                        "number (digits 0-9)")
+        if len(value) > len(str(MAX_SAMPLES)) or not 1 <= int(value) <= MAX_SAMPLES:
+            raise _fail(source, line, f"the sample count {clipped(value, 12)} is not from 1 to "
+                        f"{MAX_SAMPLES}, which a gradient file holds at most")
         return int(value)
     return _parse_params(value, source, line)
 
@@ -158,26 +174,40 @@ def _parse_params(value: str, source: str, line: int) -> dict[str, tuple[int, ..
     while pos < len(value):
         m = _PARAM.match(value, pos)
         if not m or m.end() == pos:
-            raise _fail(source, line, f"cannot read the parameter list at {value[pos:pos + 20]!r}"
-                        " (expected 'w1 (10, 2), b1 (10,), ...')")
-        params[m[1]] = _shape(m[2], source, line)
+            raise _fail(source, line, f"cannot read the parameter list at "
+                        f"{clipped(value[pos:], 20)!r} (expected 'w1 (10, 2), b1 (10,), ...')")
+        name = m[1]
+        layer = _LAYER_NUMBER.fullmatch(name)
+        if not layer:
+            raise _fail(source, line, f"parameter names must be w1, b1, w2, ...; got "
+                        f"{clipped(name)!r}")
+        if len(layer[1]) > len(str(MAX_LAYERS)) or int(layer[1]) > MAX_LAYERS:
+            raise _fail(source, line, f"{clipped(name)} names layer {clipped(layer[1], 12)}; a "
+                        f"network has at most {MAX_LAYERS} layers")
+        if name in params:
+            raise _fail(source, line, f"the parameter list gives {name} twice")
+        params[name] = _shape(m[2], source, line, name)
         pos = m.end()
-    try:
-        order = param_order(params)
-    except ValueError:
-        raise _fail(source, line, f"parameter names must be w1, b1, w2, ...; got "
-                    f"{', '.join(params)}") from None
+    order = param_order(params)
     if order != list(params):
         raise _fail(source, line, f"parameters must be listed as {', '.join(order)}")
     return params
 
 
-def _shape(text: str, source: str, line: int) -> tuple[int, ...]:
+def _shape(text: str, source: str, line: int, what: str = "") -> tuple[int, ...]:
+    """A shape as written, "10, 2" or "10,": at most MAX_NDIM sides of 1 to MAX_WIDTH."""
     parts = [p.strip() for p in text.split(",")]
     if parts and parts[-1] == "":
         parts.pop()
-    if not all(p.isdigit() for p in parts):
-        raise _fail(source, line, f"bad shape ({text})")
+    of = f" of {what}" if what else ""
+    if len(parts) > MAX_NDIM:
+        raise _fail(source, line, f"the shape{of} has {len(parts)} dimensions; a gradient "
+                    f"here has at most {MAX_NDIM}")
+    if not all(_WHOLE.fullmatch(p) for p in parts):
+        raise _fail(source, line, f"bad shape{of} ({clipped(text)})")
+    if not all(len(p) <= len(str(MAX_WIDTH)) and 1 <= int(p) <= MAX_WIDTH for p in parts):
+        raise _fail(source, line, f"the shape{of} ({clipped(text)}) has a side outside 1 to "
+                    f"{MAX_WIDTH}, the widest a layer is")
     return tuple(int(p) for p in parts)
 
 
@@ -187,11 +217,19 @@ def _is_heading(text: str) -> bool:
                                       or _LOSS.fullmatch(text))
 
 
+def _strict(text: str) -> bool:
+    """Whether every number float() reads in `text` is written as ours are (ASCII, no
+    underscores: float() also reads "1_000" and "١٢")."""
+    return text.isascii() and "_" not in text
+
+
 def _bad_token(tokens: list[str]) -> str:
     for token in tokens:
         try:
             float(token)
         except ValueError:
+            return token
+        if not _strict(token):
             return token
     raise AssertionError("every token is a number")
 
@@ -250,7 +288,7 @@ class _Body:
         while item is not None:
             number, text = item
             m = _SAMPLE.fullmatch(text)
-            if not m or int(m[1]) != k + 1:
+            if not m or m[1] != str(k + 1):
                 raise _fail(self.source, number, f"expected 'sample {k + 1}', found {text!r}")
             ahead = self._peek()
             if ahead is not None and not _is_heading(ahead[1]):
@@ -318,7 +356,9 @@ class _Body:
             if tokens:
                 end = done + len(tokens)
                 last_line = number
-                if bad is None and end <= count:
+                if bad is None and end <= count and not _strict(text):
+                    bad = (number, _bad_token(tokens))
+                elif bad is None and end <= count:
                     try:
                         # numpy reads str as float() does: the same values, the same errors
                         values = np.array(tokens, dtype=np.float64)
@@ -339,7 +379,7 @@ class _Body:
             raise _fail(self.source, last_line, f"{what} has {_plural(done, 'value')} but its "
                         f"shape {shape_text(shape)} needs {count}{cut}")
         if bad is not None:
-            raise _fail(self.source, bad[0], f"{bad[1][:30]!r} in {what} is not a number")
+            raise _fail(self.source, bad[0], f"{clipped(bad[1], 30)!r} in {what} is not a number")
         return self._heading()
 
     def _finish(self, k: int) -> GradientSet:

@@ -14,8 +14,8 @@ from typing import NoReturn
 
 import numpy as np
 
-from engine.errors import UserInputError
-from engine.spec import NetworkSpec
+from engine.errors import UserInputError, printable
+from engine.spec import MAX_LAYERS, NetworkSpec
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 # Parsing text costs about nine times its size in memory and 60 ms a megabyte: a 100 MB printout
@@ -53,6 +53,12 @@ def param_order(names: Iterable[str]) -> list[str]:
             raise ValueError(f"not a canonical parameter name: {name!r}")
         keyed.append((int(m[2]), m[1] == "b", name))
     return [name for *_, name in sorted(keyed)]
+
+
+def clipped(text: str, length: int = 40) -> str:
+    """`text` as a message may quote it: its first `length` characters, printable (a label of
+    5000 digits or with escape codes shows as one short line), "..." where it is cut."""
+    return printable(text[:length]) + ("..." if len(text) > length else "")
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -194,6 +200,10 @@ def _check_complete(names: list[str], fail: Fail) -> None:
         fail("holds no parameters")
     layers = {int(n[1:]) for n in names}
     n_layers = max(layers)
+    if n_layers > MAX_LAYERS:
+        # before listing what is missing: w99999999999 alone would be a list of 2e11 names
+        fail(f"has {'w' if f'w{n_layers}' in names else 'b'}{n_layers}, a layer past the "
+             f"{MAX_LAYERS} a network has at most")
     expected = [f"{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "wb"]
     missing = [n for n in expected if n not in names]
     if missing:

@@ -13,6 +13,7 @@ of the same file saying "dtype": "float64", instead of going through float32 on 
 """
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import numpy as np
 
 from engine.atomic import atomic_write_text
 from engine.errors import SpecError, UserInputError
-from engine.params import Params, from_layout, init_params, to_layout
+from engine.params import Params, from_layout, init_params, out_of_range, to_layout
 from engine.spec import SPEC_KEYS, NetworkSpec
 from engine.textfile import read_text
 
@@ -43,9 +44,11 @@ class Model:
     def run(self, dtype: str | None = None, layout: str | None = None
             ) -> tuple[NetworkSpec, Params]:
         """The spec with `dtype` and `layout` applied where given (the file's, else the
-        defaults, where not), and the parameters converted once to that dtype."""
+        defaults, where not), and the parameters converted once to that dtype. A value that
+        dtype cannot hold (1e39 in float32) is a SpecError naming it."""
         changes = {k: v for k, v in (("dtype", dtype), ("layout", layout)) if v}
         spec = self.spec.with_options(**changes) if changes else self.spec
+        _check_range(spec, self.params)
         return spec, {k: v.astype(spec.np_dtype) for k, v in self.params.items()}
 
 
@@ -64,6 +67,17 @@ def _plain(value: np.ndarray) -> Any:
     return [_plain(v) for v in value]
 
 
+def _check_range(spec: NetworkSpec, params: Params) -> None:
+    """Refuse a parameter `spec`'s dtype cannot hold, at its place in the file's layout."""
+    for name, value in params.items():
+        shown = value.T if name[0] == "w" and spec.layout == "in_out" else value
+        beyond = out_of_range(shown, spec.np_dtype)
+        if beyond:
+            index, number = beyond
+            raise SpecError(f"params.{name}{index} is {number:g}, beyond the range of "
+                            f"{spec.dtype} (±{float(np.finfo(spec.np_dtype).max):.4g})")
+
+
 def model_from_dict(data: Any, seed: int = 0) -> Model:
     """Check a parsed model file and build it; without params, initialise from `seed`."""
     if not isinstance(data, dict):
@@ -80,7 +94,9 @@ def model_from_dict(data: Any, seed: int = 0) -> Model:
         return Model(spec, init_params(spec.with_options(dtype="float64"), seed), stated)
     if not isinstance(data["params"], dict):
         raise SpecError("'params' must be an object mapping w1, b1, ... to arrays")
-    return Model(spec, from_layout(spec, data["params"], dtype=np.float64), stated)
+    params = from_layout(spec, data["params"], dtype=np.float64, where="params.")
+    _check_range(spec, params)
+    return Model(spec, params, stated)
 
 
 def read_model(path: str | os.PathLike, seed: int = 0) -> Model:
@@ -88,7 +104,7 @@ def read_model(path: str | os.PathLike, seed: int = 0) -> Model:
     name = os.fspath(path)
     text = read_text(name, MAX_MODEL_BYTES, "a model file", SpecError)
     try:
-        return model_from_dict(json.loads(text, parse_constant=_no_constants), seed)
+        return model_from_dict(load_json(text), seed)
     except json.JSONDecodeError as e:
         raise SpecError(f"{name}: not valid JSON (line {e.lineno}, column {e.colno}: "
                         f"{e.msg})") from None
@@ -98,6 +114,49 @@ def read_model(path: str | os.PathLike, seed: int = 0) -> Model:
         if str(e).startswith(f"{name}:"):
             raise
         raise SpecError(f"{name}: {e}") from None
+
+
+def load_json(text: str) -> Any:
+    """`text` parsed as JSON, every number as JSON means it: a whole number too long for int()
+    (its limit is 4300 digits) or too large for a float, and a decimal beyond float64 (1e999),
+    come as an UnreadableNumber, which no check takes for a number and whose repr says what it
+    is; NaN and Infinity are a SpecError. Other errors as json.loads raises them."""
+    return json.loads(text, parse_constant=_no_constants, parse_int=_whole,
+                      parse_float=_decimal)
+
+
+class UnreadableNumber:
+    """A number in a JSON file that no float holds; repr: "a 5000-digit number"."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        digits = len(self.text.lstrip("-"))
+        shown = self.text if digits <= 20 else f"a {digits}-digit number"
+        return f"{shown}, too large for a float"
+
+    __str__ = __repr__
+
+
+# 309 digits is the longest a whole number below float64's largest (1.8e308) has
+_MAX_INT_DIGITS = 309
+
+
+def _whole(text: str) -> int | UnreadableNumber:
+    if len(text) > _MAX_INT_DIGITS + 1:
+        return UnreadableNumber(text)
+    value = int(text)
+    try:
+        float(value)
+    except OverflowError:
+        return UnreadableNumber(text)
+    return value
+
+
+def _decimal(text: str) -> float | UnreadableNumber:
+    value = float(text)
+    return value if math.isfinite(value) else UnreadableNumber(text)
 
 
 def _no_constants(token: str) -> float:

@@ -63,7 +63,7 @@ BAD = [
     (b'{"sizes": [2, 1], "activations": ["relu"], "loss": "mse", "params": {"w1": [[1, 2]]}}',
      "missing b1"),
     (b'{"sizes": [2, 1], "activations": ["relu"], "loss": "mse",'
-     b' "params": {"w1": [[1, 2, 3]], "b1": [0]}}', "parameter w1 has shape \\(1, 3\\)"),
+     b' "params": {"w1": [[1, 2, 3]], "b1": [0]}}', "params.w1 has shape \\(1, 3\\)"),
     (b'{"sizes": [2, 1], "activations": ["relu"], "loss": "mse",'
      b' "params": {"w1": [[NaN, 2]], "b1": [0]}}', "NaN is not a number a model may hold"),
     (b'{"sizes": [2, 1], "activations": ["relu"], "loss": "mse", "params": [1]}',

@@ -26,8 +26,10 @@ from engine.readers.names import (
     UNLABELLED,
     ParamKey,
     canonical_names,
+    layer_beyond,
     parse_label,
     read_label,
+    too_deep,
 )
 from engine.readers.text import PrintedLeaf
 from engine.readers.tree import MAX_DEPTH, Leaf, Node
@@ -113,6 +115,10 @@ class Collector:
 
     def mapping(self, items: list[tuple[str, Node]], depth: int) -> None:
         kinds = [(key, parse_label(str(key)), value) for key, value in items]
+        for key, kind, value in kinds:
+            if isinstance(kind, ParamKey) and layer_beyond(kind):
+                raise self.fail(too_deep(str(key), kind), value if isinstance(value, Leaf)
+                                else None)
         if not any(isinstance(kind, ParamKey) for _, kind, _ in kinds):
             # Keys name samples ({"sample_0": {...}}), or number the arrays of one sample.
             if kinds and all(str(k).isdigit() and isinstance(v, Leaf) for k, _, v in kinds):
@@ -191,6 +197,8 @@ class Collector:
         kind, named = read_label(label)
         cur = self.cur
         if isinstance(kind, ParamKey):
+            if layer_beyond(kind):
+                raise self.fail(too_deep(named, kind), leaf)
             if cur.unnamed and not cur.sealed:
                 raise self.fail(f"{label!r} follows arrays with no name; name them all or none",
                                 leaf)

@@ -16,22 +16,23 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.gradset import GradientFileError
+from engine.gradset import GradientFileError, clipped
+from engine.spec import MAX_LAYERS
 
 _KIND = r"(?P<kind>weights?|bias(?:es)?|w|b)"
 _MODULE = re.compile(
     r"(?<![\w.])(?P<mod>\w+?(?:\.\w+?)*?)[._](?P<kind>weight|bias)(?![A-Za-z])", re.I)
 _BARE = re.compile(r"(?<![\w.])(?P<kind>weight|bias)(?![\w.])", re.I)
 _LAYER = re.compile(
-    r"(?<![A-Za-z])layer[\s_]*(?P<num>\d+)[\s_.:\-]*" + _KIND + r"(?![A-Za-z])", re.I)
+    r"(?<![A-Za-z])layer[\s_]*(?P<num>[0-9]+)[\s_.:\-]*" + _KIND + r"(?![A-Za-z])", re.I)
 _LAYER_AFTER = re.compile(
     r"(?<![A-Za-z])(?P<kind>weights?|bias(?:es)?)[\s_]*(?:(?:of|in|for)[\s_]+)?"
-    r"(?:the[\s_]+)?layer[\s_]*(?P<num>\d+)(?!\d)", re.I)
+    r"(?:the[\s_]+)?layer[\s_]*(?P<num>[0-9]+)(?![0-9])", re.I)
 # An optional derivative prefix (dLdw, dL/dw, dE_dw, dw, d_w, grad_w, gradient of w, nabla w),
 # then w/b/weight/bias, then the layer number: dLdw3, grad_w1, W_1, weight_1, b[2].
 _NUMBERED = re.compile(
     r"(?<![A-Za-z0-9])(?:d[A-Za-z]?[_/]?d_?|d_?|grad(?:ient)?s?[\s_]*(?:of[\s_]+)?|nabla[\s_]*)?"
-    + _KIND + r"[\s_\-]*[\[({]?\s*(?P<num>\d+)(?!\d)", re.I)
+    + _KIND + r"[\s_\-]*[\[({]?\s*(?P<num>[0-9]+)(?![0-9])", re.I)
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _X_WORDS = {"x", "xi", "x_i", "input", "inputs"}
 _Y_WORDS = {"y", "yi", "y_i", "target", "targets", "label", "labels", "y_true", "ytrue"}
@@ -87,7 +88,7 @@ def _read_line(text: str) -> tuple[ParamKey | str | None, str]:
             elif pattern is _BARE:
                 key = ParamKey(kind, "", "module")
             else:
-                key = ParamKey(kind, str(int(m["num"])), "numbered")
+                key = ParamKey(kind, _number_text(m["num"]), "numbered")
             # The name nearest the value wins; on a tie the earlier pattern does.
             if best is None or (m.end(), -priority) > best[:2]:
                 best = (m.end(), -priority, key, m.group().strip())
@@ -103,6 +104,25 @@ def _read_line(text: str) -> tuple[ParamKey | str | None, str]:
     return None, text.strip()
 
 
+def _number_text(digits: str) -> str:
+    """A layer number as written, without leading zeros ("007" is "7"), kept as text: a label
+    of 5000 digits is more than int() reads, and is refused by its length (`layer_beyond`)."""
+    return digits.lstrip("0") or "0"
+
+
+def layer_beyond(key: ParamKey) -> bool:
+    """Whether a numbered name's layer is past the deepest network a file can be of (a file
+    counting from 0 may number its last layer MAX_LAYERS - 1, one counting from 1 MAX_LAYERS)."""
+    return key.style == "numbered" and (len(key.layer) > len(str(MAX_LAYERS))
+                                        or int(key.layer) > MAX_LAYERS)
+
+
+def too_deep(label: str, key: ParamKey) -> str:
+    """The refusal of a name whose layer is past MAX_LAYERS."""
+    return (f"{clipped(label)!r} names layer {clipped(key.layer, 12)}; a network has at most "
+            f"{MAX_LAYERS} layers")
+
+
 def canonical_names(keys: Sequence[ParamKey], source: str) -> tuple[dict[ParamKey, str],
                                                                       list[str]]:
     """Map every key (in order of first appearance) to w1, b1, ...; return the map and notes
@@ -116,6 +136,12 @@ def canonical_names(keys: Sequence[ParamKey], source: str) -> tuple[dict[ParamKe
                                 "use one style for all parameters")
     notes: list[str] = []
     layers = list(dict.fromkeys(k.layer for k in keys))
+    deep = next((k for k in keys if layer_beyond(k)), None)
+    if deep is not None:
+        raise GradientFileError(source, too_deep(f"{deep.kind}{deep.layer}", deep))
+    if styles == {"module"} and len(layers) > MAX_LAYERS:
+        raise GradientFileError(source, f"names {len(layers)} modules (layers), more than the "
+                                f"{MAX_LAYERS} a network has at most")
     if styles == {"numbered"}:
         numbers = sorted(int(layer) for layer in layers)
         shift = 1 if numbers and numbers[0] == 0 else 0
@@ -123,7 +149,10 @@ def canonical_names(keys: Sequence[ParamKey], source: str) -> tuple[dict[ParamKe
             notes.append("layers are numbered from 0 in the file; read as layers 1, 2, ...")
         number = {layer: int(layer) + shift for layer in layers}
     else:
-        indices = {layer: tuple(int(d) for d in re.findall(r"\d+", layer)) for layer in layers}
+        # numbers compared as text (shorter first), which sorts them as int() would without
+        # its limit on digits
+        indices = {layer: tuple((len(d), d) for d in map(_number_text, re.findall("[0-9]+", layer)))
+                   for layer in layers}
         ordered = layers
         if all(indices.values()) and len(set(indices.values())) == len(layers):
             ordered = sorted(layers, key=indices.__getitem__)

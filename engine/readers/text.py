@@ -22,14 +22,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.gradset import GradientFileError, shape_text
+from engine.gradset import GradientFileError, clipped, shape_text
 from engine.readers.names import parse_label
 from engine.readers.tree import MAX_DEPTH, Leaf, Node
 
 _TOKEN = re.compile(r"""
   (?P<ws>\s+)
 | (?P<ell>\.\.\.|…)
-| (?P<num>[+-]?(?>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:inf(?:inity)?|nan))(?!\w))
+| (?P<num>[+-]?(?>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf(?:inity)?|nan))(?!\w))
 | (?P<junk>[+-]?\.?\d[\w.+-]*)
 | (?P<name>[A-Za-z_]\w*(?:\.\w+)*)
 | (?P<str>'[^'\n]*'|"[^"\n]*")
@@ -37,6 +37,14 @@ _TOKEN = re.compile(r"""
 | (?P<other>.)
 """, re.X)
 _EXPONENT = re.compile("[eE]")
+_MEASURE_EVERY = 4096
+# What a printout may hold, so that reading it stays within about a gigabyte whatever its
+# shape (engine/gradset.py MAX_TEXT_BYTES bounds its size): an array costs ~1 KB to read and
+# check (its objects, its sample's), a bracketed row ~300 bytes until its array is built, a
+# number ~50 bytes. Measured figures: docs/robustness.md.
+MAX_TEXT_ARRAYS = 250_000
+MAX_TEXT_LISTS = 2_000_000
+SAVE_INSTEAD = "save that many with np.savez or torch.save, which are read at their size"
 # The dtype a printed array has when its repr does not say: torch omits float32, numpy float64.
 _ARRAY_CALLS = {"tensor": "float32", "torch.tensor": "float32", "array": "float64",
                 "np.array": "float64", "numpy.array": "float64"}
@@ -49,6 +57,8 @@ _FLOAT_DTYPES = {"float16": "float32", "half": "float32", "bfloat16": "float32",
                  "double": "float64"}
 _CONSTANTS = ("True", "False", "None")
 _SCALAR_AFTER = re.compile(r"(?:[:=]|\bis)\s*$")
+PRINTED = ("(numbers are read as numpy, torch and Python print them: digits 0-9, '.', an "
+           "exponent, a sign, inf or nan)")
 REPRINT = ("print them in full with np.set_printoptions(threshold=sys.maxsize) (for torch: "
            "torch.set_printoptions(profile='full')) and write the file again")
 
@@ -90,6 +100,9 @@ class _Raw:
 class _Frame:
     """An open bracket: kind is "[", "(", "{" or "call"; state steps through a dict or call."""
 
+    __slots__ = ("angle", "digits", "items", "key", "kind", "kwargs", "name", "start", "state",
+                 "texts")
+
     def __init__(self, kind: str, token: _Token, name: str = "") -> None:
         self.kind, self.start, self.name = kind, token.start, name
         self.items: list[object] = []
@@ -97,11 +110,17 @@ class _Frame:
         self.key: str | None = None
         self.kwargs: dict[str, object] = {}
         self.angle = 0
-        # the printed numbers directly inside, measured when the bracket closes (one string
-        # each: cheaper than measuring every number as it is read); digits: those of the values
-        # inside that are finished already
+        # the printed numbers directly inside, measured when the bracket closes or when
+        # _MEASURE_EVERY have come (one string each, cheaper than measuring every number as it
+        # is read, and never as many as the numbers); digits: those measured already, and
+        # those of the values inside that are finished already
         self.texts: list[str] = []
         self.digits = 0
+
+    def measure(self) -> None:
+        """Fold the numbers kept as text into `digits`."""
+        self.digits = max(self.digits, max(map(significant_digits, self.texts), default=0))
+        self.texts.clear()
 
 
 class _Tokens:
@@ -149,6 +168,8 @@ class _Parser:
         self.entries: list[Entry] = []
         self.label_start = 0
         self.value_start = 0
+        self.lists = 0
+        self.arrays = 0
 
     def line(self, pos: int | _Token | _Frame) -> int:
         """The line number of a position in the text, a token or a bracket's start."""
@@ -180,6 +201,9 @@ class _Parser:
         elif token.kind == "num" and self._scalar_here(token):
             self.value_start = token.start
             self.deliver(float(token.text), token)
+        elif token.kind == "junk" and _python_reads(token.text) and self._scalar_here(token):
+            # 'b3 = 1_000' or 'b3 = ١٢': a value, but not as numpy, torch or Python print one
+            raise self.fail(token, f"{clipped(token.text, 30)!r} is not a number {PRINTED}")
 
     def _scalar_here(self, token: _Token) -> bool:
         """A bare number outside brackets is a value only after 'loss:', 'b3 =', 'y is' ..."""
@@ -207,14 +231,39 @@ class _Parser:
         if len(self.stack) >= MAX_DEPTH:
             raise self.fail(frame, f"brackets nested more than {MAX_DEPTH} deep; this "
                             "is not a gradient file")
+        self.lists += 1
+        if self.lists > MAX_TEXT_LISTS:
+            raise self.fail(frame, f"more than {MAX_TEXT_LISTS} bracketed lists; printed "
+                            f"text is read up to that many (each costs hundreds of bytes to "
+                            f"read): {SAVE_INSTEAD}")
         self.stack.append(frame)
+
+    def count_array(self, at: int | _Frame) -> None:
+        """One more array read; past MAX_TEXT_ARRAYS the file is refused here."""
+        self.arrays += 1
+        if self.arrays > MAX_TEXT_ARRAYS:
+            raise self.fail(at, f"more than {MAX_TEXT_ARRAYS} arrays; printed text is read "
+                            f"up to that many (each costs about a kilobyte to read): "
+                            f"{SAVE_INSTEAD}")
+
+    def node(self, value: object, line: int, digits: int = 0) -> Node:
+        """A finished value as a node; `digits` are those of a bare number (a _Raw knows its
+        own)."""
+        if isinstance(value, _Raw | float):
+            self.count_array(line)
+            return _leaf(value, line, digits)
+        if isinstance(value, tuple):  # a (key, value) pair inside a dict under construction
+            return [value[0], self.node(value[1], line)]
+        if isinstance(value, dict):
+            return {k: self.node(v, line) for k, v in value.items()}
+        return value  # type: ignore[return-value]
 
     def deliver(self, value: object, token: _Token) -> None:
         """Hand a finished value to the open bracket, or record it as a top-level entry."""
         if not self.stack:
             line = self.line(self.value_start)
-            node = _node(value, line, significant_digits(token.text)
-                         if isinstance(value, float) else 0)
+            node = self.node(value, line, significant_digits(token.text)
+                             if isinstance(value, float) else 0)
             if isinstance(node, Leaf) and node.values.size == 0:
                 return  # "[]" or "()" in prose
             label = _label(self.text[self.label_start:self.value_start])
@@ -248,6 +297,8 @@ class _Parser:
         if token.kind == "num" and frame.kind == "[":  # most tokens: keep this path short
             frame.items.append(float(text))
             frame.texts.append(text)
+            if len(frame.texts) >= _MEASURE_EVERY:
+                frame.measure()
             return
         if frame.angle:  # grad_fn=<MulBackward0>: skipped whole
             frame.angle += {"<": 1, ">": -1}.get(text, 0)
@@ -273,9 +324,10 @@ class _Parser:
         elif self.call_token(frame, token):
             return
         if token.kind in ("name", "junk"):
-            raise self.fail(token, f"{text[:30]!r} is not a number (in the "
+            why = f" {PRINTED}" if _python_reads(text) else ""
+            raise self.fail(token, f"{clipped(text, 30)!r} is not a number{why} (in the "
                             f"{_what(frame)} that starts on line {self.line(frame)})")
-        raise self.fail(token, f"unexpected {text[:30]!r} in the {_what(frame)} that "
+        raise self.fail(token, f"unexpected {clipped(text, 30)!r} in the {_what(frame)} that "
                         f"starts on line {self.line(frame)}")
 
     def dict_token(self, frame: _Frame, token: _Token) -> bool:
@@ -325,7 +377,8 @@ class _Parser:
 
     def build_list(self, frame: _Frame) -> object:
         items = [_scalar(i) for i in frame.items]
-        digits = max(frame.digits, max(map(significant_digits, frame.texts), default=0))
+        frame.measure()
+        digits = frame.digits
         if all(isinstance(i, float) for i in items):
             return _Raw(items, (len(items),), digits)  # type: ignore[arg-type]
         if all(isinstance(i, _Raw) for i in items):
@@ -342,7 +395,7 @@ class _Parser:
                             "numbers and lists")
         line = self.line(frame)
         # a number here ('w1', np.float32(0.5)) is given the digits of the list it sits in
-        return [_node(i, line, digits) for i in items]
+        return [self.node(i, line, digits) for i in items]
 
     def build_call(self, frame: _Frame) -> object:
         name = frame.name
@@ -363,6 +416,7 @@ class _Parser:
         stated = str(frame.kwargs.get("dtype", "")).rsplit(".", 1)[-1]
         dtype = (_FLOAT_DTYPES.get(stated) if stated
                  else _SCALAR_CALLS.get(name) or _ARRAY_CALLS.get(name))
+        self.count_array(frame)
         return PrintedLeaf(values, dtype, explicit=True, line=self.line(frame),
                            digits=frame.digits)
 
@@ -380,6 +434,15 @@ def _starts_value(token: _Token, after: _Token | None) -> bool:
     if token.text == "{":
         return after.kind == "str"
     return token.kind == "name" and token.text in CALLS and after.text == "("
+
+
+def _python_reads(text: str) -> bool:
+    """Whether float() reads `text` although no printer writes it so ("1_000", "١٢", "１２")."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is(token: _Token | None, text: str) -> bool:
@@ -417,21 +480,12 @@ def _digits(value: object) -> int:
     return value.digits if isinstance(value, _Raw | PrintedLeaf) else 0
 
 
-def _node(value: object, line: int, digits: int = 0) -> Node:
-    """A finished value as a node; `digits` are those of a bare number (a _Raw knows its
-    own)."""
+def _leaf(value: "_Raw | float", line: int, digits: int = 0) -> PrintedLeaf:
+    """A bare list of numbers, or a bare number with the `digits` it prints, as an array."""
     if isinstance(value, _Raw):
         return PrintedLeaf(np.array(value.flat, dtype=np.float64).reshape(value.shape), None,
                            explicit=False, line=line, digits=value.digits)
-    if isinstance(value, float):
-        return PrintedLeaf(np.array(value), None, explicit=False, line=line, digits=digits)
-    if isinstance(value, tuple):  # a (key, value) pair inside a dict under construction
-        return [value[0], _node(value[1], line)]
-    if isinstance(value, list):
-        return value
-    if isinstance(value, dict):
-        return {k: _node(v, line) for k, v in value.items()}
-    return value  # type: ignore[return-value]
+    return PrintedLeaf(np.array(value), None, explicit=False, line=line, digits=digits)
 
 
 def _first_line(node: Node, default: int) -> int:
