@@ -4,13 +4,26 @@ each command is wired to its module in cli/."""
 
 import argparse
 import sys
+from typing import NoReturn
 
-from cli import compare_cmd, export_cmd, train_cmd
+PROG = "backprop-explorer"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (no usage block), names in them escaped, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        from engine.errors import printable
+
+        self.exit(2, f"{printable(f'{self.prog}: {message}')} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="backprop-explorer",
+    # imported here, not at the top, so that a Ctrl-C while torch loads is caught by main
+    from cli import compare_cmd, export_cmd, train_cmd
+
+    parser = Parser(
+        prog=PROG,
         description="Check a hand-written backpropagation against PyTorch autograd, "
                     "stage by stage. With no command, opens the window.")
     parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
@@ -19,16 +32,22 @@ def build_parser() -> argparse.ArgumentParser:
                              "at 1280x800 to FILE and exit")
     parser.add_argument("--step", type=int, default=0, metavar="N",
                         help="with --screenshot: take N steps through the first sample first")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for module in (export_cmd, compare_cmd, train_cmd):
         module.add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command:
-        return args.run(args)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command:
+            return args.run(args)
+    except KeyboardInterrupt:
+        # Ctrl-C in a command: one line, the shell's code for SIGINT; whatever was being
+        # written is a temporary file its writer removes (engine/atomic.py, engine/export.py)
+        print("interrupted", file=sys.stderr)
+        return 130
     from gui.launch import run_window, screenshot  # Qt only when the window is wanted
 
     if args.screenshot:

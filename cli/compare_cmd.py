@@ -6,7 +6,8 @@ import json
 from cli.common import EXIT_DISAGREE, EXIT_OK, fail
 from cli.progress import FileProgressBars
 from engine.datasets import load_csv
-from engine.errors import UserInputError
+from engine.errors import UserInputError, printable
+from engine.export import unfinished_export
 from engine.model_file import read_model
 from engine.report import compare_files, format_report
 
@@ -44,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and not value >= 0:
             return fail(f"--{name} must be 0 or more, not {value}")
+    for path in (args.a, args.b):
+        if (problem := unfinished_export(path)) is not None:
+            return fail(problem)
     bars = FileProgressBars()
     try:
         model = read_model(args.model) if args.model else None
@@ -64,5 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json()))
     else:
-        print(format_report(report, args.a, args.b))
+        # line by line: names (and notes quoting them) escaped, the report's own lines kept
+        text = format_report(report, args.a, args.b)
+        print("\n".join(printable(line) for line in text.split("\n")))
     return EXIT_OK if report.agree else EXIT_DISAGREE

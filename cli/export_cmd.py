@@ -2,9 +2,18 @@
 
 import argparse
 
-from cli.common import EXIT_OK, add_data_options, add_network_options, dataset, fail, network
+from cli.common import (
+    EXIT_OK,
+    add_data_options,
+    add_network_options,
+    dataset,
+    fail,
+    network,
+    rate,
+)
 from cli.progress import ProgressBar
-from engine.errors import UserInputError
+from engine.budget import check_export
+from engine.errors import UserInputError, printable
 from engine.export import export
 from engine.mistakes import MISTAKES, inject
 
@@ -19,7 +28,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("outdir", metavar="OUTDIR", help="folder to write into (created)")
     add_network_options(parser)
     add_data_options(parser)
-    parser.add_argument("--lr", type=float, default=0.0,
+    parser.add_argument("--lr", type=rate(positive=False), default=0.0,
                         help="0 (default): every gradient at the same parameters; > 0: each "
                              "engine takes an SGD step after each sample, with its own gradients")
     parser.add_argument("--inject", metavar="NAME",
@@ -29,13 +38,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.lr >= 0:
-        return fail(f"--lr must be 0 or more, not {args.lr}")
     bar = ProgressBar("export")
     try:
         spec, params = network(args)
         mistake = inject(spec, args.inject) if args.inject else None
         data = dataset(args, spec)
+        check_export(spec, len(data))
+        # said before the work, flushed: a long export shows at once what it is doing
+        print(f"{len(data)} samples, {spec.describe()}"
+              + (f", SGD with lr {args.lr} along the way" if args.lr else ""), flush=True)
         written = export(args.outdir, spec, params, data, args.lr, progress=bar, mistake=mistake)
     except UserInputError as e:
         return fail(str(e))
@@ -43,11 +54,9 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{args.outdir}: cannot write there ({e.strerror or e})")
     finally:
         bar.close()
-    print(f"{len(data)} samples, {spec.describe()}"
-          + (f", SGD with lr {args.lr} along the way" if args.lr else ""))
     if mistake is not None:
         print(f"the scratch engine made a mistake on purpose (torch did not): "
               f"{mistake.describe()}; my_autograd.dat's header says so")
     for path in written.files:
-        print(f"wrote {path}")
+        print(f"wrote {printable(str(path))}")
     return EXIT_OK

@@ -4,6 +4,8 @@ import sys
 import time
 from typing import TextIO
 
+from engine.errors import printable
+
 DELAY = 0.5     # seconds before the bar appears: short exports stay silent
 WIDTH = 30
 
@@ -54,7 +56,7 @@ class FileProgressBars:
     def __call__(self, path: str, done: int, total: int) -> bool:
         if self.read is None or self.read[0] != path or done < self.read[1]:
             self.close()   # the same file twice (compare A A) is two reads
-            self.bar = ProgressBar(f"reading {path}", self.stream, " MB", 2**20)
+            self.bar = ProgressBar(f"reading {printable(path)}", self.stream, " MB", 2**20)
         self.read = (path, done)
         return self.bar(done, total)
 

@@ -9,13 +9,17 @@ import numpy as np
 from cli.common import (
     EXIT_DISAGREE,
     EXIT_OK,
+    MAX_EPOCHS,
     add_data_options,
     add_network_options,
     dataset,
     fail,
     network,
+    rate,
+    whole,
 )
-from engine.errors import UserInputError
+from engine.budget import check_train
+from engine.errors import UserInputError, printable
 from engine.mistakes import MISTAKES, inject
 from engine.model_file import write_model
 from engine.trainer import Lockstep, TrainConfig
@@ -31,8 +35,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                     "drift ||θ_scratch - θ_torch||.")
     add_network_options(parser, layout=False)
     add_data_options(parser)
-    parser.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
-    parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
+    parser.add_argument("--epochs", type=whole(1, MAX_EPOCHS), default=5,
+                        help=f"passes over the data, 1 to {MAX_EPOCHS:,} (default 5)")
+    parser.add_argument("--lr", type=rate(positive=True), default=0.1,
+                        help="learning rate, above 0 (default 0.1)")
     parser.add_argument("--shuffle", action="store_true",
                         help="shuffle the samples each epoch (seeded by --seed)")
     parser.add_argument("--save-model", metavar="FILE",
@@ -51,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         spec, params = network(args)
         mistake = inject(spec, args.inject) if args.inject else None
         data = dataset(args, spec)
+        check_train(spec, len(data), args.epochs * len(data), bool(args.save_model))
     except UserInputError as e:
         return fail(str(e))
     lockstep = Lockstep(spec, params, data, mistake=mistake)
@@ -64,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
         if mistake is not None:
             print(f"the scratch engine makes a mistake on purpose (torch does not): "
                   f"{mistake.describe()}")
+        # flushed: a long run shows at once that it has started
         print(f"{'epoch':>5} {'loss scratch':>14} {'loss torch':>14} {'max |grad diff|':>16} "
-              f"{'param drift':>12}")
+              f"{'param drift':>12}", flush=True)
     for record in train(spec, params, data, config, lockstep):
         steps = record.step
         if not record.finite:
@@ -80,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 history[key].append(value)
             if not args.json:
                 print(f"{record.epoch:>5} {row[0]:>14.8g} {row[1]:>14.8g} {row[2]:>16.3g} "
-                      f"{row[3]:>12.3g}")
+                      f"{row[3]:>12.3g}", flush=True)
             epoch_losses, worst = [], 0.0
     if args.json:
         injected = {"mistake": mistake.label} if mistake is not None else {}
@@ -92,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
               f"{diverged.loss_torch:g} (torch) with learning rate {args.lr:g}; try a smaller "
               f"one, such as {args.lr / 10:g}", file=sys.stderr)
         if args.save_model:
-            print(f"train: {args.save_model} not written: the parameters are not finite",
-                  file=sys.stderr)
+            print(f"train: {printable(args.save_model)} not written: the parameters are not "
+                  "finite", file=sys.stderr)
         return EXIT_DISAGREE
     if args.save_model:
         try:
@@ -101,5 +109,5 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             return fail(f"{args.save_model}: cannot write it ({e.strerror or e})")
         if not args.json:
-            print(f"wrote {args.save_model}")
+            print(f"wrote {printable(args.save_model)}")
     return EXIT_OK

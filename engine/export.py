@@ -10,22 +10,36 @@ After a training run the engines have parted: given torch's own parameters (and 
 sums the scratch engine's buffers hold under accumulated_gradients), each file is taken at its
 engine's parameters, model.json holds the scratch engine's, and both headers say how far apart
 the two are.
+
+The four files are one unit. They are written into a staging folder inside OUTDIR
+(.backprop-export-PID-XXXX), then a COMMITTED marker is written there, then each file is renamed
+into place and the staging folder removed. Before the marker, an export that dies leaves the
+old four files as they were (and a staging folder the next export removes); Ctrl-C is held
+during the renames. Only a kill in the microseconds between two renames can leave files of two
+runs side by side: the committed staging folder says so, `unfinished_export` finds it (compare
+refuses such files) and the next export into OUTDIR replaces all four.
 """
 
+import contextlib
+import json
 import os
-from collections.abc import Callable, Mapping
+import re
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import atomic_write_text
+from engine.atomic import abandoned, fsync_dir, remove_stale_temps, write_durably
 from engine.datasets import Dataset, to_csv_text
 from engine.errors import UserInputError
-from engine.gradfile import write_gradients
+from engine.gradfile import format_gradients
 from engine.gradset import GradientSet
 from engine.mistakes import ACCUMULATE, Injection, inject
-from engine.model_file import write_model
+from engine.model_file import model_to_dict
 from engine.params import Params, drift, to_layout, unflat
 from engine.reference import TorchNet
 from engine.reproduce import along_the_way_note, injected_note
@@ -34,7 +48,11 @@ from engine.spec import NetworkSpec
 
 TORCH_FILE, SCRATCH_FILE, MODEL_FILE, DATA_FILE = (
     "torch_autograd.dat", "my_autograd.dat", "model.json", "data.csv")
+FILES = (TORCH_FILE, SCRATCH_FILE, MODEL_FILE, DATA_FILE)
 TORCH_ENGINE, SCRATCH_ENGINE = "torch autograd", "scratch (numpy)"
+STAGING_PREFIX = ".backprop-export-"
+_STAGING = re.compile(rf"{re.escape(STAGING_PREFIX)}(\d+)-[A-Za-z0-9_]+")
+COMMITTED = "COMMITTED"   # in a staging folder: its four files are whole and moving into place
 
 Progress = Callable[[int, int], bool | None]
 
@@ -154,15 +172,107 @@ def export(outdir: str | os.PathLike, spec: NetworkSpec, params: Mapping[str, np
     """Compute both gradient sets and write the four files into `outdir` (created if missing);
     the scratch engine makes `mistake` when one is given, and after a training run each engine
     starts from its own parameters (see `gradient_sets`); model.json holds `params`, the
-    scratch engine's. Each file is written atomically; a cancel (progress returning True)
-    writes nothing."""
+    scratch engine's. The four are written as one unit (see the module's docstring); a cancel
+    (progress returning True), an error or Ctrl-C writes nothing."""
     torch_set, scratch_set = gradient_sets(spec, params, data, lr, progress, mistake,
                                            torch_params=torch_params, buffers=buffers)
     folder = Path(outdir)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = tuple(folder / name for name in (TORCH_FILE, SCRATCH_FILE, MODEL_FILE, DATA_FILE))
-    write_gradients(paths[0], torch_set)
-    write_gradients(paths[1], scratch_set)
-    write_model(paths[2], spec, params)
-    atomic_write_text(paths[3], to_csv_text(data))
+    paths = tuple(folder / name for name in FILES)
+    for path in paths:
+        if path.is_dir():
+            raise UserInputError(f"{path}: is a folder; the export writes a file of that name")
+    remove_stale_exports(folder)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
+    try:
+        texts = (lambda: format_gradients(torch_set, str(paths[0])),
+                 lambda: format_gradients(scratch_set, str(paths[1])),
+                 lambda: json.dumps(model_to_dict(spec, params), indent=1) + "\n",
+                 lambda: to_csv_text(data))
+        for name, text in zip(FILES, texts, strict=True):
+            write_durably(staging / name, text().encode("utf-8"))  # one file's text at a time
+        _commit(staging, folder)
+    except BaseException:
+        if not (staging / COMMITTED).exists():
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     return Exported(paths, torch_set, scratch_set)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done (where the platform can hold them)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _commit(staging: Path, folder: Path) -> None:
+    """Mark `staging` committed, rename its four files into `folder`, remove it. If a rename
+    fails before any file moved, the marker is taken back and the error raised; after, the
+    rest are tried once more, and if they still fail the committed folder stays (the files are
+    of two runs: `unfinished_export` says so) and a UserInputError says what happened."""
+    write_durably(staging / COMMITTED, ("\n".join(FILES) + "\n").encode())
+    fsync_dir(staging)
+    moved = 0
+    with _signals_held():
+        try:
+            for name in FILES:
+                os.replace(staging / name, folder / name)
+                moved += 1
+        except OSError as first:
+            if moved == 0:
+                (staging / COMMITTED).unlink()
+                raise
+            try:
+                for name in FILES[moved:]:
+                    os.replace(staging / name, folder / name)
+            except OSError:
+                raise UserInputError(
+                    f"{folder}: the export stopped while moving its files into place "
+                    f"({first.strerror or first}); the four files there are from two runs "
+                    "until it is exported again") from None
+    fsync_dir(folder)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _stagings(folder: Path) -> list[tuple[int, Path]]:
+    """(pid, path) of every staging folder of ours in `folder`."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    return [(int(m[1]), Path(e.path)) for e in entries
+            if (m := _STAGING.fullmatch(e.name)) and e.is_dir(follow_symlinks=False)]
+
+
+def remove_stale_exports(folder: Path) -> None:
+    """Remove what exports into `folder` left behind: staging folders of processes that are
+    gone (or of this one, whose exports are over) and temporary files of the four files'
+    atomic writes."""
+    for pid, path in _stagings(folder):
+        if pid == os.getpid() or abandoned(pid, path):
+            shutil.rmtree(path, ignore_errors=True)
+    for name in FILES:
+        remove_stale_temps(folder / name)
+
+
+def unfinished_export(path: str | os.PathLike) -> str | None:
+    """Why the export file `path` cannot be trusted, in a sentence naming its folder, when an
+    export into that folder stopped between renaming its files (so they are of two runs);
+    None when it did not, or `path` is not one of an export's four files."""
+    target = Path(path)
+    if target.name not in FILES:
+        return None
+    for _, staging in _stagings(target.parent):
+        if (staging / COMMITTED).exists():
+            where = target.parent if str(target.parent) else Path(".")
+            return (f"{where}: an export into it stopped while moving its four files into "
+                    f"place, so {target.name} and the files beside it may be from two "
+                    "different runs; export into it again")
+    return None
