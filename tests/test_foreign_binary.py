@@ -121,15 +121,23 @@ def test_torch_file_of_numpy_arrays_loads_and_leaves_no_global_allowance(tmp_pat
     assert leftover == []
 
 
-def test_torch_half_precision_and_integer_tensors_are_read_as_floats(tmp_path):
+def test_torch_half_precision_tensors_are_read_as_floats_and_integer_labels_too(tmp_path):
     grads = gradients(1)
     half = [g.to(torch.bfloat16) for g in grads[0]]
     gs = read_gradients(save(tmp_path, half))
     assert gs.dtype == "float32"
     assert_same(gs, [[g.float() for g in half]])
+    labelled = dict(zip(NAMES, grads[0], strict=True)) | {"y": torch.ones(1, dtype=torch.int64)}
+    gs = read_gradients(save(tmp_path, labelled))
+    assert gs.y.dtype == np.float64 and gs.y.tolist() == [[1.0]]
+
+
+def test_integer_tensors_where_gradients_belong_are_refused(tmp_path):
     ints = [torch.ones(3, 2, dtype=torch.int64), torch.ones(3, dtype=torch.int64),
             torch.ones(1, 3, dtype=torch.int64), torch.ones(1, dtype=torch.int64)]
-    assert read_gradients(save(tmp_path, ints)).samples[0]["w1"].dtype == np.float64
+    with pytest.raises(GradientFileError, match=r"grads\.pt: holds an int64 tensor \(\[0\]\); "
+                                                r"gradients must be float32 or float64"):
+        read_gradients(save(tmp_path, ints))
 
 
 def test_flat_per_sample_matrix_needs_the_network(tmp_path):
@@ -276,7 +284,8 @@ def test_other_zip_archives_and_non_number_arrays(tmp_path):
     with pytest.raises(GradientFileError, match=r"s\.npy: holds <U1 values, not numbers"):
         read_gradients(tmp_path / "s.npy")
     path = save(tmp_path, [torch.ones(2, 2, dtype=torch.complex64)])
-    with pytest.raises(GradientFileError, match=r"only dense real tensors are read"):
+    with pytest.raises(GradientFileError, match=r"holds a complex64 tensor \(\[0\]\); "
+                                                r"gradients must be float32 or float64"):
         read_gradients(path)
 
 
