@@ -230,7 +230,9 @@ def read_autosave(folder: str | os.PathLike[str]) -> Snapshot:
     except AutosaveError:
         raise
     except UserInputError as e:
-        raise AutosaveError(f"{folder}: {e}") from None
+        told = str(e)   # a file of the folder names itself, and so the folder
+        raise AutosaveError(told if told.startswith(f"{folder}{os.sep}") else f"{folder}: {told}"
+                            ) from None
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, RecursionError,
             SyntaxError, EOFError) as e:
         raise AutosaveError(f"{folder}: cannot be read back ({type(e).__name__}: {e})") from None
@@ -271,8 +273,8 @@ def _open_arrays(path: Path, spec: NetworkSpec) -> BinaryIO:
         raise AutosaveError(f"{shown}: {e}") from None
     try:
         if size_of(f) > limit:
-            raise AutosaveError(f"{shown}: {size_of(f) / 2**20:.0f} MB is more than the "
-                                f"{limit / 2**20:.0f} MB an autosave of {spec.describe()} takes")
+            raise AutosaveError(f"{shown}: {size_of(f):,} bytes is more than the {limit:,} "
+                                f"bytes an autosave of {spec.describe()} takes")
         with zipfile.ZipFile(f) as z:
             infos = z.infolist()
             if sum(info.file_size for info in infos) > limit:

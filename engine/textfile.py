@@ -33,9 +33,9 @@ def try_read_text(path: str | os.PathLike, limit: int, what: str) -> tuple[str |
     except OSError as e:
         return None, f"cannot read it ({e.strerror or e})"
     if size > limit:
-        return None, f"{size / 2**20:.0f} MB is more than the {limit / 2**20:g} MB {what} may have"
+        return None, f"{_size(size, limit)} is more than the {_mb(limit)} MB {what} may have"
     if raw is None:
-        return None, f"it grew past the {limit / 2**20:g} MB {what} may have as it was read"
+        return None, f"it grew past the {_mb(limit)} MB {what} may have as it was read"
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -43,3 +43,13 @@ def try_read_text(path: str | os.PathLike, limit: int, what: str) -> tuple[str |
     if "\0" in text:
         return None, "not a text file (it holds NUL bytes)"
     return text, ""
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:g}"
+
+
+def _size(size: int, limit: int) -> str:
+    """The size in MB, in bytes where MB would round to the limit's."""
+    shown = f"{size / 2**20:.0f}"
+    return f"{size:,} bytes" if shown == _mb(limit) else f"{shown} MB"

@@ -292,10 +292,10 @@ def _sidecar(path: Path) -> tuple[NetworkSpec | None, str | None, list[str], lis
     if path.name == SIDECAR or not os.path.lexists(model):
         return None, None, [], skipped
     shown = printable(str(model))
-    text, problem = try_read_text(model, MAX_SIDECAR_BYTES, "a model.json beside a file")
+    text, problem = try_read_text(model, MAX_SIDECAR_BYTES, "a model.json found beside a file")
     try:
         if text is None:
-            raise ValueError(problem)
+            raise ValueError(_it(problem))
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("it is not a JSON object")
@@ -316,6 +316,11 @@ def _sidecar(path: Path) -> tuple[NetworkSpec | None, str | None, list[str], lis
     return spec, layout, notes, skipped
 
 
+def _it(problem: str) -> str:
+    """A problem as a note says it of a file: "is a folder" as "it is a folder"."""
+    return f"it {problem}" if problem.startswith("is ") else problem
+
+
 def _unusable_data(path: Path) -> list[str]:
     """A note when a data.csv beside the file is there but is no regular file of at most
     MAX_CSV_BYTES; its content is read, and checked, only when a comparison needs it."""
@@ -326,7 +331,7 @@ def _unusable_data(path: Path) -> list[str]:
         with open_regular(data) as f:
             size = size_of(f)
     except NotRegularFile as e:
-        problem = e.describe("a data file")
+        problem = _it(e.describe("a data file"))
     except OSError as e:
         problem = f"cannot read it ({e.strerror or e})"
     else:

@@ -15,9 +15,17 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from engine.autosave import SESSION_FILE, SessionFolder, Snapshot, orphans
+from engine.autosave import (
+    SESSION_FILE,
+    RunSnapshot,
+    SessionFolder,
+    Snapshot,
+    orphans,
+    read_autosave,
+)
 from engine.session import Session
 from engine.spec import preset
+from engine.trainer import TrainConfig
 from gui import recovery
 from gui.launch import build_window, run_window
 from gui.main_window import MainWindow
@@ -238,4 +246,62 @@ def test_a_garbled_mistake_is_told_and_the_rest_of_the_session_comes_back(qtbot,
     told = "the injected mistake was not restored: the autosave gives {\"name\":"
     assert told in answers[0][1] and told in window.status.activity.text()
     assert told in caplog.text and not crashed.exists()
+    keeper.finish()
+
+
+def crashed_with_a_run(root: Path) -> RunSnapshot:
+    """A folder a window left when it crashed during a run; the run."""
+    steps = np.arange(1.0, 6.0)
+    run = RunSnapshot(TrainConfig(lr=0.25, epochs=3, batch_size=2, shuffle=True, seed=4), 5, 150,
+                      {"loss/scratch": (steps, np.linspace(1.0, 0.2, 5))})
+    folder = SessionFolder.create(root)
+    folder.write(Snapshot.of(Session(), run))
+    os.close(folder._lock_fd)
+    return run
+
+
+def test_a_restored_run_survives_a_second_crash(qtbot, tmp_path, answers):
+    root = tmp_path / "autosave"
+    run = crashed_with_a_run(root)
+    window = build_window(None)
+    qtbot.addWidget(window)
+    first = Recovery(window, root)
+    assert first.offer_restore()
+    window.model.session.go_to_sample(3)   # a change: the next autosave is written anew
+    first.save_now()
+    again = read_autosave(first.folder.path).run
+    assert again is not None and again.config == run.config
+    assert (again.step, again.total) == (5, 150)
+    np.testing.assert_array_equal(again.history["loss/scratch"][1], run.history["loss/scratch"][1])
+    # the second crash: its autosave is offered as the first one was
+    first.timer.stop()
+    os.close(first.folder._lock_fd)
+    first.folder._lock_fd = None
+    second_window = build_window(None)
+    qtbot.addWidget(second_window)
+    second = Recovery(second_window, root)
+    assert second.offer_restore()
+    assert "training run had reached step 5 of 150" in answers[1][1]
+    assert float(second_window.training.panel.lr.text()) == 0.25
+    plotted, _ = second_window.training.plots.loss_plot.series["scratch"].history.arrays()
+    assert plotted[-1] == 5.0
+    second.finish()
+
+
+@pytest.mark.parametrize("leave", [
+    lambda window: window.training.panel.reset(),
+    lambda window: window.model.session.set_network(preset("2-2-1-tanh-bce")),
+], ids=["reset", "another network"])
+def test_a_restored_run_is_autosaved_until_the_session_leaves_it(qtbot, tmp_path, answers,
+                                                                 leave):
+    root = tmp_path / "autosave"
+    crashed_with_a_run(root)
+    window = build_window(None)
+    qtbot.addWidget(window)
+    keeper = Recovery(window, root)
+    assert keeper.offer_restore()
+    assert read_autosave(keeper.folder.path).run is not None
+    leave(window)
+    keeper.save_now()
+    assert read_autosave(keeper.folder.path).run is None
     keeper.finish()
