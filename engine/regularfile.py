@@ -14,9 +14,10 @@ import stat
 from typing import BinaryIO
 
 FOLDER = "a folder"
-# reading needs none of these: no blocking on a pipe's open, no terminal taken as ours
-_FLAGS = (os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
-          | getattr(os, "O_NOCTTY", 0))
+# an open that cannot wait on a pipe (POSIX; Windows has no named pipes in its file system)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+# and that cannot make a terminal ours
+_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOCTTY", 0) | _NONBLOCK
 
 
 class NotRegularFile(OSError):
@@ -56,8 +57,8 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
         what = kind(os.fstat(fd).st_mode)
         if what is not None:
             raise NotRegularFile(what)
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
+        if _NONBLOCK:
+            os.set_blocking(fd, True)   # a regular file ignores it; cleared all the same
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

@@ -10,6 +10,7 @@ instead of the machine."""
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from engine.errors import printable
 from engine.gradset import MAX_FILE_BYTES
 from engine.model_file import MAX_MODEL_BYTES
 from engine.readers import MAX_SIDECAR_BYTES
+from engine.regularfile import NotRegularFile, open_regular, read_at_most
 from engine.session import Session
 from engine.trainer import TrainConfig
 from tests.limits import CPU_SECONDS, MEMORY_BYTES, ROOT, limited, one_clean_line
@@ -204,3 +206,46 @@ def test_a_special_file_in_an_autosave_is_refused_quickly(crashed, entry, kind):
     result = limited_python(READ_AUTOSAVE, folder)
     line = refused(result, bad)
     assert line.startswith(printable(str(folder)))
+
+
+# what no path check can see: a path swapped after it was checked, a file that grows
+
+@pytest.fixture
+def alarm():
+    """A blocked open or an endless read in this process fails the test after 10 s."""
+    def timed_out(*_):
+        raise TimeoutError("blocked")
+
+    previous = signal.signal(signal.SIGALRM, timed_out)
+    signal.alarm(10)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "folder"])
+def test_a_path_swapped_after_its_check_is_refused_on_what_was_opened(tmp_path, monkeypatch,
+                                                                      alarm, kind):
+    regular = tmp_path / "regular"
+    regular.write_text("1.0\n")
+    swapped = special(tmp_path / "swapped", kind, 0)
+    real_stat = os.stat
+
+    def checked_before_the_swap(path, *args, **kwargs):
+        return real_stat(regular if Path(path) == swapped else path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", checked_before_the_swap)
+    with pytest.raises(NotRegularFile):
+        open_regular(swapped)
+
+
+def test_a_file_that_grows_as_it_is_read_is_read_up_to_its_limit(tmp_path):
+    path = tmp_path / "growing"
+    path.write_bytes(b"x" * 10)
+    with open_regular(path) as f, open(path, "ab") as writer:
+        writer.write(b"y" * 100)
+        writer.flush()
+        f.seek(0, os.SEEK_SET)
+        assert read_at_most(f, 50) is None
+    with open_regular(path) as f:
+        assert read_at_most(f, 110) == b"x" * 10 + b"y" * 100

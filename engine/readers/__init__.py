@@ -6,8 +6,11 @@
 The kind of file is told by its content, not its name: .npy and zip (.npz, torch.save) by
 their magic bytes, a pickle is refused, anything else is decoded as text, which is either ours
 (it starts with "# backprop-explorer gradients") or printed output of numpy, torch or Python.
-Whatever the file, nothing in it is executed. A model.json in the same folder supplies the
-layout and network when the file itself does not state them.
+Whatever the file, nothing in it is executed, and only a regular file is read (never a device
+such as /dev/zero, a named pipe or a folder: engine/regularfile.py), up to the limits below
+whatever its size says. A model.json in the same folder supplies the layout and network when
+the file itself does not state them; one that cannot be used, or a data.csv beside the file that
+cannot be read, is left out with a note, never a reason to refuse the file.
 
 Printed text is parsed whole, at about ten times its size in memory, so it is read up to
 MAX_TEXT_BYTES. Ours is read up to MAX_FILE_BYTES: one too large to hold as text is read line
