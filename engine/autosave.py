@@ -55,7 +55,8 @@ FORMAT, VERSION = "backprop-explorer autosave", 1
 SESSION_FILE, LOCK_FILE = "session.json", "lock"
 MAX_SESSION_BYTES = 2**20   # a session.json names files and settings: a few kB
 # beyond both engines' parameters, the arrays file holds the run's plotted series: each keeps
-# at most ~8,000 points (engine/history.py), ~200 series for the deepest network
+# at most 8,192 (step, value) pairs of float64 (engine/history.py; the plots keep 4,096), and
+# the deepest network plots ~205 (two a layer, and the losses and drift): 26 MB at most
 MAX_HISTORY_BYTES = 64 * 2**20
 _DATA_NAME = re.compile(r"data-\d+\.csv")
 _ARRAYS_NAME = re.compile(r"arrays-\d+\.npz")
