@@ -48,7 +48,7 @@ class Dataset:
             return self
         x, y = self.exact
         for what, values in (("input", x), ("target", y)):
-            bad = ~(np.abs(values) <= np.finfo(dtype).max)
+            bad = ~(np.abs(values) <= float(np.finfo(dtype).max))
             if bad.any():
                 row, column = (int(i) for i in np.argwhere(bad)[0])
                 raise DataError(f"{self.name}: sample {row + 1}, {what} {column + 1} is "
@@ -158,14 +158,17 @@ _CHUNK = 65536   # rows gathered as Python floats before they go into an array
 
 
 class _Rows:
-    """The rows read so far: float64 arrays of _CHUNK rows, each row's start in the text, and
-    the checks on their values (finite, in the dtype's range, bce targets in [0, 1]) made a
-    chunk at a time, in file order."""
+    """The rows read so far, in one float64 array sized for the most rows the text can hold
+    (a row is at least `width` one-character numbers and their separators: at most 4 times
+    the text's size, in memory only as it fills), each row's start in the text, and the checks
+    on their values (finite, in the dtype's range, bce targets in [0, 1]) made _CHUNK rows at a
+    time, in file order."""
 
     def __init__(self, text: str, spec: NetworkSpec, name: str) -> None:
         self.text, self.spec, self.name = text, spec, name
         self.width = spec.n_inputs + spec.n_outputs
-        self.chunks: list[np.ndarray] = []
+        self.values = np.empty((len(text) // (2 * self.width) + 1, self.width))
+        self.n = 0
         self.starts: list[np.ndarray] = []
         self.pending: list[float] = []
         self.pending_starts: list[int] = []
@@ -180,7 +183,9 @@ class _Rows:
 
     def _flush(self) -> None:
         if self.pending_starts:
-            self.chunks.append(np.array(self.pending, np.float64).reshape(-1, self.width))
+            k = len(self.pending_starts)
+            self.values[self.n:self.n + k] = np.array(self.pending).reshape(k, self.width)
+            self.n += k
             self.starts.append(np.array(self.pending_starts, np.int64))
             self.pending, self.pending_starts = [], []
 
@@ -191,16 +196,16 @@ class _Rows:
         """Refuse the first value read so far that a run cannot use, at its line and column."""
         self._flush()
         spec = self.spec
-        for chunk, starts in zip(self.chunks[self.checked:], self.starts[self.checked:],
-                                 strict=True):
-            bad = ~(np.abs(chunk) <= np.finfo(spec.np_dtype).max)
+        for i, starts in enumerate(self.starts[self.checked:], self.checked):
+            chunk = self.values[i * _CHUNK:i * _CHUNK + len(starts)]
+            bad = ~(np.abs(chunk) <= float(np.finfo(spec.np_dtype).max))
             if spec.loss == "bce":
                 targets = chunk[:, spec.n_inputs:]
                 bad[:, spec.n_inputs:] |= ~((targets >= 0) & (targets <= 1))
             if bad.any():
                 row, column = (int(i) for i in np.argwhere(bad)[0])
                 self._refuse(int(starts[row]), column, float(chunk[row, column]))
-        self.checked = len(self.chunks)
+        self.checked = len(self.starts)
 
     def _refuse(self, start: int, column: int, value: float) -> NoReturn:
         end = self.text.find("\n", start)
@@ -209,7 +214,7 @@ class _Rows:
         where = f"{self.name}, line {self.line_of(start)}, column {column + 1}"
         if not math.isfinite(value):
             raise DataError(f"{where}: {clipped(field, 40)} is not a finite number")
-        if abs(value) > np.finfo(self.spec.np_dtype).max:
+        if abs(value) > float(np.finfo(self.spec.np_dtype).max):
             raise DataError(f"{where}: {clipped(field, 40)} is beyond the range of "
                             f"{self.spec.dtype} (±{float(np.finfo(self.spec.np_dtype).max):.4g})")
         raise DataError(f"{where}: target {value:g} is outside [0, 1], which binary "
@@ -218,9 +223,9 @@ class _Rows:
     def array(self) -> np.ndarray:
         """All rows (N, width), checked."""
         self.check()
-        if not self.chunks:
-            return np.empty((0, self.width))
-        return self.chunks[0] if len(self.chunks) == 1 else np.concatenate(self.chunks)
+        # a copy where the text held far fewer rows than it could (blank lines, long numbers)
+        rows = self.values[:self.n]
+        return rows if 2 * self.n > len(self.values) else rows.copy()
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:

@@ -131,7 +131,7 @@ def _is_number(item: object) -> bool:
 def out_of_range(value: np.ndarray, dtype: type[np.floating]) -> tuple[str, float] | None:
     """The first value that is NaN, infinite, or too large for `dtype` (1e39 in float32), as
     ("[0][1]", the value); None when all fit."""
-    bad = ~(np.abs(value) <= np.finfo(dtype).max)
+    bad = ~(np.abs(value) <= float(np.finfo(dtype).max))
     if not bad.any():
         return None
     index = tuple(int(i) for i in np.argwhere(bad)[0])

@@ -43,7 +43,7 @@ _MEASURE_EVERY = 4096
 # check (its objects, its sample's), a bracketed row ~300 bytes until its array is built, a
 # number ~50 bytes. Measured figures: docs/robustness.md.
 MAX_TEXT_ARRAYS = 250_000
-MAX_TEXT_LISTS = 2_000_000
+MAX_TEXT_LISTS = 1_000_000
 SAVE_INSTEAD = "save that many with np.savez or torch.save, which are read at their size"
 # The dtype a printed array has when its repr does not say: torch omits float32, numpy float64.
 _ARRAY_CALLS = {"tensor": "float32", "torch.tensor": "float32", "array": "float64",
