@@ -12,6 +12,7 @@ make a small file take gigabytes. Each array is checked where it sits: where a g
 it must hold floats with at least one value; x, y and losses may be integers.
 """
 
+import functools
 import math
 import pickle
 import re
@@ -54,10 +55,11 @@ VIEW_ALLOWANCE_BYTES = 16 * 2**20
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error,
                NotImplementedError, RuntimeError, ValueError, struct.error, OverflowError,
                KeyError)
-# What torch.load raises on a damaged or hand-made file (a flipped byte in its pickle or zip)
-_TORCH_ERRORS = (RuntimeError, EOFError, ValueError, OSError, KeyError, AttributeError,
-                 TypeError, IndexError, NotImplementedError, OverflowError, struct.error,
-                 zlib.error, zipfile.BadZipFile)
+# What torch.load raises on a damaged or hand-made file (a flipped byte in its pickle or zip);
+# its loader asserts what it expects of the pickle
+_TORCH_ERRORS = (AssertionError, RuntimeError, EOFError, ValueError, OSError, KeyError,
+                 AttributeError, TypeError, IndexError, NotImplementedError, OverflowError,
+                 struct.error, zlib.error, zipfile.BadZipFile)
 
 
 def is_pickle(head: bytes) -> bool:
@@ -225,6 +227,7 @@ def _check_gradient_shape(shape: tuple[int, ...], where: str, source: str) -> No
                                 f"{shape_text(shape)} where gradients belong")
 
 
+@functools.lru_cache(maxsize=4096)  # a list of a million items asks of the same label
 def _holds_gradients(label: str | None) -> bool:
     """Whether the value the file labels so is read as gradients: a parameter's name, no name
     (an array in a list), or a number ({0: grad_w1, ...}). x, y, losses and values under names
@@ -268,30 +271,15 @@ def _read_torch(path: Path) -> Node:
 def _survey(obj: object, label: str | None, where: str, depth: int, budget: Budget) -> Any:
     """The tree of a loaded torch.save object, its tensors and arrays checked and counted but
     left as they are (_Pending); containers as lists and dicts, anything else None."""
-    import torch
-
     source = budget.source
     if depth > MAX_DEPTH:
         raise GradientFileError(source, f"lists or dicts nested more than {MAX_DEPTH} deep; "
                                 "this is not a gradient file")
     shown = where or "the file's only value"
-    gradient = _holds_gradients(label)
-    if isinstance(obj, torch.Tensor):
-        _check_tensor(obj, shown, gradient, source)
-        budget.add(obj.numel(), shown)
-        storage = obj.untyped_storage()
-        budget.view(obj.numel() * obj.element_size(), (storage.data_ptr(), storage.nbytes()),
-                    shown)
-        return _Pending(obj)
-    if isinstance(obj, np.ndarray | np.generic):
-        values = np.asarray(obj)
-        _check_dtype(values.dtype, values.shape, shown, gradient, source)
-        budget.add(values.size, shown)
-        return _Pending(values)
     if isinstance(obj, bool) or obj is None:
         return None
     if isinstance(obj, int | float):
-        if gradient:
+        if _holds_gradients(label):
             _check_gradient_shape((), shown, source)
         budget.add(1, shown)
         return Leaf(np.array(float(obj)), None)
@@ -303,8 +291,22 @@ def _survey(obj: object, label: str | None, where: str, depth: int, budget: Budg
     if isinstance(obj, list | tuple):
         if len(obj) == 2 and isinstance(obj[0], str):  # a (name, tensor) pair
             return [obj[0], _survey(obj[1], obj[0], _join(where, obj[0]), depth + 1, budget)]
-        return [_survey(v, _item_label(label), f"{where}[{i}]", depth + 1, budget)
-                for i, v in enumerate(obj)]
+        items = _item_label(label)
+        return [_survey(v, items, f"{where}[{i}]", depth + 1, budget) for i, v in enumerate(obj)]
+    if isinstance(obj, np.ndarray | np.generic):
+        values = np.asarray(obj)
+        _check_dtype(values.dtype, values.shape, shown, _holds_gradients(label), source)
+        budget.add(values.size, shown)
+        return _Pending(values)
+    import torch  # here, not above: a list of a million numbers never needs it
+
+    if isinstance(obj, torch.Tensor):
+        _check_tensor(obj, shown, _holds_gradients(label), source)
+        budget.add(obj.numel(), shown)
+        storage = obj.untyped_storage()
+        budget.view(obj.numel() * obj.element_size(), (storage.data_ptr(), storage.nbytes()),
+                    shown)
+        return _Pending(obj)
     return None
 
 
