@@ -126,4 +126,4 @@ def check_train(spec: NetworkSpec, n_samples: int, steps: int, save_model: bool 
     """Refuse a training run above the limit."""
     check_network(spec, limit)
     check(train_need(spec, n_samples, steps, save_model), "this training run",
-          "fewer samples or a smaller network", limit)
+          "fewer samples or epochs, or a smaller network", limit)

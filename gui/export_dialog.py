@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from engine.datasets import Dataset
-from engine.errors import UserInputError
+from engine.errors import UserInputError, printable
 from engine.export import ExportCancelled, Exported, export
 from engine.mistakes import Injection
 from engine.spec import NetworkSpec
@@ -75,5 +75,6 @@ def export_with_progress(parent: QWidget | None, outdir: str | os.PathLike, spec
                           buffers)
     result = runner.run()
     if runner.error is not None:
-        QMessageBox.warning(parent, "Export gradients", runner.error)
+        # the message names the folder: escaped, so a newline in its name stays on one line
+        QMessageBox.warning(parent, "Export gradients", printable(runner.error))
     return result

@@ -15,8 +15,9 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox, QStyle
 
+from engine.budget import check_export
 from engine.datasets import load_csv
-from engine.errors import UserInputError
+from engine.errors import UserInputError, printable
 from engine.export import DATA_FILE, MODEL_FILE, SCRATCH_FILE, TORCH_FILE, Exported
 from engine.model_file import read_model, write_model
 from gui.compare_dialog import CompareDialog
@@ -134,15 +135,17 @@ class FileActions(QObject):
     def _ask_folder(self, title: str) -> str | None:
         return ask_folder(self.window, title)
 
+    # the texts below carry file names: escaped, a newline or control character in one shows
+    # as \n or \x1b instead of breaking the line
     def _confirm(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self.window, title, text)
+        answer = QMessageBox.question(self.window, title, printable(text))
         return answer == QMessageBox.StandardButton.Yes
 
     def _error(self, title: str, message: str) -> None:
-        QMessageBox.warning(self.window, title, message)
+        QMessageBox.warning(self.window, title, printable(message))
 
     def _status(self, text: str) -> None:
-        self.window.statusBar().showMessage(text, STATUS_MS)
+        self.window.statusBar().showMessage(printable(text), STATUS_MS)
 
     # the actions
     @Slot()
@@ -229,6 +232,11 @@ class FileActions(QObject):
                         "update, so before any training both files would hold the same "
                         "gradients: train a few steps first, and the export then takes each "
                         "engine's gradients at its own parameters")
+            return None
+        try:
+            check_export(session.spec, session.n_samples)
+        except UserInputError as e:
+            self._error("Export gradients", str(e))
             return None
         folder = folder or self._ask_folder("Export gradients to folder")
         if not folder:

@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.budget import check_network
 from engine.datasets import DEFAULT_SAMPLES, Dataset, classification_set, load_csv, regression_set
-from engine.errors import UserInputError
+from engine.errors import UserInputError, printable
 from engine.params import Params, init_params
 from engine.spec import ACTIVATIONS, DTYPES, LAYOUTS, LOSSES, MAX_LAYERS, PRESETS, NetworkSpec
 from gui.file_dialogs import DATA_FILTER, ask_open_file
@@ -332,6 +333,7 @@ class NetworkDialog(QDialog):
         self.samples_box.setEnabled(self.source() != CSV)
         try:
             spec = self._build_spec()
+            check_network(spec)    # the sizes allow 1.7 billion parameters: more than memory
             data = self._csv_data(spec) if self.source() == CSV else None
         except UserInputError as e:
             self._spec, self._data = None, None
@@ -346,7 +348,7 @@ class NetworkDialog(QDialog):
                            error=False)
 
     def _show_message(self, text: str, error: bool) -> None:
-        self.message.setText(("⚠ " if error else "") + text)
+        self.message.setText(("⚠ " if error else "") + printable(text))
         self.message.setStyleSheet("color: #b00020;" if error else "")
         self.message.setProperty("error", error)
         self.ok_button.setEnabled(not error)
