@@ -18,10 +18,13 @@ from engine.errors import UserInputError, printable
 from engine.spec import MAX_LAYERS, NetworkSpec
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
-# Parsing text costs about nine times its size in memory and 60 ms a megabyte: a 100 MB printout
-# would hold the window for seconds and take a gigabyte. Binary files (.npy, .npz, torch.save)
-# cost their size, and may be larger; so may our own .dat files, which are read line by line
-# into arrays sized from their header (engine/gradfile_reader.py).
+# Parsing text costs about nine times its size in memory and 60 ms a megabyte for printed
+# arrays of typical numbers, up to ~30 times (and ~1 s a megabyte) for the shortest numbers
+# ("0,"): within ~1 GB at this size. What costs more than its size, many tiny arrays and many
+# short rows, is bounded by count in engine/readers/text.py (MAX_TEXT_ARRAYS, MAX_TEXT_LISTS).
+# A 100 MB printout would hold the window for seconds and take a gigabyte. Binary files (.npy,
+# .npz, torch.save) cost their size, and may be larger; so may our own .dat files, which are
+# read line by line into arrays sized from their header (engine/gradfile_reader.py).
 MAX_TEXT_BYTES = 32 * 1024 * 1024
 _NAME = re.compile(r"([wb])([1-9]\d*)")
 Fail = Callable[[str], NoReturn]
