@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.gradset import GradientFileError
@@ -128,7 +128,8 @@ FLIPS = st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size
 
 @FUZZ
 @given(name=st.sampled_from(["plain.npz", "packed.npz", "list.pt", "named.pt"]), flips=FLIPS,
-       keep=st.floats(0.5, 1))
+       keep=st.one_of(st.just(1.0), st.floats(0.5, 1)))  # a cut loses the zip's directory
+@example(name="list.pt", flips=[(167, 57)], keep=1.0)  # a storage key made a number: asserted
 def test_byte_flips_of_npz_and_torch_files_are_read_or_refused(tmp_path, name, flips, keep):
     data = bytearray(VALID[name])
     for position, bits in flips:
@@ -139,15 +140,15 @@ def test_byte_flips_of_npz_and_torch_files_are_read_or_refused(tmp_path, name, f
 
 
 def flipped_member(valid: dict[str, bytes], name: str, folder: Path) -> Path:
-    """`name` with one byte flipped in the middle of its first member's stored data: the zip's
-    directory is intact, the member's CRC (or its deflate stream) is not."""
+    """`name` with one byte flipped near the end of its first member's stored data (past the
+    .npy header): the zip's directory is intact, the member's CRC or deflate stream is not."""
     path = folder / name
     path.write_bytes(valid[name])
     with zipfile.ZipFile(path) as z:
         info = z.infolist()[0]
     data = bytearray(valid[name])
     start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
-    data[start + info.compress_size // 2] ^= 0x55
+    data[start + info.compress_size - 2] ^= 0x55
     path.write_bytes(bytes(data))
     return path
 
@@ -157,8 +158,7 @@ def test_a_damaged_npz_member_is_refused(tmp_path, name):
     """A flipped byte in a member's data raised BadZipFile (Bad CRC-32) or zlib.error out of
     np.load, a traceback."""
     path = flipped_member(VALID, name, tmp_path)
-    with pytest.raises(GradientFileError, match=rf"{name}: (is a damaged zip archive|has a "
-                                                r"damaged numpy header|is cut short)"):
+    with pytest.raises(GradientFileError, match=rf"{name}: is a damaged zip archive"):
         read_gradients(path)
 
 
