@@ -21,6 +21,8 @@ from engine.readers import read_gradients
 from engine.readers.binary import MAX_ARRAYS, MAX_VALUES, VIEW_ALLOWANCE_BYTES, VIEW_FACTOR
 from tests.limits import limited, one_clean_line
 
+# a warning numpy prints is a second line on the command line's stderr
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 FUZZ = settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -318,6 +320,8 @@ def _bad_files(folder: Path) -> dict[str, Path]:
     files = {"npy negative": folder / "negative.npy", "npy overflow": folder / "overflow.npy"}
     files["npy negative"].write_bytes(npy("<f8", (-1, -1), bytes(64)))
     files["npy overflow"].write_bytes(npy("<f8", (2**32, 2**32), bytes(64)))
+    files["npy float128"] = folder / "float128.npy"
+    np.save(files["npy float128"], np.full((3, 2), np.longdouble("1e4000")))
     valid = _valid_binaries(folder)
     files["npz flipped"] = flipped_member(valid, "plain.npz", folder / "flipped")
     files["npz compressed flipped"] = flipped_member(valid, "packed.npz", folder / "flipped")
@@ -335,7 +339,7 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
     return _bad_files(folder) | {"good": save(folder / "good.pt", grads())}
 
 
-@pytest.mark.parametrize("kind", ["npy negative", "npy overflow", "npz flipped",
+@pytest.mark.parametrize("kind", ["npy negative", "npy overflow", "npy float128", "npz flipped",
                                   "npz compressed flipped", "nested", "sparse csr", "quantized",
                                   "meta", "0-dim", "empty", "torch.float8_e4m3fn",
                                   "torch.complex64", "torch.bool", "torch.int64"])

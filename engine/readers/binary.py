@@ -57,7 +57,7 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib
                KeyError)
 # What torch.load raises on a damaged or hand-made file (a flipped byte in its pickle or zip);
 # its loader asserts what it expects of the pickle
-_TORCH_ERRORS = (AssertionError, RuntimeError, EOFError, ValueError, OSError, KeyError,
+_TORCH_ERRORS = (AssertionError, RuntimeError, EOFError, ValueError, OSError, LookupError,
                  AttributeError, TypeError, IndexError, NotImplementedError, OverflowError,
                  struct.error, zlib.error, zipfile.BadZipFile)
 
@@ -379,7 +379,9 @@ def _leaf(values: np.ndarray, source: str) -> Leaf:
     if values.dtype == np.float16:
         values = values.astype(np.float32)
     elif values.dtype not in (np.float32, np.float64):
-        values = values.astype(np.float64)
+        # a float128 past float64's range turns infinite, which the set's check then names
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = values.astype(np.float64)
     return Leaf(values, str(values.dtype), explicit=True)
 
 
