@@ -4,6 +4,7 @@ expand (stride-0 views, many views of one storage, members adding up). Each is r
 with a GradientFileError of one line naming the file; on the command line, under limits of
 memory and CPU, a sample of each ends with exit 2 and that one line."""
 
+import io
 import pickle
 import tempfile
 import warnings
@@ -166,51 +167,47 @@ def test_a_damaged_npz_member_is_refused(tmp_path, name):
 
 # --- every torch dtype, layout and device ------------------------------------------------------
 
-def _dtypes() -> list[torch.dtype]:
-    found = {getattr(torch, n) for n in dir(torch) if isinstance(getattr(torch, n), torch.dtype)}
-    return sorted(found, key=str)
-
-
 def made(dtype: torch.dtype) -> torch.Tensor | None:
-    """A (3, 2) tensor of `dtype`, made as torch allows (some only as a view of bytes)."""
+    """A (3, 2) tensor of `dtype`, made as torch allows (some only as a view of bytes), or
+    None where torch makes none or cannot save it (int1 to int7)."""
     for make in (lambda: torch.ones(3, 2).to(dtype),
                  lambda: torch.zeros(3, 2 * torch.empty(0, dtype=dtype).element_size(),
                                      dtype=torch.uint8).view(dtype)):
         try:
-            return make()
-        except (RuntimeError, TypeError):
+            tensor = make()
+            torch.save(tensor, io.BytesIO())
+            return tensor
+        except (RuntimeError, TypeError, KeyError, pickle.PicklingError):
             continue
     return None
 
 
-@pytest.mark.parametrize("dtype", _dtypes(), ids=str)
+def _dtypes() -> list[torch.dtype]:
+    """Every dtype torch has, that it can make a tensor of and save."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # complex32 is experimental
+        found = {getattr(torch, n) for n in dir(torch) if isinstance(getattr(torch, n),
+                                                                      torch.dtype)}
+        return sorted((d for d in found if made(d) is not None), key=str)
+
+
+DTYPES = _dtypes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_every_torch_dtype_where_gradients_belong(tmp_path, dtype):
-    tensor = made(dtype)
-    if tensor is None:
-        pytest.skip(f"torch makes no tensor of {dtype}")
-    try:
-        path = save(tmp_path / "g.pt", with_first(tensor))
-    except (RuntimeError, TypeError, KeyError, pickle.PicklingError):
-        pytest.skip(f"torch does not save {dtype}")
-    message = read_or_refused(path)
+    message = read_or_refused(save(tmp_path / "g.pt", with_first(made(dtype))))
     if dtype in FLOATS:
         assert message is None
     else:
         assert message is not None and str(dtype).removeprefix("torch.") in message, message
-        assert "(w1)" in message or "([0])" in message
+        assert " tensor ([0]); " in message, message
 
 
-@pytest.mark.parametrize("dtype", _dtypes(), ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_every_torch_dtype_as_a_target(tmp_path, dtype):
     """Where y is, integers and booleans are read (class labels); nothing escapes."""
-    tensor = made(dtype)
-    if tensor is None:
-        pytest.skip(f"torch makes no tensor of {dtype}")
-    try:
-        path = save(tmp_path / "g.pt", as_target(tensor[:1, :1]))
-    except (RuntimeError, TypeError, KeyError, pickle.PicklingError):
-        pytest.skip(f"torch does not save {dtype}")
-    message = read_or_refused(path)
+    message = read_or_refused(save(tmp_path / "g.pt", as_target(made(dtype)[:1, :1])))
     if dtype in FLOATS or dtype in (torch.int64, torch.int32, torch.uint8, torch.bool):
         assert message is None, message
 

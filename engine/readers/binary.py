@@ -327,19 +327,18 @@ def _check_tensor(t: Any, where: str, gradient: bool, source: str) -> None:
 
     dtype = str(t.dtype).removeprefix("torch.")
     if t.is_nested:
-        problem, fix = "a nested tensor", "save its tensors one by one (t.unbind())"
+        problem, fix = "a nested tensor", "only dense tensors are read: save t.unbind()"
     elif t.layout != torch.strided:
         layout = str(t.layout).removeprefix("torch.")
-        problem, fix = f"a sparse tensor ({layout})", "save t.to_dense()"
+        problem, fix = f"a {layout} tensor", "only dense tensors are read: save t.to_dense()"
     elif t.is_quantized:
-        problem, fix = f"a quantized tensor ({dtype})", "save t.dequantize()"
+        problem, fix = f"a quantized {dtype} tensor", "save t.dequantize()"
     elif t.device.type == "meta":
-        problem, fix = "a meta tensor (a shape with no values)", "save one that holds values"
+        problem, fix = "a tensor on the meta device", "it has a shape but no values"
     else:
         problem = fix = ""
     if problem:
-        raise GradientFileError(source, f"holds {problem} ({where}); only dense tensors of "
-                                f"numbers are read: {fix}")
+        raise GradientFileError(source, f"holds {problem} ({where}); {fix}")
     floats = t.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
     if gradient and not floats:
         raise GradientFileError(source, f"holds {_a(dtype)} tensor ({where}); {_GRADIENT_RULE}")
