@@ -7,8 +7,6 @@ import math
 import sys
 from collections.abc import Callable
 
-import numpy as np
-
 from engine.budget import check_network
 from engine.datasets import DEFAULT_SAMPLES, Dataset, default_set, load_csv
 from engine.errors import SpecError, UserInputError, printable
@@ -29,8 +27,9 @@ MAX_SEED = 2**32 - 1
 MAX_SAMPLES = 1_000_000
 # a row per epoch is kept for the table and --json; no run needs more passes than this
 MAX_EPOCHS = 1_000_000
-# the learning rate is applied in the run's dtype: above float32's largest number it is inf
-MAX_LR = float(np.finfo(np.float32).max)
+# the learning rate is applied in the run's dtype: above float32's largest number (3.4028e38)
+# it is inf; the bound is that number rounded down, so the one printed is the one that holds
+MAX_LR = 3.4e38
 
 
 def whole(low: int, high: int) -> Callable[[str], int]:
@@ -64,8 +63,8 @@ def rate(positive: bool) -> Callable[[str], float]:
         if not (low_ok and value <= MAX_LR):
             low = "a positive number" if positive else "0 or more"
             raise argparse.ArgumentTypeError(
-                f"the learning rate must be {low}, at most {MAX_LR:.8g} (float32's "
-                f"largest), not {_shown(text)}")
+                f"the learning rate must be {low}, at most {MAX_LR:g} (what float32 "
+                f"holds), not {_shown(text)}")
         return value
     return parse
 

@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         spec, params = network(args)
         mistake = inject(spec, args.inject) if args.inject else None
+        if not args.data:   # counted before the samples are made: they take memory too
+            check_export(spec, args.samples)
         data = dataset(args, spec)
         check_export(spec, len(data))
         # said before the work, flushed: a long export shows at once what it is doing

@@ -26,6 +26,8 @@ class ProgressBar:
     def __call__(self, done: int, total: int) -> bool:
         if time.monotonic() - self.start < DELAY:
             return False
+        if done >= total and not self.shown and self.last_tenth < 0:
+            return False    # a bar that would first appear full says nothing: the work is done
         filled = WIDTH * done // max(total, 1)
         text = (f"{self.label}: [{'#' * filled}{'.' * (WIDTH - filled)}] "
                 f"{done // self.scale}/{total // self.scale}{self.unit}")

@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
                              seed=args.seed)
         spec, params = network(args)
         mistake = inject(spec, args.inject) if args.inject else None
+        if not args.data:   # counted before the samples are made: they take memory too
+            check_train(spec, args.samples, args.epochs * args.samples, bool(args.save_model))
         data = dataset(args, spec)
         check_train(spec, len(data), args.epochs * len(data), bool(args.save_model))
     except UserInputError as e:

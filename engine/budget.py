@@ -26,8 +26,11 @@ LIMIT_BYTES = 2_000_000_000
 # torch's (each as computed, then as the GradientSet's per-sample copies in the file's layout)
 EXPORT_ARRAY_COPIES = 4
 # bytes of .dat text per gradient value while a file is written: its lines, their join and the
-# UTF-8 bytes are held at once (measured 45 and 60 on 15 million values; rounded up)
-DAT_TEXT_BYTES = {"float32": 48, "float64": 64}
+# UTF-8 bytes are held at once (measured 45 and 60 on 15 million values; a fifth to spare)
+DAT_TEXT_BYTES = {"float32": 56, "float64": 72}
+# what any run adds whatever its size: torch's workspace of a first batched call, the
+# interpreter's own growth (measured ~90 MB)
+RUN_OVERHEAD = 128 * 2**20
 # bytes per parameter while model.json is written: nested lists of Python floats, the indented
 # JSON text and its bytes (json.dumps with indent=1 puts each number on its own line)
 MODEL_TEXT_BYTES = 96
@@ -72,7 +75,7 @@ def network_need(spec: NetworkSpec) -> Need:
     """Building the network at all: its parameters at float64 as drawn or read, and the run's
     copies of them."""
     p = spec.n_params
-    return Need(p * (8 + RUN_COPIES * _itemsize(spec)),
+    return Need(RUN_OVERHEAD + p * (8 + RUN_COPIES * _itemsize(spec)),
                 f"its parameters ({p:,} of them, {spec.dtype}, {RUN_COPIES} copies)")
 
 
