@@ -322,6 +322,10 @@ def _bad_files(folder: Path) -> dict[str, Path]:
     valid = _valid_binaries(folder)
     files["npz flipped"] = flipped_member(valid, "plain.npz", folder / "flipped")
     files["npz compressed flipped"] = flipped_member(valid, "packed.npz", folder / "flipped")
+    pickled = bytearray(valid["list.pt"])
+    pickled[167] ^= 57  # the flip the fuzz above found: a storage's key made a number
+    files["pt flipped"] = folder / "flipped" / "list.pt"
+    files["pt flipped"].write_bytes(bytes(pickled))
     for kind, tensor in ODD.items():
         files[kind] = save(folder / f"{kind.replace(' ', '_')}.pt", with_first(tensor))
     for dtype in (torch.float8_e4m3fn, torch.complex64, torch.bool, torch.int64):
@@ -337,8 +341,8 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("kind", ["npy negative", "npy overflow", "npy float128", "npz flipped",
-                                  "npz compressed flipped", "nested", "sparse csr", "quantized",
-                                  "meta", "0-dim", "empty", "torch.float8_e4m3fn",
+                                  "npz compressed flipped", "pt flipped", "nested", "sparse csr",
+                                  "quantized", "meta", "0-dim", "empty", "torch.float8_e4m3fn",
                                   "torch.complex64", "torch.bool", "torch.int64"])
 def test_the_command_line_refuses_each_family_in_one_line(bad_files, kind):
     bad = bad_files[kind]

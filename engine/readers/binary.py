@@ -193,6 +193,9 @@ def _npy_header(f: Any, size: int, source: str, member: str) -> tuple[tuple[int,
         raise GradientFileError(source, f"holds Python objects{member} (an object array); "
                                 "they are never loaded, since loading them could run code; "
                                 "save float arrays instead")
+    if dtype.kind == "c":
+        raise GradientFileError(source, f"holds {dtype} values{member}; gradients are real "
+                                "numbers")
     if dtype.names or dtype.kind not in _NUMBER_KINDS:
         raise GradientFileError(source, f"holds {dtype} values{member}, not numbers")
     if any(n < 0 for n in shape):
