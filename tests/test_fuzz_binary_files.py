@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.gradset import GradientFileError
-from engine.readers import read_gradients
+from engine.readers import binary, read_gradients
 from engine.readers.binary import MAX_ARRAYS, MAX_VALUES, VIEW_ALLOWANCE_BYTES, VIEW_FACTOR
 from tests.limits import limited, one_clean_line
 
@@ -133,6 +133,7 @@ FLIPS = st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size
 @given(name=st.sampled_from(["plain.npz", "packed.npz", "list.pt", "named.pt"]), flips=FLIPS,
        keep=st.one_of(st.just(1.0), st.floats(0.5, 1)))  # a cut loses the zip's directory
 @example(name="list.pt", flips=[(167, 57)], keep=1.0)  # a storage key made a number: asserted
+@example(name="named.pt", flips=[(369, 10)], keep=1.0)  # a numpy dtype's state: SystemError
 def test_byte_flips_of_npz_and_torch_files_are_read_or_refused(tmp_path, name, flips, keep):
     data = bytearray(VALID[name])
     for position, bits in flips:
@@ -309,6 +310,19 @@ def test_a_million_references_to_one_number(tmp_path):
                                     "losses": [0.5] * (MAX_ARRAYS + 1)})
     with pytest.raises(GradientFileError, match=rf"g\.pt: holds more than {MAX_ARRAYS:,} arrays"):
         read_gradients(path)
+
+
+def test_a_zip_of_more_members_than_arrays_is_refused_before_it_is_opened(tmp_path,
+                                                                         monkeypatch):
+    """zipfile makes an object of about 1 KB for every member as it opens an archive: 200 MB
+    of empty members would take gigabytes before any is read. Shown with a bound of 1000."""
+    monkeypatch.setattr(binary, "MAX_ARRAYS", 1000)
+    with zipfile.ZipFile(tmp_path / "g.npz", "w") as z:
+        for i in range(1001):
+            z.writestr(f"w{i}.npy", b"")
+    with pytest.raises(GradientFileError, match=r"g\.npz: is a zip archive of more than 1,000 "
+                                                r"members"):
+        read_gradients(tmp_path / "g.npz")
 
 
 # --- the command line, under limits ------------------------------------------------------------

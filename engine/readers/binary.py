@@ -51,15 +51,18 @@ MAX_ARRAYS = 2**20
 # holding torch.zeros(1).expand(10000, 10000) took 6.5 GB to compare).
 VIEW_FACTOR = 2
 VIEW_ALLOWANCE_BYTES = 16 * 2**20
+# A zip's end record sits in its last 22 bytes, after a comment of at most 64 KB
+_END_SEARCH_BYTES = 22 + 2**16 + 56 + 20
 # What a damaged zip archive raises from zipfile, zlib or np.load as it is opened and read
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error,
                NotImplementedError, RuntimeError, ValueError, struct.error, OverflowError,
                KeyError)
 # What torch.load raises on a damaged or hand-made file (a flipped byte in its pickle or zip);
-# its loader asserts what it expects of the pickle
+# its loader asserts what it expects of the pickle, and numpy's C code rebuilding a dtype from
+# a damaged state raises SystemError
 _TORCH_ERRORS = (AssertionError, RuntimeError, EOFError, ValueError, OSError, LookupError,
                  AttributeError, TypeError, IndexError, NotImplementedError, OverflowError,
-                 struct.error, zlib.error, zipfile.BadZipFile)
+                 SystemError, struct.error, zlib.error, zipfile.BadZipFile)
 
 
 def is_pickle(head: bytes) -> bool:
@@ -135,6 +138,9 @@ def read_npy(path: Path) -> Node:
 def read_zip(path: Path) -> Node:
     """An .npz (a dict of its arrays) or a torch.save file (whatever it saved)."""
     source = str(path)
+    if _zip_members(path) > MAX_ARRAYS:
+        raise GradientFileError(source, f"is a zip archive of more than {MAX_ARRAYS:,} members; "
+                                "gradient files are read up to that many arrays")
     try:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
@@ -150,6 +156,26 @@ def read_zip(path: Path) -> Node:
     except _ZIP_ERRORS as e:
         raise GradientFileError(source, f"is a damaged zip archive ({_first_line(e)})") from None
     return _read_torch(path)
+
+
+def _zip_members(path: Path) -> int:
+    """At most how many members zipfile makes an object of (about 1 KB each) as it opens `path`:
+    the entry signatures in the central directory, counted in the bytes its end record says it
+    spans, before any object is made. 0 when there is no end record: zipfile says so."""
+    with path.open("rb") as f:
+        size = f.seek(0, 2)
+        tail_at = f.seek(max(0, size - _END_SEARCH_BYTES))
+        tail = f.read()
+        end = tail.rfind(b"PK\x05\x06")
+        if end < 0 or end + 22 > len(tail):
+            return 0
+        directory = int.from_bytes(tail[end + 12:end + 16], "little")
+        zip64 = tail.rfind(b"PK\x06\x06", 0, end)
+        if zip64 >= 0 and zip64 + 56 <= len(tail):  # zipfile takes the zip64 record's size
+            directory = max(directory, int.from_bytes(tail[zip64 + 40:zip64 + 48], "little"))
+        # the directory ends where the end records begin; a few bytes more only over-count
+        start = f.seek(max(0, tail_at + end - directory - 76))
+        return f.read(tail_at + end - start).count(b"PK\x01\x02")
 
 
 def _read_npz(z: zipfile.ZipFile, infos: list[zipfile.ZipInfo], source: str) -> Node:
