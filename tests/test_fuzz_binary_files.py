@@ -255,6 +255,15 @@ def test_odd_torch_tensors_anywhere_are_read_or_refused(tmp_path, kind):
         read_or_refused(save(tmp_path / "g.pt", obj))
 
 
+@pytest.mark.parametrize("obj", [[10**400], {"loss": 10**400, "w1": torch.ones(1, 1)},
+                                 {10**5000: torch.ones(1, 1)}, {"w1": [float("nan")] * 3}],
+                         ids=["huge int", "huge loss", "huge key", "nan list"])
+def test_python_numbers_and_keys_past_any_range(tmp_path, obj):
+    """float(10**400) overflows (it escaped); a 5000-digit key, which Python will not write
+    out, and NaNs are refused too."""
+    assert read_or_refused(save(tmp_path / "g.pt", obj)) is not None
+
+
 def test_ordinary_torch_oddities_are_read(tmp_path):
     """What autograd and people do hand over is read: a Parameter, a transposed view, a small
     expand (the gradient of a sum), the same tensor saved twice, an integer step count."""

@@ -311,12 +311,17 @@ def _survey(obj: object, label: str | None, where: str, depth: int, budget: Budg
         if _holds_gradients(label):
             _check_gradient_shape((), shown, source)
         budget.add(1, shown)
-        return Leaf(np.array(float(obj)), None)
+        try:
+            return Leaf(np.array(float(obj)), None)
+        except OverflowError:  # a pickle's integers have no bound
+            raise GradientFileError(source, f"holds an integer past float64's range ({shown})"
+                                    ) from None
     if isinstance(obj, str):
         return obj
     if isinstance(obj, dict):
-        return {str(k): _survey(v, str(k), _join(where, str(k)), depth + 1, budget)
-                for k, v in obj.items()}
+        keys = [_key(k) for k in obj]
+        return {k: _survey(v, k, _join(where, k), depth + 1, budget)
+                for k, v in zip(keys, obj.values(), strict=True)}
     if isinstance(obj, list | tuple):
         if len(obj) == 2 and isinstance(obj[0], str):  # a (name, tensor) pair
             return [obj[0], _survey(obj[1], obj[0], _join(where, obj[0]), depth + 1, budget)]
@@ -411,6 +416,14 @@ def _leaf(values: np.ndarray, source: str) -> Leaf:
         with np.errstate(over="ignore", invalid="ignore"):
             values = values.astype(np.float64)
     return Leaf(values, str(values.dtype), explicit=True)
+
+
+def _key(key: object) -> str:
+    """A dict key as text; an integer of more digits than Python writes out is named so."""
+    try:
+        return str(key)
+    except ValueError:
+        return f"a {type(key).__name__} too long to write"
 
 
 def _join(where: str, key: str) -> str:
