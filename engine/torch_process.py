@@ -62,7 +62,10 @@ class TorchHelper:
             self.process: subprocess.Popen | None = subprocess.Popen(
                 [sys.executable, "-m", "engine.torch_process", str(to_child), str(from_child)],
                 pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONPATH": path})
+                env={**os.environ, "PYTHONPATH": path},
+                # out of the terminal's process group: Ctrl-C goes to the run, which stops
+                # the helper itself, and never prints a traceback of the helper's
+                start_new_session=True)
         except (OSError, ValueError):   # ValueError: pass_fds where it does not exist
             self.process = None
         finally:

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -297,6 +298,27 @@ def test_ctrl_c_in_train_prints_interrupted_exits_130_and_saves_nothing(tmp_path
     result = _interrupted("train", "--samples", "1000", "--epochs", "100000",
                           "--save-model", tmp_path / "final.json")
     _assert_interrupted(result, tmp_path, set())
+
+
+def test_ctrl_c_from_a_terminal_reaches_the_run_not_its_torch_helper(tmp_path):
+    # a terminal's Ctrl-C signals the whole foreground process group; a long run's torch helper
+    # is up about two seconds after the run starts
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "train", "--samples", "100",
+                             "--epochs", "2000", "--save-model", tmp_path / "final.json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 4:    # epochs go by while the helper starts
+            assert proc.stdout.readline(), proc.communicate(timeout=60)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and err == "interrupted\n", err[-2000:]
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- an export is whole or not at all -------------------------------------------------------
