@@ -227,18 +227,28 @@ def test_a_training_run_whose_snapshots_exceed_memory_is_refused(tmp_path):
 
 
 MEASURE = """
-import resource, sys, tempfile
+import resource, sys, tempfile, threading
 from engine.datasets import default_set
 from engine.export import export
 from engine.params import init_params
 from engine.spec import NetworkSpec
 spec = NetworkSpec((2, 400, 400, 1), ("sigmoid", "sigmoid", "identity"), dtype=sys.argv[1])
 params, data = init_params(spec), default_set(spec, 30)
-# what is resident now, not the peak so far: importing torch may peak above what it keeps
-with open("/proc/self/statm") as f:
-    before = int(f.read().split()[1]) * resource.getpagesize()
+def resident():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+# the peak of the export alone: what is resident, sampled while it runs (ru_maxrss would keep
+# the peak of importing torch)
+before, peak, done = resident(), [0], threading.Event()
+def watch():
+    while not done.wait(0.001):
+        peak[0] = max(peak[0], resident())
+watcher = threading.Thread(target=watch)
+watcher.start()
 export(tempfile.mkdtemp(), spec, params, data)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+done.set()
+watcher.join()
+print(max(peak[0], resident()) - before)
 """
 
 
