@@ -159,7 +159,7 @@ class Session:
                 self.mistake, self.mistake_note = None, f"no mistake injected any more: {e}"
         self.spec = spec
         self.params = self._own(params) if params is not None else init_params(spec, self.seed)
-        self.torch_params, self.buffers = None, None
+        self.torch_params, self.buffers, self.drift = None, None, 0.0
         if data is not None:
             self.data = data
         elif self.data.x.shape[1] != spec.n_inputs or self.data.y.shape[1] != spec.n_outputs:
@@ -179,6 +179,9 @@ class Session:
         (every sample's stages then start from them)."""
         self.params = self._own(params)
         self.torch_params = None if torch_params is None else self._own(torch_params)
+        # the parameters alone decide it: once here, not on every change of sample
+        self.drift = 0.0 if self.torch_params is None else parameter_drift(
+            self.params, self.torch_params)
         self.buffers = None if buffers is None else self._own(buffers)
         self._compute()
         self._emit(NETWORK)
@@ -259,8 +262,6 @@ class Session:
             ref_ours = reference(self.spec, self.params, x, y)
             ref_theirs = ref_ours if self.torch_params is None else reference(
                 self.spec, theirs_params, x, y)
-            self.drift = 0.0 if self.torch_params is None else parameter_drift(
-                self.params, theirs_params)
             self.pairs = [StagePair(a, b, compare_arrays(a.value, b.value),
                                     *grade_pair(a.value, b.value, a.key, ref_ours, ref_theirs,
                                                 self.drift))
