@@ -182,8 +182,10 @@ def parameter_drift(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) ->
     """||θ_a - θ_b|| / ||θ_b||: how far two engines' parameters have parted, relative."""
     flat_a = np.concatenate([np.ravel(v).astype(np.float64) for v in a.values()])
     flat_b = np.concatenate([np.ravel(v).astype(np.float64) for v in b.values()])
-    size = float(np.linalg.norm(flat_b))
-    return float(np.linalg.norm(flat_a - flat_b)) / size if size > 0 else 0.0
+    # parameters of a diverging run overflow on purpose: their drift is inf or NaN
+    with np.errstate(over="ignore", invalid="ignore"):
+        size = float(np.linalg.norm(flat_b))
+        return float(np.linalg.norm(flat_a - flat_b)) / size if size > 0 else 0.0
 
 
 Grades = tuple[str, np.ndarray]
