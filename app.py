@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             return args.run(args)
     except KeyboardInterrupt:
         # Ctrl-C in a command: one line, the shell's code for SIGINT; whatever was being
-        # written is a temporary file its writer removes (engine/atomic.py, engine/export.py)
+        # written is a temporary file its writer removes (engine/files/atomic.py, engine/export.py)
         print("interrupted", file=sys.stderr)
         return 130
     from gui.launch import run_window, screenshot  # Qt only when the window is wanted

@@ -23,11 +23,11 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from engine.datasets import regression_set
-from engine.params import init_params
-from engine.reference import TorchNet
-from engine.scratch import ScratchNet
-from engine.spec import DEFAULT_PRESET, preset
+from engine.files.datasets import regression_set
+from engine.net.params import init_params
+from engine.net.reference import TorchNet
+from engine.net.scratch import ScratchNet
+from engine.net.spec import DEFAULT_PRESET, preset
 
 PRESET = DEFAULT_PRESET
 

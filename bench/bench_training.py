@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from bench.bench_engine import Ratio, printed
-from engine.datasets import regression_set
-from engine.params import init_params
-from engine.spec import DEFAULT_PRESET, preset
-from engine.trainer import TrainConfig
-from engine.training import TrainingRun
+from engine.files.datasets import regression_set
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
+from engine.train.lockstep import TrainConfig
+from engine.train.run import TrainingRun
 
 LR = 0.05
 
@@ -115,7 +115,7 @@ def _timed(step: Callable[[], object], steps: int, settle: int = 0) -> float:
 
 def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
     """The plain loop, the lockstep in-process, and the lockstep with torch's steps in the
-    helper process (engine/torch_process.py), taking turns within each round; best of the
+    helper process (engine/train/torch_process.py), taking turns within each round; best of the
     rounds. The helper runs ahead of the lockstep by up to a pipe's worth of steps, so each of
     its rounds first takes `settle_steps` untimed steps: what is timed is the steady state."""
     previous = torch.get_num_threads()

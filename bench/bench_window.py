@@ -23,12 +23,12 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from bench.bench_engine import Ratio, printed
-from engine.datasets import regression_set
-from engine.params import init_params
+from engine.files.datasets import regression_set
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
 from engine.session import Session
-from engine.spec import DEFAULT_PRESET, preset
-from engine.trainer import TrainConfig
-from engine.training import TrainingRun, run
+from engine.train.lockstep import TrainConfig
+from engine.train.run import TrainingRun, run
 
 SAMPLES = 100
 
@@ -73,9 +73,9 @@ def _headless(steps: int) -> float:
 
 def _window(steps: int):
     """A window on the default network and data, its training panel set for `steps` steps."""
+    from gui.files.recovery import Recovery
     from gui.launch import freeze_startup
     from gui.main_window import MainWindow
-    from gui.recovery import Recovery
     from gui.session_model import SessionModel
 
     app = QApplication.instance() or QApplication([])

@@ -8,12 +8,12 @@ import sys
 from collections.abc import Callable
 
 from engine.budget import check_network
-from engine.datasets import DEFAULT_SAMPLES, Dataset, default_set, load_csv
 from engine.errors import SpecError, UserInputError, printable
-from engine.model_file import MAX_MODEL_BYTES, read_model
-from engine.params import Params, init_params
-from engine.spec import DEFAULT_PRESET, DTYPES, LAYOUTS, PRESETS, NetworkSpec, preset
-from engine.textfile import read_text
+from engine.files.datasets import DEFAULT_SAMPLES, Dataset, default_set, load_csv
+from engine.files.model_file import MAX_MODEL_BYTES, read_model
+from engine.files.textfile import read_text
+from engine.net.params import Params, init_params
+from engine.net.spec import DEFAULT_PRESET, DTYPES, LAYOUTS, PRESETS, NetworkSpec, preset
 
 PROG = "backprop-explorer"
 # 1: the files disagree or the run diverged; 130: interrupted (Ctrl-C), as shells report SIGINT

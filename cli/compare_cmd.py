@@ -5,11 +5,11 @@ import json
 
 from cli.common import EXIT_DISAGREE, EXIT_OK, fail
 from cli.progress import FileProgressBars
-from engine.datasets import load_csv
+from engine.check.report import compare_files, format_report
 from engine.errors import UserInputError, printable
 from engine.export import unfinished_export
-from engine.model_file import read_model
-from engine.report import compare_files, format_report
+from engine.files.datasets import load_csv
+from engine.files.model_file import read_model
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

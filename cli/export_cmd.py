@@ -13,9 +13,9 @@ from cli.common import (
 )
 from cli.progress import ProgressBar
 from engine.budget import check_export
+from engine.check.mistakes import MISTAKES, inject
 from engine.errors import UserInputError, printable
 from engine.export import export
-from engine.mistakes import MISTAKES, inject
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

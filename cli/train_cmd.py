@@ -19,11 +19,11 @@ from cli.common import (
     whole,
 )
 from engine.budget import check_train
+from engine.check.mistakes import MISTAKES, inject
 from engine.errors import UserInputError, printable
-from engine.mistakes import MISTAKES, inject
-from engine.model_file import write_model
-from engine.trainer import Lockstep, TrainConfig
-from engine.training import train
+from engine.files.model_file import write_model
+from engine.train.lockstep import Lockstep, TrainConfig
+from engine.train.run import train
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -15,12 +15,12 @@ A session folder holds
 
 Every file is written atomically and session.json last, naming the other two, so a kill at any
 moment leaves the previous autosave or the new one, never a mix. Reading runs nothing from the
-folder: JSON, the data reader, np.load without pickles, each checked against the network, and
-each file only when it is a regular file, read up to a bound (engine/regularfile.py): a pipe or
-a link to a device in the folder would otherwise hold the window from ever appearing. A
-mistake entry that cannot be made again (garbled, or from an older catalogue) is left out with
-a note saying why, and the rest of the session still comes back; an autosave written before
-mistakes were recorded has none.
+folder: JSON, the data reader, np.load without pickles, each checked against the network, and each
+file only when it is a regular file, read up to a bound (engine/files/regularfile.py): a pipe or a
+link to a device in the folder would otherwise hold the window from ever appearing. A mistake entry
+that cannot be made again (garbled, or from an older catalogue) is left out with a note saying why,
+and the rest of the session still comes back; an autosave written before mistakes were recorded has
+none.
 """
 
 import contextlib
@@ -40,22 +40,22 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from engine.atomic import atomic_write_bytes, atomic_write_text
-from engine.datasets import Dataset, load_csv, to_csv_text
+from engine.check.mistakes import inject
 from engine.errors import UserInputError, printable
-from engine.mistakes import inject
-from engine.params import Params
-from engine.regularfile import NotRegularFile, open_regular, size_of
+from engine.files.atomic import atomic_write_bytes, atomic_write_text
+from engine.files.datasets import Dataset, load_csv, to_csv_text
+from engine.files.regularfile import NotRegularFile, open_regular, size_of
+from engine.files.textfile import read_text
+from engine.net.params import Params
+from engine.net.spec import NetworkSpec
 from engine.session import Session
-from engine.spec import NetworkSpec
-from engine.textfile import read_text
-from engine.trainer import TrainConfig
+from engine.train.lockstep import TrainConfig
 
 FORMAT, VERSION = "backprop-explorer autosave", 1
 SESSION_FILE, LOCK_FILE = "session.json", "lock"
 MAX_SESSION_BYTES = 2**20   # a session.json names files and settings: a few kB
 # beyond both engines' parameters, the arrays file holds the run's plotted series: each keeps
-# at most 8,192 (step, value) pairs of float64 (engine/history.py; the plots keep 4,096), and
+# at most 8,192 (step, value) pairs of float64 (engine/train/history.py; the plots keep 4,096), and
 # the deepest network plots ~205 (two a layer, and the losses and drift): 26 MB at most
 MAX_HISTORY_BYTES = 64 * 2**20
 _DATA_NAME = re.compile(r"data-\d+\.csv")
@@ -104,7 +104,7 @@ class Snapshot:
     torch's None while it has not parted from scratch), data, seed, current sample (from 0)
     and stage (its key), the training run (None without one), when it was taken (seconds
     since the epoch), and the mistake the scratch engine makes (its label, as
-    engine.mistakes.inject takes it; None: none). Read back, `mistake_note` says why an
+    engine.check.mistakes.inject takes it; None: none). Read back, `mistake_note` says why an
     autosaved mistake was left out ("" when none was)."""
 
     spec: NetworkSpec

@@ -5,8 +5,8 @@ and an export holds every sample's gradient of both engines: what a run would ne
 from the spec and the sample count first, so that a run too big for the machine is a one-line
 message instead of a MemoryError, a swapping machine or a killed process.
 
-The counts follow the code (engine/export.py, engine/gradfile.py, engine/trainer.py,
-engine/timeline.py) and were checked against the peak resident memory of real runs; they are
+The counts follow the code (engine/export.py, engine/files/gradfile.py, engine/train/lockstep.py,
+engine/train/timeline.py) and were checked against the peak resident memory of real runs; they are
 estimates of the peak, on the high side.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import UserInputError
-from engine.spec import NetworkSpec
+from engine.net.spec import NetworkSpec
 
 # What one run may take beyond the interpreter and torch (~0.4 GB resident): on a laptop of
 # 8 GB that leaves room for the window, a browser and the system, and it stays under the
@@ -42,7 +42,7 @@ RUN_COPIES = 10
 # numpy view in a list, ~120 bytes)
 DATA_BYTES_PER_VALUE = 24
 SCHEDULE_BYTES_PER_SAMPLE = 128
-# the timeline keeps at most this many snapshots (engine/timeline.py max_snapshots + the start)
+# the timeline keeps at most this many snapshots (Timeline max_snapshots + the start)
 MAX_SNAPSHOTS = 513
 SNAPSHOT_EVERY = 256
 

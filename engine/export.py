@@ -4,7 +4,7 @@ torch_autograd.dat and my_autograd.dat beside the model.json and data.csv they c
 With lr = 0 every sample's gradient is taken at the same parameters; with lr > 0 each engine
 takes an SGD step after each sample with its own gradients, and the files record the gradients
 along the way (a note in both headers gives the learning rate). Told to, the scratch engine
-makes a catalogued mistake (engine/mistakes.py), and my_autograd.dat's header says so.
+makes a catalogued mistake (engine/check/mistakes.py), and my_autograd.dat's header says so.
 
 After a training run the engines have parted: given torch's own parameters (and the gradient
 sums the scratch engine's buffers hold under accumulated_gradients), each file is taken at its
@@ -33,18 +33,18 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import abandoned, fsync_dir, remove_stale_temps, write_durably
-from engine.datasets import Dataset, to_csv_text
+from engine.check.mistakes import ACCUMULATE, Injection, inject
+from engine.check.reproduce import along_the_way_note, injected_note
 from engine.errors import UserInputError
-from engine.gradfile import format_gradients
-from engine.gradset import GradientSet
-from engine.mistakes import ACCUMULATE, Injection, inject
-from engine.model_file import model_to_dict
-from engine.params import Params, drift, to_layout, unflat
-from engine.reference import TorchNet
-from engine.reproduce import along_the_way_note, injected_note
-from engine.scratch import ScratchNet
-from engine.spec import NetworkSpec
+from engine.files.atomic import abandoned, fsync_dir, remove_stale_temps, write_durably
+from engine.files.datasets import Dataset, to_csv_text
+from engine.files.gradfile import format_gradients
+from engine.files.gradset import GradientSet
+from engine.files.model_file import model_to_dict
+from engine.net.params import Params, drift, to_layout, unflat
+from engine.net.reference import TorchNet
+from engine.net.scratch import ScratchNet
+from engine.net.spec import NetworkSpec
 
 TORCH_FILE, SCRATCH_FILE, MODEL_FILE, DATA_FILE = (
     "torch_autograd.dat", "my_autograd.dat", "model.json", "data.csv")

@@ -1,13 +1,13 @@
 """The explorer's state, free of Qt: a network and its parameters, the data, the current sample
 and the current stage, with both engines' stages for that sample. Views subscribe to plain
 events and ask this object for every number; it never draws anything.
+ The scratch engine may be told to make a classic mistake (engine/check/mistakes.py);
+`first_departure` is then where its pass first parts from torch's, as it is wherever the two
+disagree.
 
-The scratch engine may be told to make a classic mistake (engine/mistakes.py); `first_departure`
-is then where its pass first parts from torch's, as it is wherever the two disagree.
-
-Every stage is graded by what rounding can explain (engine/rounding.py): exact when each engine
-is within its dtype's rounding of a right float64 pass at its own parameters; drift when, after
-training, the engines' parameters parted by rounding and their values with them; flagged
+Every stage is graded by what rounding can explain (engine/check/rounding.py): exact when each
+engine is within its dtype's rounding of a right float64 pass at its own parameters; drift when,
+after training, the engines' parameters parted by rounding and their values with them; flagged
 otherwise, and the first flagged stage is the departure.
 
 Events, passed to each subscriber as a string:
@@ -23,17 +23,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.compare import ArrayComparison, compare_arrays
-from engine.datasets import Dataset, default_set
+from engine.check.compare import ArrayComparison, compare_arrays
+from engine.check.mistakes import ACCUMULATE, Injection, inject
+from engine.check.rounding import FLAGGED, ROUNDING_DRIFT, grade_pair, parameter_drift, reference
 from engine.errors import UserInputError
-from engine.mistakes import ACCUMULATE, Injection, inject
-from engine.numgrad import numerical_gradient
-from engine.params import Params, init_params, to_layout
-from engine.reference import TorchNet
-from engine.rounding import FLAGGED, ROUNDING_DRIFT, grade_pair, parameter_drift, reference
-from engine.scratch import ScratchNet
-from engine.spec import DEFAULT_PRESET, NetworkSpec, preset
-from engine.stages import Stage
+from engine.files.datasets import Dataset, default_set
+from engine.net.numgrad import numerical_gradient
+from engine.net.params import Params, init_params, to_layout
+from engine.net.reference import TorchNet
+from engine.net.scratch import ScratchNet
+from engine.net.spec import DEFAULT_PRESET, NetworkSpec, preset
+from engine.net.stages import Stage
 
 Listener = Callable[[str], None]
 NETWORK, DATA, SAMPLE, STAGE, MISTAKE = "network", "data", "sample", "stage", "mistake"
@@ -43,7 +43,7 @@ WALK_CHUNK = 256  # samples per pass when filling the buffers of accumulated_gra
 @dataclass(frozen=True)
 class StagePair:
     """One stage of the current sample from both engines, how far apart they are, and their
-    grade (engine/rounding.py: exact, drift or flagged) with, per element in the stage's shape,
+    grade (check/rounding.py: exact, drift or flagged) with, per element in the stage's shape,
     how far the worse engine sits from the float64 value in units of its rounding tolerance
     (`excess`, at most 1 where rounding explains it)."""
 

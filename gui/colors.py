@@ -8,8 +8,8 @@ import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QLinearGradient, QPainter, QPen, QPixmap
 
-from engine.compare import ACCEPTABLE, FLAGGED, GOOD
-from engine.rounding import DRIFT, EXACT
+from engine.check.compare import ACCEPTABLE, FLAGGED, GOOD
+from engine.check.rounding import DRIFT, EXACT
 from gui.numbers import short
 
 # ColorBrewer RdBu, reversed so that positive is red: readable by most colour-blind people

@@ -12,8 +12,8 @@ from PySide6.QtCore import QCoreApplication, QEvent, QSettings
 from PySide6.QtWidgets import QApplication
 
 from engine.session import Session
+from gui.files.recovery import Recovery
 from gui.main_window import MainWindow
-from gui.recovery import Recovery
 from gui.session_model import SessionModel
 from gui.settings import APPLICATION, ORGANIZATION, last_network, open_settings
 

@@ -8,19 +8,19 @@ from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QSplitter, QWidget
 
 from gui import settings as stored
-from gui.file_actions import FileActions
+from gui.files.file_actions import FileActions
+from gui.files.unsaved import CLOSING, NEW_NETWORK, OPENING, UnsavedGuard
 from gui.icons import icon
 from gui.mistake_actions import MistakeActions
 from gui.network_dialog import choose_network
-from gui.network_view import NetworkView
-from gui.run_actions import RunActions
-from gui.sample_panel import SamplePanel
 from gui.session_model import SessionModel
-from gui.stage_card import StageCard
-from gui.stage_list import StageColumn
 from gui.status_bar import StatusBar
-from gui.training_docks import TrainingDocks
-from gui.unsaved import CLOSING, NEW_NETWORK, OPENING, UnsavedGuard
+from gui.stepping.network_view import NetworkView
+from gui.stepping.sample_panel import SamplePanel
+from gui.stepping.stage_card import StageCard
+from gui.stepping.stage_list import StageColumn
+from gui.training.docks import TrainingDocks
+from gui.training.run_actions import RunActions
 
 DEFAULT_SIZE = (1360, 860)
 

@@ -1,7 +1,7 @@
-"""Tools > Inject a mistake: the catalogue of classic backprop mistakes (engine/mistakes.py) as
-exclusive checkable actions, with "No mistake (correct backprop)" first. Choosing one makes the
-session's scratch engine make it; the stage list, the network and the stage card then show
-where its pass departs from torch and what it computed instead.
+"""Tools > Inject a mistake: the catalogue of classic backprop mistakes (engine/check/mistakes.py)
+as exclusive checkable actions, with "No mistake (correct backprop)" first. Choosing one makes the
+session's scratch engine make it; the stage list, the network and the stage card then show where its
+pass departs from torch and what it computed instead.
 
 A mistake this network cannot make is shown disabled, with the reason as its tooltip. The
 actions follow the session: a new network re-enables what it can make, and one that drops the
@@ -11,10 +11,10 @@ from PySide6.QtCore import QObject, Slot
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMainWindow, QMenu
 
-from engine.mistakes import MISTAKES, Injection
-from engine.stages import stage_plan
-from gui.formula import plain_symbol
+from engine.check.mistakes import MISTAKES, Injection
+from engine.net.stages import stage_plan
 from gui.session_model import SessionModel
+from gui.stepping.formula import plain_symbol
 
 STATUS_MS = 10_000
 NO_MISTAKE = ""  # the key of "No mistake" in `actions`

@@ -28,11 +28,17 @@ from PySide6.QtWidgets import (
 )
 
 from engine.budget import check_network
-from engine.datasets import DEFAULT_SAMPLES, Dataset, classification_set, load_csv, regression_set
 from engine.errors import UserInputError, printable
-from engine.params import Params, init_params
-from engine.spec import ACTIVATIONS, DTYPES, LAYOUTS, LOSSES, MAX_LAYERS, PRESETS, NetworkSpec
-from gui.file_dialogs import DATA_FILTER, ask_open_file
+from engine.files.datasets import (
+    DEFAULT_SAMPLES,
+    Dataset,
+    classification_set,
+    load_csv,
+    regression_set,
+)
+from engine.net.params import Params, init_params
+from engine.net.spec import ACTIVATIONS, DTYPES, LAYOUTS, LOSSES, MAX_LAYERS, PRESETS, NetworkSpec
+from gui.files.file_dialogs import DATA_FILTER, ask_open_file
 from gui.session_model import SessionModel
 
 CUSTOM = "Custom"

@@ -9,7 +9,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QMainWindow, QSplitter
 
 from engine.errors import SpecError
-from engine.spec import NetworkSpec
+from engine.net.spec import NetworkSpec
 
 ORGANIZATION = "BackpropExplorer"
 APPLICATION = "Backprop Explorer"

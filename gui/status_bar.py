@@ -4,9 +4,9 @@ happening (the stage's meaning, or a message such as a computation under way).""
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from gui.colors import GRADES, grade_text
-from gui.formula import describe, plain_symbol
 from gui.numbers import digits_text
 from gui.session_model import SessionModel
+from gui.stepping.formula import describe, plain_symbol
 
 
 class StatusBar(QStatusBar):

@@ -16,7 +16,7 @@ settings.load_profile("ci")
 
 
 def _helpers() -> list[int]:
-    """Our torch helper processes (engine/torch_process.py) still running."""
+    """Our torch helper processes (engine/train/torch_process.py) still running."""
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -28,7 +28,7 @@ def _helpers() -> list[int]:
                 command = f.read()
         except OSError:
             continue
-        if int(parent) == os.getpid() and state != "Z" and b"engine.torch_process" in command:
+        if int(parent) == os.getpid() and state != "Z" and b"engine.train.torch_process" in command:
             found.append(int(entry.name))
     return found
 

@@ -6,12 +6,12 @@ import re
 
 import numpy as np
 
-from engine.datasets import default_set, to_csv_text
 from engine.export import gradient_sets
-from engine.gradfile import format_gradients
-from engine.gradset import GradientSet
-from engine.params import init_params
-from engine.spec import DEFAULT_PRESET, preset
+from engine.files.datasets import default_set, to_csv_text
+from engine.files.gradfile import format_gradients
+from engine.files.gradset import GradientSet
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
 
 # How close the scratch engine must come to autograd elementwise. Differences come only from
 # summation order and libm, so they sit near the dtype's rounding unit, scaled by the array.

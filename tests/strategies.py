@@ -3,9 +3,9 @@
 import numpy as np
 from hypothesis import strategies as st
 
-from engine.activations import ACTIVATIONS
-from engine.losses import LOSSES
-from engine.spec import DTYPES, LAYOUTS, NetworkSpec
+from engine.net.activations import ACTIVATIONS
+from engine.net.losses import LOSSES
+from engine.net.spec import DTYPES, LAYOUTS, NetworkSpec
 
 
 @st.composite

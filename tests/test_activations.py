@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.activations import ACTIVATIONS, activation
 from engine.errors import SpecError
-from engine.reference import TORCH_ACTIVATIONS
+from engine.net.activations import ACTIVATIONS, activation
+from engine.net.reference import TORCH_ACTIVATIONS
 from tests.helpers import assert_matches_torch
 
 # kinks, saturation, softplus's threshold and values on both sides of each

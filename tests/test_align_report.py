@@ -6,13 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from engine.align import align
-from engine.datasets import default_set
+from engine.check.align import align
+from engine.check.report import compare_aligned, format_report
 from engine.export import gradient_sets
-from engine.gradset import GradientFileError, GradientSet
-from engine.params import init_params
-from engine.report import compare_aligned, format_report
-from engine.spec import DEFAULT_PRESET, preset
+from engine.files.datasets import default_set
+from engine.files.gradset import GradientFileError, GradientSet
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
 
 SPEC = preset(DEFAULT_PRESET)
 
@@ -140,8 +140,8 @@ def test_tolerances_can_be_given_and_float64_defaults_are_tight():
 
 
 def test_float64_tolerances_only_when_both_files_carry_float64(tmp_path):
-    from engine.gradfile import write_gradients
-    from engine.report import compare_files
+    from engine.check.report import compare_files
+    from engine.files.gradfile import write_gradients
 
     torch_set, scratch = sets(dtype="float64")
     write_gradients(tmp_path / "a.dat", torch_set)

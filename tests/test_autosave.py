@@ -19,12 +19,12 @@ from engine.autosave import (
     orphans,
     read_autosave,
 )
-from engine.datasets import default_set
-from engine.mistakes import inject
-from engine.params import init_params
+from engine.check.mistakes import inject
+from engine.files.datasets import default_set
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
 from engine.session import Session
-from engine.spec import DEFAULT_PRESET, preset
-from engine.trainer import Lockstep, TrainConfig
+from engine.train.lockstep import Lockstep, TrainConfig
 
 SPEC = preset(DEFAULT_PRESET)
 

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 import app
 import cli.progress
-import engine.readers as readers
-from engine.gradfile import format_gradients, write_gradients
-from engine.gradfile_reader import parse_dat
-from engine.gradset import MAX_TEXT_BYTES, GradientFileError, GradientSet, ReadCancelled
-from engine.params import init_params, to_layout
-from engine.readers import read_gradients
-from engine.spec import NetworkSpec
+import engine.files.readers as readers
+from engine.files.gradfile import format_gradients, write_gradients
+from engine.files.gradset import MAX_TEXT_BYTES, GradientFileError, GradientSet, ReadCancelled
+from engine.files.readers import read_gradients
+from engine.files.readers.dat import parse_dat
+from engine.net.params import init_params, to_layout
+from engine.net.spec import NetworkSpec
 from tests.helpers import write_tiled_dat
 from tests.test_gradfile import BAD
 

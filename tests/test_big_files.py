@@ -9,11 +9,11 @@ import tracemalloc
 import pytest
 
 import app
-from engine.datasets import MAX_CSV_BYTES, load_csv
 from engine.errors import DataError
-from engine.gradset import MAX_TEXT_BYTES, GradientFileError
-from engine.readers import read_gradients
-from engine.spec import DEFAULT_PRESET, preset
+from engine.files.datasets import MAX_CSV_BYTES, load_csv
+from engine.files.gradset import MAX_TEXT_BYTES, GradientFileError
+from engine.files.readers import read_gradients
+from engine.net.spec import DEFAULT_PRESET, preset
 from tests.helpers import write_big_csv, write_big_gradient_file, write_big_printout
 
 SPEC = preset(DEFAULT_PRESET)

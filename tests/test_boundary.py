@@ -21,10 +21,10 @@ GUI_SIDE = ("PySide6", "shiboken6", "pyqtgraph", "gui")
 # The engine modules allowed to import torch: the reference itself. A module that reads files
 # written by torch.save (and so needs torch to read them) joins this set by name, with a reason.
 TORCH_ALLOWED = {
-    "engine.reference",
+    "engine.net.reference",
     # reads torch.save files, which only torch's own loader (weights_only=True) can open;
     # it imports torch inside the reading function, so .dat and text files never load it
-    "engine.readers.binary",
+    "engine.files.readers.binary",
 }
 
 IMPORT_UNDER_BLOCK = """
@@ -52,7 +52,7 @@ sys.exit(1 if failed else 0)
 
 
 def engine_modules() -> list[str]:
-    """Every module of the engine package, such as "engine.scratch", found on disk."""
+    """Every module of the engine package, such as "engine.net.scratch", found on disk."""
     names = ["engine"]
     names += [info.name for info in pkgutil.walk_packages([str(ENGINE)], prefix="engine.")]
     return sorted(names)
@@ -65,7 +65,7 @@ def module_file(name: str) -> Path:
 
 def imported_names(name: str) -> set[str]:
     """Absolute names of everything `name` imports, at top level or inside functions;
-    `from engine import scratch` counts as engine.scratch as well as engine."""
+    `from engine import scratch` counts as engine.net.scratch as well as engine."""
     tree = ast.parse(module_file(name).read_text(encoding="utf-8"))
     package = name if module_file(name).name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
@@ -125,7 +125,7 @@ def test_no_engine_module_imports_gui_side_even_lazily(top_level):
 
 def test_only_the_allowlist_imports_torch():
     importers = importers_of("torch")
-    assert "engine.reference" in importers, "the scan must see the reference's own torch import"
+    assert "engine.net.reference" in importers, "the scan must see the reference's own torch import"
     assert importers <= TORCH_ALLOWED, (
         f"{sorted(importers - TORCH_ALLOWED)} import torch; only the reference may "
         f"({sorted(TORCH_ALLOWED)}). Keep numpy code numpy-only, or add a torch-file reader to "
@@ -135,7 +135,7 @@ def test_only_the_allowlist_imports_torch():
 
 def test_engine_without_torch():
     needs = needing_torch()
-    assert "engine.scratch" not in needs, "the scratch engine must run on numpy alone"
+    assert "engine.net.scratch" not in needs, "the scratch engine must run on numpy alone"
     numpy_only = [name for name in engine_modules() if name not in needs]
     result = import_with_blocked(("torch", *GUI_SIDE), numpy_only)
     assert result.returncode == 0, (f"these engine modules need torch without importing it "
@@ -143,7 +143,7 @@ def test_engine_without_torch():
 
 
 def test_the_block_catches_a_forbidden_import():
-    result = import_with_blocked(("torch",), ["engine.reference"])
+    result = import_with_blocked(("torch",), ["engine.net.reference"])
     assert result.returncode == 1
-    assert json.loads(result.stdout) == ["engine.reference"]
+    assert json.loads(result.stdout) == ["engine.net.reference"]
     assert "torch is blocked" in result.stderr

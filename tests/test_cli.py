@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.datasets import default_set
-from engine.model_file import read_model
-from engine.params import init_params
-from engine.readers import read_gradients
-from engine.spec import DEFAULT_PRESET, preset
-from engine.trainer import TrainConfig
-from engine.training import train
+from engine.files.datasets import default_set
+from engine.files.model_file import read_model
+from engine.files.readers import read_gradients
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
+from engine.train.lockstep import TrainConfig
+from engine.train.run import train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -235,7 +235,7 @@ def export_injected(out: Path, name: str, capsys) -> Path:
     """Export 30 samples with `name` injected; my_autograd.dat loses the note that names the
     mistake, so compare can only name it by making it again."""
     from app import main
-    from engine.mistakes import MISTAKES
+    from engine.check.mistakes import MISTAKES
 
     lr = ["--lr", "0.1"] if MISTAKES[name.partition("@")[0]].needs_updates else []
     assert main(["export", str(out), "--samples", "30", "--inject", name, *lr]) == 0

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.compare import (
+from engine.check.compare import (
     ACCEPTABLE,
     FLAGGED,
     GOOD,

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from engine.datasets import default_set
+from engine.check.report import compare_files
 from engine.export import Exported, export
-from engine.gradfile import write_gradients
-from engine.gradset import GradientSet
-from engine.params import init_params
-from engine.report import compare_files
-from engine.spec import DEFAULT_PRESET, preset
+from engine.files.datasets import default_set
+from engine.files.gradfile import write_gradients
+from engine.files.gradset import GradientSet
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = 20

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from engine.datasets import default_set
+from engine.check.mistakes import injections
+from engine.check.report import compare_files
 from engine.export import SCRATCH_FILE, TORCH_FILE, export
-from engine.mistakes import injections
-from engine.params import init_params
-from engine.report import compare_files
-from engine.spec import PRESETS
+from engine.files.datasets import default_set
+from engine.net.params import init_params
+from engine.net.spec import PRESETS
 from tests.test_cli import app
 
 # the preset whose correct float32 files part beyond rtol 1e-5 where ŷ ≈ y (b3, w3)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.datasets import (
+from engine.files.datasets import (
     DataError,
     classification_set,
     default_set,
@@ -12,7 +12,7 @@ from engine.datasets import (
     regression_set,
     to_csv_text,
 )
-from engine.spec import DEFAULT_PRESET, NetworkSpec, preset
+from engine.net.spec import DEFAULT_PRESET, NetworkSpec, preset
 
 SEEDS = preset(DEFAULT_PRESET)
 BCE = preset("2-2-1-tanh-bce")

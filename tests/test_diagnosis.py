@@ -4,16 +4,16 @@ crafted by editing a correct export), and the mistake named by making it again."
 import numpy as np
 import pytest
 
-from engine.align import align
-from engine.datasets import default_set
-from engine.diagnosis import holds
+from engine.check.align import align
+from engine.check.diagnosis import holds
+from engine.check.mistakes import MISTAKES
+from engine.check.report import compare_aligned
+from engine.check.reproduce import along_the_way_note, learning_rate_in, reproduce
 from engine.export import gradient_sets
-from engine.gradset import GradientSet
-from engine.mistakes import MISTAKES
-from engine.params import init_params
-from engine.report import compare_aligned
-from engine.reproduce import along_the_way_note, learning_rate_in, reproduce
-from engine.spec import DEFAULT_PRESET, preset
+from engine.files.datasets import default_set
+from engine.files.gradset import GradientSet
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
 
 SPEC = preset(DEFAULT_PRESET)
 PARAMS = init_params(SPEC, 1)

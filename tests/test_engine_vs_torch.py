@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.params import init_params
-from engine.reference import TorchNet
-from engine.scratch import ScratchNet
-from engine.spec import NetworkSpec, preset
+from engine.net.params import init_params
+from engine.net.reference import TorchNet
+from engine.net.scratch import ScratchNet
+from engine.net.spec import NetworkSpec, preset
 from tests.helpers import assert_matches_torch
 from tests.strategies import samples, specs
 

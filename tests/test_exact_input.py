@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from engine.autosave import SessionFolder, Snapshot, read_autosave
-from engine.datasets import load_csv
-from engine.model_file import read_model
+from engine.files.datasets import load_csv
+from engine.files.model_file import read_model
+from engine.net.spec import DEFAULT_PRESET, preset
 from engine.session import Session
-from engine.spec import DEFAULT_PRESET, preset
 
 ROOT = Path(__file__).resolve().parent.parent
 

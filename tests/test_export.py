@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from engine.datasets import default_set
 from engine.export import ExportCancelled, export, gradient_sets
-from engine.params import init_params
-from engine.readers import read_gradients
-from engine.reference import TorchNet
-from engine.scratch import ScratchNet
-from engine.spec import DEFAULT_PRESET, preset
+from engine.files.datasets import default_set
+from engine.files.readers import read_gradients
+from engine.net.params import init_params
+from engine.net.reference import TorchNet
+from engine.net.scratch import ScratchNet
+from engine.net.spec import DEFAULT_PRESET, preset
 
 SPEC = preset(DEFAULT_PRESET)
 

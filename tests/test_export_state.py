@@ -5,15 +5,15 @@ how far apart they are."""
 import numpy as np
 import pytest
 
-from engine.datasets import default_set
 from engine.errors import UserInputError
 from engine.export import BUFFERS_NOTE, export, gradient_sets
-from engine.model_file import read_model
-from engine.params import drift, init_params
-from engine.readers import read_gradients
-from engine.reference import TorchNet
-from engine.scratch import ScratchNet
-from engine.spec import DEFAULT_PRESET, preset
+from engine.files.datasets import default_set
+from engine.files.model_file import read_model
+from engine.files.readers import read_gradients
+from engine.net.params import drift, init_params
+from engine.net.reference import TorchNet
+from engine.net.scratch import ScratchNet
+from engine.net.spec import DEFAULT_PRESET, preset
 
 SPEC = preset(DEFAULT_PRESET)
 DATA = default_set(SPEC, 12, seed=2)

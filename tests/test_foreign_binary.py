@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.gradset import GradientFileError
-from engine.readers import read_gradients
-from engine.spec import NetworkSpec
+from engine.files.gradset import GradientFileError
+from engine.files.readers import read_gradients
+from engine.net.spec import NetworkSpec
 
 SPEC = NetworkSpec((2, 3, 1), ("sigmoid", "identity"))
 NAMES = ("w1", "b1", "w2", "b2")

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine import readers
-from engine.gradset import GradientFileError, GradientSet
-from engine.readers import read_gradients
-from engine.readers.names import ParamKey, canonical_names, parse_label
-from engine.readers.text import parse_text
+from engine.files import readers
+from engine.files.gradset import GradientFileError, GradientSet
+from engine.files.readers import read_gradients
+from engine.files.readers.names import ParamKey, canonical_names, parse_label
+from engine.files.readers.text import parse_text
 
 SIZES = (2, 3, 1)
 
@@ -374,7 +374,7 @@ def test_model_json_beside_the_file_gives_layout_and_network(tmp_path):
 def test_model_spec_cuts_unlabelled_runs_of_equal_shapes(tmp_path):
     """Without a network, w (2, 2), b (2,), w (2, 2), b (2,) could be one sample of a 2-layer
     net or two samples of a 1-layer one; the known network decides."""
-    from engine.spec import NetworkSpec
+    from engine.net.spec import NetworkSpec
 
     rng = np.random.default_rng(0)
     arrays = [rng.normal(size=(2, 2)) if i % 2 == 0 else rng.normal(size=2) for i in range(8)]

@@ -17,9 +17,9 @@ import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from engine.gradset import GradientFileError
-from engine.readers import binary, read_gradients
-from engine.readers.binary import MAX_ARRAYS, MAX_VALUES, VIEW_ALLOWANCE_BYTES, VIEW_FACTOR
+from engine.files.gradset import GradientFileError
+from engine.files.readers import binary, read_gradients
+from engine.files.readers.binary import MAX_ARRAYS, MAX_VALUES, VIEW_ALLOWANCE_BYTES, VIEW_FACTOR
 from tests.limits import limited, one_clean_line
 
 # a warning numpy prints is a second line on the command line's stderr

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 import app
 from cli.common import MAX_EPOCHS, MAX_LR, MAX_SAMPLES, MAX_SEED
 from engine.budget import LIMIT_BYTES, check_export, check_network, export_need, size_text
-from engine.datasets import default_set
 from engine.errors import UserInputError
 from engine.export import FILES, STAGING_PREFIX, export, unfinished_export
-from engine.params import init_params
-from engine.spec import DEFAULT_PRESET, MAX_LAYERS, MAX_WIDTH, NetworkSpec, preset
+from engine.files.datasets import default_set
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, MAX_LAYERS, MAX_WIDTH, NetworkSpec, preset
 from tests.limits import ROOT, limited, one_clean_line
 
 SPEC = preset(DEFAULT_PRESET)
@@ -228,10 +228,10 @@ def test_a_training_run_whose_snapshots_exceed_memory_is_refused(tmp_path):
 
 MEASURE = """
 import resource, sys, tempfile, threading
-from engine.datasets import default_set
+from engine.files.datasets import default_set
 from engine.export import export
-from engine.params import init_params
-from engine.spec import NetworkSpec
+from engine.net.params import init_params
+from engine.net.spec import NetworkSpec
 spec = NetworkSpec((2, 400, 400, 1), ("sigmoid", "sigmoid", "identity"), dtype=sys.argv[1])
 params, data = init_params(spec), default_set(spec, 30)
 def resident():

@@ -14,14 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.datasets import parse_csv
 from engine.errors import UserInputError
-from engine.gradfile import format_gradients
-from engine.gradset import GradientSet
-from engine.model_file import model_from_dict, read_model
-from engine.readers import read_gradients
-from engine.readers.text import MAX_TEXT_ARRAYS
-from engine.spec import MAX_LAYERS, NetworkSpec
+from engine.files.datasets import parse_csv
+from engine.files.gradfile import format_gradients
+from engine.files.gradset import GradientSet
+from engine.files.model_file import model_from_dict, read_model
+from engine.files.readers import read_gradients
+from engine.files.readers.text import MAX_TEXT_ARRAYS
+from engine.net.spec import MAX_LAYERS, NetworkSpec
 from tests.limits import limited, one_clean_line
 
 FUZZ = settings(max_examples=40, deadline=None,

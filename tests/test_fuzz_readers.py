@@ -11,14 +11,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.datasets import default_set, load_csv, to_csv_text
 from engine.errors import UserInputError
 from engine.export import gradient_sets
-from engine.gradfile import format_gradients
-from engine.model_file import model_to_dict, read_model
-from engine.params import init_params
-from engine.readers import read_gradients
-from engine.spec import DEFAULT_PRESET, preset
+from engine.files.datasets import default_set, load_csv, to_csv_text
+from engine.files.gradfile import format_gradients
+from engine.files.model_file import model_to_dict, read_model
+from engine.files.readers import read_gradients
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
 
 SPEC = preset(DEFAULT_PRESET)
 FUZZ = settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])

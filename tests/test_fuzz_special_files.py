@@ -26,14 +26,14 @@ from engine.autosave import (
     SessionFolder,
     Snapshot,
 )
-from engine.datasets import MAX_CSV_BYTES
 from engine.errors import printable
-from engine.gradset import MAX_FILE_BYTES
-from engine.model_file import MAX_MODEL_BYTES
-from engine.readers import MAX_SIDECAR_BYTES
-from engine.regularfile import NotRegularFile, open_regular, read_at_most
+from engine.files.datasets import MAX_CSV_BYTES
+from engine.files.gradset import MAX_FILE_BYTES
+from engine.files.model_file import MAX_MODEL_BYTES
+from engine.files.readers import MAX_SIDECAR_BYTES
+from engine.files.regularfile import NotRegularFile, open_regular, read_at_most
 from engine.session import Session
-from engine.trainer import TrainConfig
+from engine.train.lockstep import TrainConfig
 from tests.limits import CPU_SECONDS, MEMORY_BYTES, ROOT, limited, one_clean_line
 
 pytestmark = pytest.mark.skipif(not (hasattr(os, "mkfifo") and os.path.exists("/dev/zero")),
@@ -186,7 +186,7 @@ def crashed(tmp_path) -> tuple[Path, dict]:
 
 
 def _arrays_limit(doc: dict) -> int:
-    from engine.spec import NetworkSpec
+    from engine.net.spec import NetworkSpec
 
     spec = NetworkSpec.from_dict(doc["network"])
     return 2 * spec.n_params * np.dtype(spec.np_dtype).itemsize + MAX_HISTORY_BYTES

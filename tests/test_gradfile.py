@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.atomic import atomic_write_bytes, atomic_write_text
-from engine.gradfile import FORMAT_LINE, format_gradients, write_gradients
-from engine.gradfile_reader import parse_dat
-from engine.gradset import GradientFileError, GradientSet
-from engine.params import init_params, to_layout
-from engine.readers import read_gradients
-from engine.spec import NetworkSpec, preset
+from engine.files.atomic import atomic_write_bytes, atomic_write_text
+from engine.files.gradfile import FORMAT_LINE, format_gradients, write_gradients
+from engine.files.gradset import GradientFileError, GradientSet
+from engine.files.readers import read_gradients
+from engine.files.readers.dat import parse_dat
+from engine.net.params import init_params, to_layout
+from engine.net.spec import NetworkSpec, preset
 
 SPEC = preset("2-2-1-tanh-bce")
 
@@ -280,8 +280,8 @@ def test_header_layout_wins_over_model_json(tmp_path):
 def test_reading_and_writing_dat_files_does_not_load_torch(tmp_path):
     """torch takes seconds to import; text files never need it."""
     write_gradients(tmp_path / "g.dat", make_set())
-    code = ("import sys; from engine.readers import read_gradients; "
-            "from engine.gradfile import write_gradients; "
+    code = ("import sys; from engine.files.readers import read_gradients; "
+            "from engine.files.gradfile import write_gradients; "
             f"gs = read_gradients({str(tmp_path / 'g.dat')!r}); "
             f"write_gradients({str(tmp_path / 'h.dat')!r}, gs); "
             "print('torch' in sys.modules)")

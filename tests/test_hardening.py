@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 import app
-from engine.activations import ACTIVATIONS
-from engine.datasets import Dataset, default_set, to_csv_text
-from engine.losses import LOSSES
-from engine.params import init_params
+from engine.files.datasets import Dataset, default_set, to_csv_text
+from engine.net.activations import ACTIVATIONS
+from engine.net.losses import LOSSES
+from engine.net.params import init_params
+from engine.net.spec import DTYPES, NetworkSpec
 from engine.session import Session
-from engine.spec import DTYPES, NetworkSpec
-from engine.trainer import TrainConfig
-from engine.training import DONE, Breakpoints, TrainingRun, run, train
+from engine.train.lockstep import TrainConfig
+from engine.train.run import DONE, Breakpoints, TrainingRun, run, train
 
 REGIMES = [(1e6, 1.0), (1.0, 1e30), (1e6, 1e30)]   # (learning rate, input scale)
 COMBINATIONS = [(loss, act) for loss in LOSSES for act in ACTIVATIONS]

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from engine.history import History
+from engine.train.history import History
 
 
 def test_short_history_is_exact():

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from engine.align import align
-from engine.datasets import default_set
+from engine.check.align import align
+from engine.check.report import compare_aligned, compare_files
+from engine.check.reproduce import reproduce
 from engine.export import export, gradient_sets
-from engine.gradset import GradientSet
-from engine.params import init_params
-from engine.report import compare_aligned, compare_files
-from engine.reproduce import reproduce
-from engine.spec import NetworkSpec, preset
+from engine.files.datasets import default_set
+from engine.files.gradset import GradientSet
+from engine.net.params import init_params
+from engine.net.spec import NetworkSpec, preset
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = preset("2-10-10-1-sigmoid-squared")

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.activations import activation
 from engine.errors import SpecError
-from engine.losses import LOSSES, loss
-from engine.reference import torch_loss
+from engine.net.activations import activation
+from engine.net.losses import LOSSES, loss
+from engine.net.reference import torch_loss
 from tests.helpers import assert_matches_torch
 
 

@@ -4,17 +4,17 @@ formulas a window shows beside each other; the stage where the scratch pass depa
 import numpy as np
 import pytest
 
-from engine.activations import activation
-from engine.datasets import default_set
+from engine.check.mistakes import MISTAKES, first_departure, inject, injections
 from engine.errors import UserInputError
-from engine.mistakes import MISTAKES, first_departure, inject, injections
-from engine.params import init_params
-from engine.reference import TorchNet
-from engine.scratch import ScratchNet
-from engine.spec import DEFAULT_PRESET, NetworkSpec, preset
-from engine.stages import stage_plan
-from engine.trainer import Lockstep, TrainConfig
-from engine.training import train
+from engine.files.datasets import default_set
+from engine.net.activations import activation
+from engine.net.params import init_params
+from engine.net.reference import TorchNet
+from engine.net.scratch import ScratchNet
+from engine.net.spec import DEFAULT_PRESET, NetworkSpec, preset
+from engine.net.stages import stage_plan
+from engine.train.lockstep import Lockstep, TrainConfig
+from engine.train.run import train
 
 SPEC = preset(DEFAULT_PRESET).with_options(dtype="float64")  # 2-10-10-1, sigmoid, squared
 PARAMS = init_params(SPEC, 1)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from engine.errors import SpecError
-from engine.model_file import model_to_dict, read_model, write_model
-from engine.params import init_params
-from engine.spec import DEFAULT_PRESET, preset
+from engine.files.model_file import model_to_dict, read_model, write_model
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

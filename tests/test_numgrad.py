@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.params import init_params
-from engine.reference import TorchNet
-from engine.scratch import ScratchNet
-from engine.spec import NetworkSpec, preset
+from engine.net.params import init_params
+from engine.net.reference import TorchNet
+from engine.net.scratch import ScratchNet
+from engine.net.spec import NetworkSpec, preset
 from tests.strategies import samples, specs
 
 SMOOTH = ("sigmoid", "tanh", "softplus", "identity", "elu")
@@ -18,7 +18,7 @@ def check_against_numerical(spec: NetworkSpec, seed: int) -> None:
     """Every parameter's gradient of one sample, scratch and torch, against finite differences.
     Central differences with eps 1e-6 carry errors near 1e-9, so the bound is absolute and
     relative to the gradient's size."""
-    from engine.numgrad import numerical_gradient
+    from engine.net.numgrad import numerical_gradient
 
     params = init_params(spec, seed)
     x, y = samples(spec, seed)
@@ -49,7 +49,7 @@ def test_random_smooth_networks_match_the_numerical_gradient(spec, seed):
 
 
 def test_numerical_gradient_leaves_the_parameters_untouched():
-    from engine.numgrad import numerical_gradient
+    from engine.net.numgrad import numerical_gradient
 
     spec = preset("2-2-1-tanh-bce")
     params = init_params(spec)

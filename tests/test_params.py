@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from engine.errors import SpecError
-from engine.params import drift, from_layout, init_params, to_layout
-from engine.spec import DEFAULT_PRESET, preset
+from engine.net.params import drift, from_layout, init_params, to_layout
+from engine.net.spec import DEFAULT_PRESET, preset
 
 
 def test_init_is_uniform_in_one_over_sqrt_fan_in_like_nn_linear():

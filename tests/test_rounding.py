@@ -4,17 +4,17 @@ mistake is flagged where it departs, and training's float32 drift is drift, not 
 import numpy as np
 import pytest
 
-from engine.compare import GOOD, compare_arrays
-from engine.datasets import default_set
-from engine.mistakes import injections
-from engine.params import init_params
-from engine.reference import TorchNet
-from engine.rounding import DRIFT, EXACT, FLAGGED, grade_pair, reference, unit_roundoff
-from engine.scratch import ScratchNet
+from engine.check.compare import GOOD, compare_arrays
+from engine.check.mistakes import injections
+from engine.check.rounding import DRIFT, EXACT, FLAGGED, grade_pair, reference, unit_roundoff
+from engine.files.datasets import default_set
+from engine.net.params import init_params
+from engine.net.reference import TorchNet
+from engine.net.scratch import ScratchNet
+from engine.net.spec import PRESETS, NetworkSpec
 from engine.session import Session
-from engine.spec import PRESETS, NetworkSpec
-from engine.trainer import Lockstep, TrainConfig
-from engine.training import train
+from engine.train.lockstep import Lockstep, TrainConfig
+from engine.train.run import train
 
 DTYPES = ("float32", "float64")
 # networks beyond the presets: every activation, every loss, a deep one, a wide one

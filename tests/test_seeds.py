@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from engine.params import init_params
-from engine.scratch import ScratchNet
-from engine.spec import preset
-from engine.stages import stage_plan
+from engine.net.params import init_params
+from engine.net.scratch import ScratchNet
+from engine.net.spec import preset
+from engine.net.stages import stage_plan
 
 # seed 003: 2-10-10-1, x and its scratch gradients (w as (out, in), as torch stores them)
 X_003 = np.array([0.97436534, 0.31171513])

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from engine.datasets import regression_set
+from engine.check.mistakes import MISTAKES, inject
 from engine.errors import UserInputError
-from engine.mistakes import MISTAKES, inject
-from engine.numgrad import numerical_gradient
-from engine.params import init_params
-from engine.reference import TorchNet
-from engine.scratch import ScratchNet
+from engine.files.datasets import regression_set
+from engine.net.numgrad import numerical_gradient
+from engine.net.params import init_params
+from engine.net.reference import TorchNet
+from engine.net.scratch import ScratchNet
+from engine.net.spec import DEFAULT_PRESET, NetworkSpec, preset
 from engine.session import Session
-from engine.spec import DEFAULT_PRESET, NetworkSpec, preset
 
 
 @pytest.fixture

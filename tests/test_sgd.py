@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from engine.datasets import default_set
-from engine.params import drift, init_params
-from engine.reference import TorchNet
-from engine.scratch import ScratchNet
-from engine.spec import preset
+from engine.files.datasets import default_set
+from engine.net.params import drift, init_params
+from engine.net.reference import TorchNet
+from engine.net.scratch import ScratchNet
+from engine.net.spec import preset
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

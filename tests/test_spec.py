@@ -3,7 +3,7 @@
 import pytest
 
 from engine.errors import SpecError, UserInputError
-from engine.spec import DEFAULT_PRESET, PRESETS, NetworkSpec, preset
+from engine.net.spec import DEFAULT_PRESET, PRESETS, NetworkSpec, preset
 
 
 def test_default_preset_is_the_seeds_network():

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from engine.datasets import default_set
-from engine.mistakes import inject
-from engine.params import init_params
-from engine.spec import DEFAULT_PRESET, preset
-from engine.timeline import Timeline
-from engine.trainer import Lockstep, TrainConfig
-from engine.training import TrainingRun, train
+from engine.check.mistakes import inject
+from engine.files.datasets import default_set
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
+from engine.train.lockstep import Lockstep, TrainConfig
+from engine.train.run import TrainingRun, train
+from engine.train.timeline import Timeline
 
 
 @pytest.mark.parametrize("config", [TrainConfig(lr=0.3, epochs=3),

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from engine.datasets import default_set
-from engine.params import init_params, unflat
-from engine.reference import TorchNet, _engine_grad, torch_loss
-from engine.spec import NetworkSpec, preset
-from engine.torch_process import CHECK_EVERY, MAX_PARAMS, MIN_STEPS, worthwhile
-from engine.trainer import TrainConfig
-from engine.training import TrainingRun
+from engine.files.datasets import default_set
+from engine.net.params import init_params, unflat
+from engine.net.reference import TorchNet, _engine_grad, torch_loss
+from engine.net.spec import NetworkSpec, preset
+from engine.train.lockstep import TrainConfig
+from engine.train.run import TrainingRun
+from engine.train.torch_process import CHECK_EVERY, MAX_PARAMS, MIN_STEPS, worthwhile
 
 DEADLINE = 120.0   # seconds a helper may take to import torch on a loaded machine
 
@@ -128,11 +128,11 @@ def test_the_helper_goes_when_the_app_is_killed(tmp_path):
     """kill -9 of the app leaves no helper behind: it sees its pipes close and leaves."""
     script = textwrap.dedent("""
         import sys, time
-        from engine.datasets import default_set
-        from engine.params import init_params
-        from engine.spec import preset
-        from engine.trainer import TrainConfig
-        from engine.training import TrainingRun
+        from engine.files.datasets import default_set
+        from engine.net.params import init_params
+        from engine.net.spec import preset
+        from engine.train.lockstep import TrainConfig
+        from engine.train.run import TrainingRun
         spec = preset("2-10-10-1-sigmoid-squared")
         run = TrainingRun(spec, init_params(spec), default_set(spec, 50),
                           TrainConfig(lr=0.05, epochs=10**6))

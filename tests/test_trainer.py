@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from engine.datasets import default_set
 from engine.errors import UserInputError
-from engine.params import init_params
-from engine.spec import DEFAULT_PRESET, preset
-from engine.trainer import Lockstep, TrainConfig, epoch_batches
-from engine.training import train
+from engine.files.datasets import default_set
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
+from engine.train.lockstep import Lockstep, TrainConfig, epoch_batches
+from engine.train.run import train
 
 
 def run(config, name=DEFAULT_PRESET, dtype="float32", n=20):

@@ -2,11 +2,11 @@
 
 import pytest
 
-from engine.datasets import default_set
-from engine.params import init_params
-from engine.spec import DEFAULT_PRESET, preset
-from engine.trainer import TrainConfig
-from engine.training import (
+from engine.files.datasets import default_set
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
+from engine.train.lockstep import TrainConfig
+from engine.train.run import (
     DONE,
     INTERRUPTED,
     STEPS,

@@ -12,7 +12,7 @@ import shiboken6
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QThread
 from PySide6.QtWidgets import QMessageBox
 
-from gui import recovery, unsaved
+from gui.files import recovery, unsaved
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,9 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QPushButton
 
-import engine.readers as readers
+import engine.files.readers as readers
 from engine.export import SCRATCH_FILE, TORCH_FILE, export
-from gui import compare_dialog
+from gui.files import compare_dialog
 from gui.main_window import MainWindow
 from gui.session_model import SessionModel
 from tests.helpers import write_big_csv, write_big_gradient_file, write_big_printout

@@ -9,8 +9,8 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QtMsgType, qInstallMessageHandler
 
 from engine.autosave import SESSION_FILE
+from gui.files.recovery import Recovery
 from gui.launch import _dispose, build_window
-from gui.recovery import Recovery
 
 THREADS_OR_TIMERS = re.compile(r"thread|timer", re.IGNORECASE)
 

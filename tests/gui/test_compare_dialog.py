@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from engine.datasets import default_set
 from engine.export import SCRATCH_FILE, TORCH_FILE, export
-from engine.gradfile import write_gradients
-from engine.readers import read_gradients
+from engine.files.datasets import default_set
+from engine.files.gradfile import write_gradients
+from engine.files.readers import read_gradients
 from engine.session import Session
-from gui.compare_dialog import CompareDialog
-from gui.diff_heatmap import MAX_IMAGE_SIDE, pool_max
+from gui.files.compare_dialog import CompareDialog
+from gui.files.diff_heatmap import MAX_IMAGE_SIDE, pool_max
 from gui.session_model import SessionModel
 
 pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),

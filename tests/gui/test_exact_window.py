@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QMainWindow
 
+from engine.net.spec import DEFAULT_PRESET, preset
 from engine.session import Session
-from engine.spec import DEFAULT_PRESET, preset
-from gui.file_actions import FileActions
+from gui.files.file_actions import FileActions
 from gui.session_model import SessionModel
 
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")

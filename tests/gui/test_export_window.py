@@ -5,7 +5,6 @@ each engine at, and the notes saying so."""
 import numpy as np
 import pytest
 
-from engine.datasets import default_set
 from engine.export import (
     BUFFERS_NOTE,
     DATA_FILE,
@@ -14,13 +13,14 @@ from engine.export import (
     TORCH_FILE,
     gradient_sets,
 )
-from engine.params import drift, init_params
-from engine.readers import read_gradients
-from engine.reference import TorchNet
-from engine.scratch import ScratchNet
+from engine.files.datasets import default_set
+from engine.files.readers import read_gradients
+from engine.net.params import drift, init_params
+from engine.net.reference import TorchNet
+from engine.net.scratch import ScratchNet
+from engine.net.spec import DEFAULT_PRESET, preset
 from engine.session import Session
-from engine.spec import DEFAULT_PRESET, preset
-from gui.export_dialog import ExportRunner
+from gui.files.export_dialog import ExportRunner
 from gui.main_window import MainWindow
 from tests.gui.windows import window_on
 from tests.test_cli import app

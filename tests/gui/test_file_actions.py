@@ -10,15 +10,15 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QProgressDialog, QPushButton
 
-import gui.export_dialog as export_dialog
-from engine.datasets import regression_set, to_csv_text
+import gui.files.export_dialog as export_dialog
 from engine.export import DATA_FILE, MODEL_FILE, SCRATCH_FILE, TORCH_FILE, export
-from engine.gradfile import write_gradients
-from engine.params import init_params
-from engine.readers import read_gradients
-from engine.spec import NetworkSpec, preset
-from gui.file_actions import MAX_RECENT, FileActions
-from gui.file_dialogs import LAST_FOLDER
+from engine.files.datasets import regression_set, to_csv_text
+from engine.files.gradfile import write_gradients
+from engine.files.readers import read_gradients
+from engine.net.params import init_params
+from engine.net.spec import NetworkSpec, preset
+from gui.files.file_actions import MAX_RECENT, FileActions
+from gui.files.file_dialogs import LAST_FOLDER
 from gui.session_model import SessionModel
 from gui.settings import open_settings
 

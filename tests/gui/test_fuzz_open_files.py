@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gui.file_actions import FileActions
+from gui.files.file_actions import FileActions
 from gui.session_model import SessionModel
 
 pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),

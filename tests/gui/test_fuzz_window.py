@@ -5,11 +5,11 @@ message boxes and the status bar."""
 import pytest
 from PySide6.QtWidgets import QMainWindow
 
-from engine.datasets import default_set
 from engine.export import FILES
+from engine.files.datasets import default_set
+from engine.net.spec import NetworkSpec, preset
 from engine.session import Session
-from engine.spec import NetworkSpec, preset
-from gui.file_actions import FileActions
+from gui.files.file_actions import FileActions
 from gui.network_dialog import NetworkDialog
 from gui.session_model import SessionModel
 

@@ -4,14 +4,14 @@ the float32 drift of a correct training run reads as drift, never as a departure
 import numpy as np
 import pytest
 
-from engine.datasets import default_set
-from engine.params import init_params
-from engine.rounding import DRIFT, EXACT
+from engine.check.rounding import DRIFT, EXACT
+from engine.files.datasets import default_set
+from engine.net.params import init_params
+from engine.net.spec import PRESETS
 from engine.session import Session
-from engine.spec import PRESETS
-from engine.trainer import Lockstep, TrainConfig
-from engine.training import train
-from gui.stage_list import AGREEMENT
+from engine.train.lockstep import Lockstep, TrainConfig
+from engine.train.run import train
+from gui.stepping.stage_list import AGREEMENT
 from tests.gui.windows import window_on
 
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")

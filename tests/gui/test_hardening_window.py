@@ -8,17 +8,17 @@ import warnings
 import numpy as np
 import pytest
 
-from engine.activations import ACTIVATIONS
-from engine.datasets import Dataset, default_set
-from engine.losses import LOSSES
-from engine.params import init_params
+from engine.files.datasets import Dataset, default_set
+from engine.net.activations import ACTIVATIONS
+from engine.net.losses import LOSSES
+from engine.net.params import init_params
+from engine.net.spec import NetworkSpec, preset
 from engine.session import Session
-from engine.spec import NetworkSpec, preset
-from engine.trainer import TrainConfig
-from engine.training import train
+from engine.train.lockstep import TrainConfig
+from engine.train.run import train
 from gui.main_window import MainWindow
 from gui.session_model import SessionModel
-from gui.training_plots import TrainingPlots
+from gui.training.plots import TrainingPlots
 
 pytestmark = [pytest.mark.filterwarnings("error"),
               pytest.mark.qt_log_level_fail("WARNING"),

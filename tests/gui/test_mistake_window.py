@@ -5,12 +5,12 @@ one the mistake used, training makes the mistake too, and "No mistake" clears it
 import pytest
 from PySide6.QtGui import QAction
 
-from engine.mistakes import MISTAKES, RIGHT_UPDATE, inject
+from engine.check.mistakes import MISTAKES, RIGHT_UPDATE, inject
+from engine.net.spec import preset
 from engine.session import Session
-from engine.spec import preset
-from gui.formula import to_html
 from gui.main_window import MainWindow
 from gui.mistake_actions import NO_MISTAKE
+from gui.stepping.formula import to_html
 from tests.gui.windows import window_on
 
 

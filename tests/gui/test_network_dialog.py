@@ -5,9 +5,9 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialog
 
-from engine.datasets import classification_set, regression_set, to_csv_text
-from engine.params import init_params
-from engine.spec import PRESETS, NetworkSpec, preset
+from engine.files.datasets import classification_set, regression_set, to_csv_text
+from engine.net.params import init_params
+from engine.net.spec import PRESETS, NetworkSpec, preset
 from gui.network_dialog import NetworkDialog, choose_network
 from gui.session_model import SessionModel
 

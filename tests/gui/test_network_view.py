@@ -8,12 +8,12 @@ from PySide6.QtCore import QEvent, QPoint
 from PySide6.QtGui import QColor, QHelpEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 
+from engine.net.spec import NetworkSpec, preset
 from engine.session import Session
-from engine.spec import NetworkSpec, preset
 from gui import colors
-from gui.network_view import MAX_UNITS, SHOWN_EACH_END, NetworkView
 from gui.numbers import exact
 from gui.session_model import SessionModel
+from gui.stepping.network_view import MAX_UNITS, SHOWN_EACH_END, NetworkView
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import pytest
 from PySide6.QtWidgets import QDialog
 
 import gui.network_dialog as network_dialog
-from engine.datasets import default_set
-from engine.model_file import read_model, write_model
-from engine.params import init_params
+from engine.files.datasets import default_set
+from engine.files.model_file import read_model, write_model
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
 from engine.session import Session
-from engine.spec import DEFAULT_PRESET, preset
-from gui import unsaved
+from gui.files import unsaved
 from gui.main_window import MainWindow
 from gui.session_model import SessionModel
 

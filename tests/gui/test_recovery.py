@@ -23,13 +23,13 @@ from engine.autosave import (
     orphans,
     read_autosave,
 )
+from engine.net.spec import preset
 from engine.session import Session
-from engine.spec import preset
-from engine.trainer import TrainConfig
-from gui import recovery
+from engine.train.lockstep import TrainConfig
+from gui.files import recovery
+from gui.files.recovery import Recovery
 from gui.launch import build_window, run_window
 from gui.main_window import MainWindow
-from gui.recovery import Recovery
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")

@@ -1,6 +1,6 @@
 """The Qt adapter fires the signals a panel needs for each kind of change."""
 
-from engine.spec import preset
+from engine.net.spec import preset
 from gui.session_model import SessionModel
 
 

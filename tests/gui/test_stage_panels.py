@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from engine.net.spec import NetworkSpec, preset
 from engine.session import Session
-from engine.spec import NetworkSpec, preset
-from gui.array_table import as_matrix
 from gui.colors import GRADES
-from gui.formula import plain_symbol, symbol_key, to_html, with_numbers
 from gui.numbers import digits_text, exact, short
-from gui.sample_panel import SamplePanel
 from gui.session_model import SessionModel
-from gui.stage_card import StageCard
-from gui.stage_list import AGREEMENT, DIGITS, STAGE, StageList
+from gui.stepping.array_table import as_matrix
+from gui.stepping.formula import plain_symbol, symbol_key, to_html, with_numbers
+from gui.stepping.sample_panel import SamplePanel
+from gui.stepping.stage_card import StageCard
+from gui.stepping.stage_list import AGREEMENT, DIGITS, STAGE, StageList
 
 
 @pytest.fixture

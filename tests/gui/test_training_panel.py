@@ -4,15 +4,15 @@ time travel and closing mid-run, waited for with signals, never with sleeps."""
 import numpy as np
 import pytest
 
-from engine.datasets import default_set
-from engine.params import init_params
+from engine.files.datasets import default_set
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
 from engine.session import Session
-from engine.spec import DEFAULT_PRESET, preset
-from engine.torch_process import MIN_STEPS
-from engine.trainer import TrainConfig
-from engine.training import TrainingRun, train
+from engine.train.lockstep import TrainConfig
+from engine.train.run import TrainingRun, train
+from engine.train.torch_process import MIN_STEPS
 from gui.session_model import SessionModel
-from gui.training_panel import TrainingPanel
+from gui.training.panel import TrainingPanel
 
 
 @pytest.fixture

@@ -11,15 +11,15 @@ import pytest
 import shiboken6
 from PySide6.QtGui import QImage
 
-from engine.datasets import classification_set, default_set, regression_set
-from engine.params import init_params
-from engine.scratch import ScratchNet
-from engine.spec import NetworkSpec, preset
-from engine.trainer import StepRecord, TrainConfig
-from engine.training import train
-from gui.plot_curves import MAX_POINTS, RECENT, loggable, zero_floor
-from gui.plot_surface import GRID, grid_points, input_square
-from gui.training_plots import TrainingPlots, sample_index
+from engine.files.datasets import classification_set, default_set, regression_set
+from engine.net.params import init_params
+from engine.net.scratch import ScratchNet
+from engine.net.spec import NetworkSpec, preset
+from engine.train.lockstep import StepRecord, TrainConfig
+from engine.train.run import train
+from gui.training.plot_curves import MAX_POINTS, RECENT, loggable, zero_floor
+from gui.training.plot_surface import GRID, grid_points, input_square
+from gui.training.plots import TrainingPlots, sample_index
 
 pytestmark = [pytest.mark.filterwarnings("error"),
               pytest.mark.qt_log_level_fail("WARNING"),
@@ -382,7 +382,7 @@ def test_how_records_are_batched_changes_no_curve(plots, size):
 
 def test_curves_and_pictures_are_drawn_in_turns(plots, monkeypatch):
     """One tick's work is the larger of the two drawings, not their sum."""
-    monkeypatch.setattr("gui.training_plots.STATE_INTERVAL", 0.0)
+    monkeypatch.setattr("gui.training.plots.STATE_INTERVAL", 0.0)
     plots.reset(REGRESSION, None)
     data = default_set(REGRESSION, 30)
     curve = plots.drift_plot.series["drift"].curve

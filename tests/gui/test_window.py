@@ -14,12 +14,12 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 import gui.main_window as main_window
-from engine.spec import NetworkSpec, preset
-from gui.array_table import as_matrix
+from engine.net.spec import NetworkSpec, preset
 from gui.launch import build_window, run_window
 from gui.main_window import MainWindow
 from gui.session_model import SessionModel
 from gui.settings import last_network, open_settings
+from gui.stepping.array_table import as_matrix
 
 ROOT = Path(__file__).resolve().parents[2]
 

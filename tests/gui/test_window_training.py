@@ -8,13 +8,13 @@ import numpy as np
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
 
-from engine.datasets import default_set
-from engine.params import init_params
+from engine.files.datasets import default_set
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
 from engine.session import Session
-from engine.spec import DEFAULT_PRESET, preset
 from gui.main_window import MainWindow
 from gui.session_model import SessionModel
-from gui.train_worker import SWITCH_INTERVAL, YIELD_FOR, TrainWorker
+from gui.training.worker import SWITCH_INTERVAL, YIELD_FOR, TrainWorker
 
 
 def window_on(qtbot, n=20):
@@ -64,7 +64,7 @@ def test_the_loop_waits_while_the_window_handles_an_event_and_goes_on_after(qtbo
     parks the loop between two steps until the event loop idles (TrainController.park), with
     the GIL's switch interval at 1 ms; once the run stops, events leave the loop alone and the
     interval is Python's again."""
-    monkeypatch.setattr("gui.train_worker.PARK_LIMIT", 60.0)   # no step of its own meanwhile
+    monkeypatch.setattr("gui.training.worker.PARK_LIMIT", 60.0)   # no step of its own meanwhile
     before = sys.getswitchinterval()
     window = window_on(qtbot)
     docks = window.training
@@ -93,13 +93,13 @@ def test_the_loop_waits_while_the_window_handles_an_event_and_goes_on_after(qtbo
 
 def test_the_loop_lets_go_of_the_gil_once_every_yield_every(monkeypatch):
     naps = []
-    monkeypatch.setattr("gui.train_worker.time.sleep", naps.append)
-    monkeypatch.setattr("gui.train_worker.YIELD_EVERY", 3600.0)
+    monkeypatch.setattr("gui.training.worker.time.sleep", naps.append)
+    monkeypatch.setattr("gui.training.worker.YIELD_EVERY", 3600.0)
     worker = TrainWorker()
     for _ in range(1000):
         worker.interrupted()
     assert naps == [YIELD_FOR]
-    monkeypatch.setattr("gui.train_worker.YIELD_EVERY", 0.0)
+    monkeypatch.setattr("gui.training.worker.YIELD_EVERY", 0.0)
     worker = TrainWorker()
     for _ in range(5):
         worker.interrupted()
@@ -107,7 +107,7 @@ def test_the_loop_lets_go_of_the_gil_once_every_yield_every(monkeypatch):
 
 
 def test_a_loop_parked_by_a_gui_thread_that_never_idles_goes_on_by_itself(monkeypatch):
-    monkeypatch.setattr("gui.train_worker.PARK_LIMIT", 0.01)
+    monkeypatch.setattr("gui.training.worker.PARK_LIMIT", 0.01)
     worker = TrainWorker()
     worker.go.clear()
     assert worker.interrupted() is False    # it waited PARK_LIMIT, then took its step

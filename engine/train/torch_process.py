@@ -1,0 +1,263 @@
+"""The torch half of a long training run, computed ahead in a process of its own.
+
+Each engine updates with its own gradients, so torch's trajectory depends only on where it
+starts, the data and the settings: a second process can compute it while this one runs the
+scratch engine and compares, and the machine's two cores work at once. The helper runs the very
+TorchNet.train_step the run would have called here, with as many threads, so the numbers are
+bit-identical whether or not it is used.
+
+A run starts the helper and goes on in-process while it imports torch; once the helper says it
+is ready, it is handed the torch engine's parameters and the step reached, and from then on
+sends each step's (loss, gradient, parameters) in chunks through a pipe. If it cannot start or
+dies, the run goes on in-process from the last step it sent: the helper only ever makes a run
+faster.
+
+Messages are pickled between this process and the child it started (never read from a file).
+"""
+
+import contextlib
+import os
+import subprocess
+import sys
+import weakref
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+from engine.files.datasets import Dataset
+from engine.net.params import Params, unflat
+from engine.net.reference import set_torch_threads
+from engine.net.spec import NetworkSpec
+from engine.train.lockstep import LocalTorch, Lockstep, Schedule, TrainConfig, batch_arrays
+
+MIN_STEPS = 5_000          # shorter runs stay in-process: starting the helper costs ~2 s of CPU
+MAX_PARAMS = 100_000       # bigger nets would spend more on the pipe than the helper saves
+CHUNK_BYTES = 256 * 1024   # the most one message carries; the first ones are smaller
+PIPE_BYTES = 1024 * 1024   # the pipe holds a few chunks, so the helper can run ahead
+SILENCE = 10.0             # seconds without a chunk after which the helper counts as dead
+CHECK_EVERY = 64           # steps between looks at whether a starting helper is ready
+_READY = b"ready"
+_HEADER = 2                # int64 first step and step count, before the rows
+
+
+def worthwhile(spec: NetworkSpec, steps: int) -> bool:
+    """Whether a run of `steps` steps of `spec` goes faster with a helper (POSIX only: it
+    hands the child its pipes by file descriptor)."""
+    return os.name == "posix" and steps >= MIN_STEPS and spec.n_params <= MAX_PARAMS
+
+
+class TorchHelper:
+    """A child process that will compute the torch engine's steps of a run of `config` on
+    `data`; `threads`: the intra-op threads torch uses here, and so there."""
+
+    def __init__(self, spec: NetworkSpec, data: Dataset, config: TrainConfig, threads: int):
+        self.spec, self.data, self.config, self.threads = spec, data, config, threads
+        to_child, ctrl = os.pipe()
+        incoming, from_child = os.pipe()
+        _enlarge(from_child)
+        root = str(Path(__file__).resolve().parent.parent)
+        path = os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))
+        try:
+            self.process: subprocess.Popen | None = subprocess.Popen(
+                [sys.executable, "-m", "engine.train.torch_process",
+                 str(to_child), str(from_child)],
+                pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": path},
+                # out of the terminal's process group: Ctrl-C goes to the run, which stops
+                # the helper itself, and never prints a traceback of the helper's
+                start_new_session=True)
+        except (OSError, ValueError):   # ValueError: pass_fds where it does not exist
+            self.process = None
+        finally:
+            os.close(to_child)
+            os.close(from_child)
+        self._ready = False
+        self.ctrl = Connection(ctrl, readable=False)
+        self.incoming = Connection(incoming, writable=False)
+        self._finalizer = weakref.finalize(self, _stop, self.process, self.ctrl, self.incoming)
+
+    @property
+    def alive(self) -> bool:
+        return (self.process is not None and self.process.poll() is None
+                and not self.incoming.closed)
+
+    def ready(self) -> bool:
+        """True once the child has imported torch and waits for its start; never blocks."""
+        if not self._ready:
+            try:
+                self._ready = (self.alive and self.incoming.poll()
+                               and self.incoming.recv_bytes() == _READY)
+            except (OSError, EOFError):
+                return False
+        return self._ready and self.alive
+
+    def take_over(self, step: int, local: LocalTorch) -> "RemoteTorch":
+        """The torch engine, `step` steps into the run, from now on computed by the child."""
+        params = local.net.flat_params()
+        self.ctrl.send((self.spec, self.data, self.config, self.threads, step, params))
+        return RemoteTorch(self, step, params)
+
+    def close(self) -> None:
+        """Stop the child and wait for it; safe to call twice."""
+        self._finalizer()
+
+
+def _stop(process: subprocess.Popen | None, ctrl: Connection, incoming: Connection) -> None:
+    ctrl.close()
+    incoming.close()
+    if process is not None and process.poll() is None:
+        process.terminate()   # it holds nothing worth a goodbye
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _enlarge(fd: int) -> None:
+    """A bigger pipe where the system allows it (Linux: F_SETPIPE_SZ)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except (ImportError, OSError):
+        pass
+
+
+def _chunk_rows(spec: NetworkSpec) -> int:
+    """Steps in a full chunk."""
+    row_bytes = (1 + 2 * spec.n_params) * np.dtype(spec.np_dtype).itemsize
+    return max(1, CHUNK_BYTES // row_bytes)
+
+
+class RemoteTorch:
+    """The torch side of a Lockstep (see TorchSide) whose steps the helper computes; each
+    call of `step` takes the next one. Should the helper fail, it goes on in-process."""
+
+    def __init__(self, helper: TorchHelper, step: int, params: np.ndarray):
+        self.helper, self.spec = helper, helper.spec
+        self.step_reached = step
+        self.local: LocalTorch | None = None
+        self._last_params = params
+        width = 1 + 2 * self.spec.n_params
+        self._rows = np.empty((0, width), dtype=self.spec.np_dtype)
+        self._buffer = bytearray(8 * _HEADER + _chunk_rows(self.spec) * width
+                                 * self._rows.itemsize)
+        self._next = 0
+
+    def step(self, x: np.ndarray, y: np.ndarray,
+             lr: float) -> tuple[float, np.ndarray, np.ndarray]:
+        if self.local is None and self._next == len(self._rows) and not self._receive():
+            self.local = LocalTorch(self.spec, self.params())
+            self.helper.close()
+        self.step_reached += 1
+        if self.local is not None:
+            return self.local.step(x, y, lr)
+        row = self._rows[self._next]
+        self._next += 1
+        n = self.spec.n_params
+        self._last_params = row[1 + n:]
+        return float(row[0]), row[1:1 + n], self._last_params
+
+    def _receive(self) -> bool:
+        """The next chunk of steps from the helper; False when it has none to give."""
+        try:
+            if not self.helper.incoming.poll(SILENCE):
+                return False          # stuck: better slow than hung
+            size = self.helper.incoming.recv_bytes_into(self._buffer)
+        except (OSError, EOFError):
+            return False
+        first, count = np.frombuffer(self._buffer, dtype=np.int64, count=_HEADER).tolist()
+        width = self._rows.shape[1]
+        if first != self.step_reached + 1 or size != 8 * _HEADER + count * width * \
+                self._rows.itemsize:
+            return False
+        self._rows = np.frombuffer(self._buffer, dtype=self._rows.dtype, offset=8 * _HEADER,
+                                   count=count * width).reshape(count, width)
+        self._next = 0
+        return True
+
+    def params(self) -> Params:
+        if self.local is not None:
+            return self.local.params()
+        return {name: v.copy() for name, v in unflat(self.spec, self._last_params).items()}
+
+
+class Handover:
+    """Gives a run's torch engine to a helper once the helper is ready: call `poll` before
+    each step. Does nothing for runs too short or nets too big to gain from one, unless
+    `enabled` says otherwise."""
+
+    def __init__(self, spec: NetworkSpec, data: Dataset, config: TrainConfig, steps: int,
+                 threads: int, enabled: bool | None = None):
+        wanted = worthwhile(spec, steps) if enabled is None else enabled
+        self.helper = TorchHelper(spec, data, config, threads) if wanted else None
+        self.remote: RemoteTorch | None = None
+        self._countdown = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether the helper computes the torch steps now."""
+        return self.remote is not None and self.remote.local is None
+
+    def poll(self, step: int, lockstep: Lockstep) -> None:
+        """Before step `step` + 1: hand the torch engine over if the helper is ready."""
+        if self.helper is None or self.remote is not None:
+            return
+        self._countdown -= 1
+        if self._countdown > 0:
+            return
+        self._countdown = CHECK_EVERY
+        if self.helper.ready() and isinstance(lockstep.torch, LocalTorch):
+            try:
+                self.remote = self.helper.take_over(step, lockstep.torch)
+            except OSError:     # it died since it said it was ready
+                self.close()
+                return
+            lockstep.torch = self.remote
+        elif not self.helper.alive:
+            self.close()
+
+    def close(self) -> None:
+        """End the helper; a Lockstep it served goes on in-process."""
+        if self.helper is not None:
+            self.helper.close()
+            self.helper = None
+
+
+def _serve(incoming: Connection, outgoing: Connection) -> None:
+    """The child: say torch is imported, then compute the steps asked for."""
+    outgoing.send_bytes(_READY)
+    spec, data, config, threads, step, params = incoming.recv()
+    set_torch_threads(threads)
+    engine = LocalTorch(spec, unflat(spec, params))
+    schedule = Schedule(len(data), config)
+    full, n = _chunk_rows(spec), spec.n_params
+    rows = np.empty((full, 1 + 2 * n), dtype=spec.np_dtype)
+    header = np.empty(_HEADER, dtype=np.int64)
+    wanted = 8       # the first chunks are small, so the parent hears soon
+    while step < schedule.total:
+        count = min(wanted, schedule.total - step)
+        for k in range(count):
+            x, y = batch_arrays(data, schedule.batch(step + k + 1))
+            loss, grads, after = engine.step(x, y, config.lr)
+            rows[k, 0], rows[k, 1:1 + n], rows[k, 1 + n:] = loss, grads, after
+        header[:] = step + 1, count
+        outgoing.send_bytes(header.tobytes() + rows[:count].tobytes())
+        step += count
+        wanted = min(full, wanted * 2)
+    incoming.recv_bytes()  # nothing more to send: wait for the parent to go (EOF)
+
+
+def main(argv: list[str]) -> int:
+    incoming = Connection(int(argv[0]), writable=False)
+    outgoing = Connection(int(argv[1]), readable=False)
+    # the parent went away: nothing is left to do
+    with contextlib.suppress(EOFError, BrokenPipeError, KeyboardInterrupt):
+        _serve(incoming, outgoing)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,360 @@
+"""The training panel: SGD settings and breakpoints, Start/Pause/Step/Stop/Reset, progress and
+speed, and the time-travel slider over the steps run so far.
+
+It drives a TrainController and, whenever the run is not moving, puts the parameters it stands
+at into the session, so the stepping view shows exactly the step the user is looking at."""
+
+import logging
+import time
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.errors import UserInputError
+from engine.train.lockstep import StepRecord, TrainConfig
+from engine.train.run import DONE, INTERRUPTED, STEPS, Breakpoints, TrainingRun
+from gui.session_model import SessionModel
+from gui.training.worker import TrainController
+
+log = logging.getLogger(__name__)
+
+# how long a new run waits before its first step: the window shows, lays out, paints and redraws
+# the plots that appear with it in eight steps REVEAL_STEP_MS (20 ms) apart, the last at 160 ms
+# (TrainingDocks._on_run_reset, TrainingPlots.reveal), before the loop shares the GIL with it
+REVEAL_MS = 180
+
+
+class TrainingPanel(QWidget):
+    """Controls of a training run on `model`'s network and data."""
+
+    runReset = Signal(object)         # the new TrainingRun (or None): plots start over
+    message = Signal(str)             # a sentence for the status bar
+
+    def __init__(self, model: SessionModel, controller: TrainController | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = model
+        self.controller = controller or TrainController(self)
+        self._start_params = None
+        self._counted = (0, time.monotonic())
+        self._last: StepRecord | None = None
+        self._pending: str | None = None   # what to do once the loop has stopped: stop, reset
+        self._build()
+        self.controller.records.connect(self._on_records)
+        self.controller.stopped.connect(self._on_stopped)
+        self.controller.failed.connect(self._on_failed)
+        self.controller.runningChanged.connect(self._sync)
+        self.model.networkChanged.connect(self._on_network)
+        self.model.mistakeChanged.connect(self._on_network)
+        self._sync()
+
+    # building
+    def _build(self) -> None:
+        self.lr = QLineEdit("0.1")
+        self.lr.setToolTip("Learning rate of both engines' SGD steps (a positive number)")
+        self.epochs = _spin(1, 1_000_000, 5, "Passes over the data")
+        self.batch = _spin(1, 100_000, 1, "Samples per SGD step (1 as the seeds)")
+        self.shuffle = QCheckBox("Shuffle")
+        self.shuffle.setToolTip("Shuffle the samples each epoch, seeded")
+        self.seed = _spin(0, 2**31 - 1, 0, "Seed of the shuffling")
+        self.threshold_on = QCheckBox("Pause when a gradient difference exceeds")
+        self.threshold_on.setToolTip("Breakpoint: max |scratch - torch| of any parameter")
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setDecimals(12)
+        self.threshold.setRange(0.0, 1e6)
+        self.threshold.setValue(1e-5)
+        self.threshold.setToolTip("The gradient-difference threshold of the breakpoint")
+        self.nonfinite = QCheckBox("Pause when the loss becomes NaN or infinite")
+        self.nonfinite.setChecked(True)
+        self.nonfinite.setToolTip("Breakpoint: the run diverged")
+        self.epoch_end = QCheckBox("Pause at the end of each epoch")
+        self.epoch_end.setToolTip("Breakpoint: after the last step of every epoch")
+        for box in (self.threshold_on, self.nonfinite, self.epoch_end):
+            box.toggled.connect(self._push_breakpoints)
+        self.threshold.valueChanged.connect(self._push_breakpoints)
+
+        form = QFormLayout()
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch)
+        shuffle_row = QHBoxLayout()
+        shuffle_row.addWidget(self.shuffle)
+        shuffle_row.addWidget(QLabel("seed"))
+        shuffle_row.addWidget(self.seed)
+        form.addRow("", shuffle_row)
+        threshold_row = QHBoxLayout()
+        threshold_row.addWidget(self.threshold_on)
+        threshold_row.addWidget(self.threshold)
+        form.addRow(threshold_row)
+        form.addRow(self.nonfinite)
+        form.addRow(self.epoch_end)
+
+        self.buttons = {}
+        grid = QGridLayout()
+        for i, (name, tip) in enumerate((
+                ("Start", "Run SGD on both engines until the end or a breakpoint"),
+                ("Pause", "Pause after the current step"),
+                ("Step", "One SGD step of both engines"),
+                ("Stop", "End the run here: the session keeps these parameters"),
+                ("Reset", "Discard the run and go back to the parameters it started from"))):
+            button = QPushButton(name)
+            button.setToolTip(tip)
+            grid.addWidget(button, 0, i)
+            self.buttons[name] = button
+        self.buttons["Start"].clicked.connect(lambda: self.start(0))
+        self.buttons["Step"].clicked.connect(lambda: self.start(1))
+        self.buttons["Pause"].clicked.connect(self.controller.pause)
+        self.buttons["Stop"].clicked.connect(self.stop)
+        self.buttons["Reset"].clicked.connect(self.reset)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("step %v of %m")
+        self.progress.setToolTip("Steps run of the whole run")
+        self.speed = QLabel("")
+        self.speed.setToolTip("Steps per second of both engines together")
+        self.outcome = QLabel("")
+        self.outcome.setWordWrap(True)
+        self.smaller = QPushButton("Try a smaller learning rate")
+        self.smaller.setToolTip("Divide the learning rate by 10 and start over")
+        self.smaller.clicked.connect(self._smaller_lr)
+        self.smaller.hide()
+
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setToolTip("Time travel: show the stepping view at any step run so far "
+                               "(the parameters before that step, and its sample)")
+        self.slider.setMinimum(1)
+        self.slider.sliderReleased.connect(self._travel)
+        self.slider.valueChanged.connect(self._slider_label)
+        self.slider_label = QLabel("")
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(grid)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.speed)
+        layout.addLayout(progress_row)
+        layout.addWidget(self.outcome)
+        layout.addWidget(self.smaller)
+        layout.addWidget(QLabel("Time travel"))
+        layout.addWidget(self.slider)
+        layout.addWidget(self.slider_label)
+        layout.addStretch(1)
+
+    # state
+    @property
+    def training(self) -> TrainingRun | None:
+        return self.controller.training
+
+    def config(self) -> TrainConfig:
+        """The settings as a TrainConfig; a bad one raises UserInputError with its message."""
+        try:
+            lr = float(self.lr.text())
+        except ValueError:
+            raise UserInputError(f"the learning rate {self.lr.text()!r} is not a number") from None
+        return TrainConfig(lr=lr, epochs=self.epochs.value(), batch_size=self.batch.value(),
+                           shuffle=self.shuffle.isChecked(), seed=self.seed.value())
+
+    def breakpoints(self) -> Breakpoints:
+        return Breakpoints(self.threshold.value() if self.threshold_on.isChecked() else None,
+                           self.nonfinite.isChecked(), self.epoch_end.isChecked())
+
+    # actions
+    def start(self, max_steps: int = 0) -> None:
+        """Start or resume (max_steps 0), or take `max_steps` steps."""
+        if self.controller.running:
+            return
+        if self.training is None or self.training.done:
+            try:
+                config = self.config()
+            except UserInputError as e:
+                self._say(str(e))
+                return
+            session = self.model.session
+            self._start_params = {k: v.copy() for k, v in session.params.items()}
+            training = TrainingRun(session.spec, session.params, session.data, config,
+                                   mistake=session.mistake)
+            self.controller.load(training, self.breakpoints())
+            self.progress.setRange(0, training.total)
+            self.progress.setValue(0)
+            self.smaller.hide()
+            self.runReset.emit(training)
+            after = REVEAL_MS   # the plots may just have appeared: laid out before the loop
+        else:
+            after = 0
+        self._counted = (self.training.step, time.monotonic())
+        self._say("training…")
+        self.controller.start(max_steps, after)
+
+    def stop(self) -> None:
+        """End the run where it is; the session keeps its parameters."""
+        if self.controller.running:
+            self._pending = "stop"
+            self.controller.pause()
+            return
+        self._finish_run()
+
+    def reset(self) -> None:
+        """Discard the run; the session goes back to where the run started."""
+        if self.controller.running:
+            self._pending = "reset"
+            self.controller.pause()
+            return
+        if self._start_params is not None:
+            self.model.session.set_params(self._start_params)
+        self._drop_run()
+        self._say("reset to the parameters the run started from")
+
+    def _drop_run(self) -> None:
+        self.controller.load(None)
+        self._start_params, self._last = None, None
+        self.progress.setValue(0)
+        self.slider.setMaximum(1)
+        self.slider_label.setText("")
+        self.outcome.setText("")
+        self.smaller.hide()
+        self.runReset.emit(None)
+        self._sync()
+
+    def _finish_run(self) -> None:
+        training = self.training
+        if training is not None:
+            training.total = training.step  # nothing more to run: Start begins a new run
+        self._sync()
+
+    # worker news
+    @Slot(object)
+    def _on_records(self, records: list[StepRecord]) -> None:
+        self._last = records[-1]
+        self.progress.setValue(self._last.step)
+        step, since = self._counted
+        elapsed = time.monotonic() - since
+        if elapsed >= 0.5:
+            self.speed.setText(f"{(self._last.step - step) / elapsed:,.0f} steps/s")
+            self._counted = (self._last.step, time.monotonic())
+
+    @Slot(str)
+    def _on_stopped(self, outcome: str) -> None:
+        pending, self._pending = self._pending, None
+        if pending == "reset":
+            self.reset()
+            return
+        training = self.training
+        self.slider.setMaximum(max(training.step, 1))
+        self.slider.setValue(training.step)
+        if outcome in (DONE, INTERRUPTED, STEPS):
+            self._show_current()
+            text = {DONE: f"finished: {training.step} steps",
+                    INTERRUPTED: f"paused after step {training.step}",
+                    STEPS: f"stepped to step {training.step}"}[outcome]
+        else:
+            self._show_step(training.step)   # the very step that broke
+            text = f"paused: {outcome}"
+            self.smaller.setVisible(outcome.startswith("diverged"))
+        if pending == "stop":
+            self._finish_run()
+            text = f"stopped after step {training.step}"
+        self.outcome.setText(text)
+        self._say(text)
+        self._sync()
+
+    @Slot(str)
+    def _on_failed(self, text: str) -> None:
+        log.error("training stopped by an error of ours:\n%s", text)
+        self.outcome.setText("training stopped by an internal error (see the log); "
+                             "the window and your network are unchanged")
+        self._sync()
+
+    # the stepping view at a step
+    def _show_current(self) -> None:
+        """Parameters after the last step, and the sample the next step will train on."""
+        training = self.training
+        scratch, theirs = training.lockstep.params()
+        self.model.session.set_params(scratch, theirs, training.lockstep.buffers())
+        if not training.done:
+            self.model.session.go_to_sample(int(training.timeline.batch(training.step + 1)[0]))
+
+    def _show_step(self, step: int) -> None:
+        """The parameters before step `step` and its sample: stepping shows that very step."""
+        training = self.training
+        self.model.session.set_params(*training.timeline.state_at(step - 1))
+        self.model.session.go_to_sample(int(training.timeline.batch(step)[0]))
+
+    @Slot()
+    def _travel(self) -> None:
+        if self.training is not None and not self.controller.running:
+            self._show_step(self.slider.value())
+            self._say(f"time travel: before step {self.slider.value()}")
+
+    @Slot(int)
+    def _slider_label(self, step: int) -> None:
+        training = self.training
+        if training is None or step > training.timeline.last_step:
+            return
+        epoch, _ = training.schedule.place(step)
+        sample = int(training.timeline.batch(step)[0]) + 1
+        self.slider_label.setText(f"step {step} (epoch {epoch}, sample {sample})")
+
+    def _smaller_lr(self) -> None:
+        try:
+            lr = float(self.lr.text())
+        except ValueError:
+            return
+        self.reset()
+        self.lr.setText(f"{lr / 10:g}")
+        self._say(f"learning rate now {lr / 10:g}; press Start")
+
+    @Slot()
+    def _push_breakpoints(self) -> None:
+        self.controller.set_breakpoints(self.breakpoints())
+
+    @Slot()
+    def _on_network(self) -> None:
+        # a new network or mistake (not new parameters from this run) makes the run meaningless
+        training = self.training
+        if training is not None and not self.controller.running and (
+                training.spec != self.model.session.spec
+                or training.data is not self.model.session.data
+                or training.mistake != self.model.session.mistake):
+            self._drop_run()
+
+    def _sync(self, *_) -> None:
+        running = self.controller.running
+        has_run = self.training is not None
+        # after a finished or stopped run, Start and Step begin a new one from where it ended
+        self.buttons["Start"].setEnabled(not running)
+        self.buttons["Step"].setEnabled(not running)
+        self.buttons["Pause"].setEnabled(running)
+        self.buttons["Stop"].setEnabled(has_run and not self.training.done)
+        self.buttons["Reset"].setEnabled(has_run)
+        for field in (self.lr, self.epochs, self.batch, self.shuffle, self.seed):
+            field.setEnabled(not has_run or (self.training.done and not running))
+        self.slider.setEnabled(has_run and not running)
+
+    def _say(self, text: str) -> None:
+        self.message.emit(text)
+
+    def shutdown(self) -> None:
+        self.controller.shutdown()
+
+
+def _spin(low: int, high: int, value: int, tip: str) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(low, high)
+    box.setValue(value)
+    box.setToolTip(tip)
+    return box

@@ -1,0 +1,355 @@
+"""The live plots of a training run: loss, gradient differences and parameter drift over the
+steps, the output surface of a two-input network, and weight and gradient heatmaps per layer.
+
+The worker's batches of records go to `add_records`, which only appends to bounded histories;
+the current parameters go to `set_state`, which only keeps them. A timer draws what changed: the
+curves five times a second and, in the turns between, the surface and heatmaps at most twice a
+second, so what a redraw costs does not depend on how often records arrive nor on how many
+steps the run has taken."""
+
+import functools
+import math
+import operator
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+import pyqtgraph.exporters
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QColor, QPen
+from PySide6.QtWidgets import QMessageBox, QSplitter, QVBoxLayout, QWidget
+
+from engine.files.atomic import atomic_write_bytes, atomic_write_text
+from engine.files.datasets import Dataset
+from engine.net.params import Params
+from engine.net.spec import NetworkSpec
+from engine.train.lockstep import StepRecord
+from gui.files.file_dialogs import ask_save_file
+from gui.training.plot_curves import LogCurvePlot
+from gui.training.plot_heatmaps import LayerHeatmaps
+from gui.training.plot_surface import SurfacePanel
+
+REDRAW_MS = 100     # the curves and the pictures in turn: the curves 5 times a second
+REVEAL_STEP_MS = 20     # between the first paints of two panels (see reveal)
+STATE_INTERVAL = 0.5    # seconds between two drawings of the surface and the heatmaps
+ENGINES = {"scratch": QColor("#d95f02"), "torch": QColor("#1f78b4")}
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf"]
+LEGEND_COLUMNS = 8
+PNG_FILTER = "PNG images (*.png);;All files (*)"
+CSV_FILTER = "CSV files (*.csv);;All files (*)"
+
+
+def _pen(color: QColor, width: int = 1, alpha: int = 255) -> QPen:
+    color = QColor(color)
+    color.setAlpha(alpha)
+    return pg.mkPen(color, width=width)
+
+
+def parameter_color(index: int, count: int) -> QColor:
+    """A distinct colour for the index-th of `count` parameters."""
+    return QColor(PALETTE[index]) if count <= len(PALETTE) else pg.intColor(index, hues=count)
+
+
+class TrainingPlots(QWidget):
+    """reset(spec, threshold) for each run, then add_records(batch) and set_state(...) as it
+    goes; the panels are loss_plot, diff_plot, drift_plot, surface and heatmaps."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.loss_plot = LogCurvePlot("Loss: per step (thin) and per-epoch mean (bold)", "loss")
+        for engine, color in ENGINES.items():
+            self.loss_plot.add_series(engine, _pen(color, alpha=90))
+        for engine, color in ENGINES.items():
+            self.loss_plot.add_series(f"{engine} epoch mean", _pen(color.darker(150), width=2),
+                                      z=2.0)
+        self.loss_plot.legend.setColumnCount(len(self.loss_plot.series))
+        self.diverged_line = pg.InfiniteLine(
+            angle=90, movable=False, pen=pg.mkPen("#b3261e", width=1, style=Qt.PenStyle.DashLine),
+            label="diverged", labelOpts={"position": 0.1, "color": "#b3261e",
+                                         "anchors": [(1, 1), (1, 1)]})
+        self.diverged_line.setVisible(False)
+        self.loss_plot.plot_item.addItem(self.diverged_line)
+        self.diff_plot = LogCurvePlot("Gradient difference per parameter",
+                                      "max |scratch − torch|")
+        self.threshold_line = self.diff_plot.add_level(
+            "breakpoint", pg.mkPen("#b3261e", width=1, style=Qt.PenStyle.DashLine))
+        self.drift_plot = LogCurvePlot("Parameter drift", "‖θ scratch − θ torch‖")
+        self.drift_plot.add_series("drift", _pen(QColor("#6a3d9a")))
+        self.drift_plot.legend.setVisible(False)
+        for plot in (self.diff_plot, self.drift_plot):
+            plot.setXLink(self.loss_plot)
+        self.surface = SurfacePanel()
+        self.heatmaps = LayerHeatmaps()
+        self._build_layout()
+        self.export_actions: dict[tuple[str, str], QAction] = {}
+        for name, plot in (("loss", self.loss_plot), ("gradient difference", self.diff_plot),
+                           ("drift", self.drift_plot)):
+            self._add_export_actions(name, plot, csv=True)
+        self._add_export_actions("surface", self.surface.view, csv=False)
+        self._add_export_actions("heatmaps", self.heatmaps, csv=False)
+        self.threshold: float | None = None
+        self._drawn_spec: NetworkSpec | None = None
+        self._state: tuple[NetworkSpec, Params, Dataset, object] | None = None
+        self._state_dirty = False
+        self._state_drawn_at = -math.inf
+        self._epoch_sums = np.zeros(2)
+        self._epoch_steps = 0
+        self._diverged_at: int | None = None
+        self.timer = QTimer(self)
+        self._curves_turn = False
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self._on_timer)
+        self.timer.start()
+
+    def _build_layout(self) -> None:
+        curves = QSplitter(Qt.Orientation.Vertical)
+        for plot in (self.loss_plot, self.diff_plot, self.drift_plot):
+            curves.addWidget(plot)
+        pictures = QSplitter(Qt.Orientation.Vertical)
+        pictures.addWidget(self.surface)
+        pictures.addWidget(self.heatmaps)
+        pictures.setSizes([3, 2])
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(curves)
+        split.addWidget(pictures)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
+
+    def reset(self, spec: NetworkSpec, threshold: float | None = None) -> None:
+        """Forget every value for a new run of a network of `spec`: one gradient-difference
+        curve per parameter, the breakpoint line at `threshold` (None: no line)."""
+        for plot in (self.loss_plot, self.diff_plot, self.drift_plot):
+            plot.clear_data()
+        names = list(spec.param_names)
+        if list(self.diff_plot.series) != names:
+            for name in list(self.diff_plot.series):
+                self.diff_plot.remove_series(name)
+            for i, name in enumerate(names):
+                self.diff_plot.add_series(name, _pen(parameter_color(i, len(names)), alpha=190))
+            # one row at the top covers the least of the curves
+            self.diff_plot.legend.setColumnCount(min(len(names), LEGEND_COLUMNS))
+        self._epoch_sums[:] = 0.0
+        self._epoch_steps = 0
+        self._diverged_at = None
+        self.diverged_line.setVisible(False)
+        self._configure(spec)
+        self._state, self._state_dirty = None, False
+        self.set_threshold(threshold)
+
+    def _configure(self, spec: NetworkSpec) -> None:
+        self.surface.configure(spec)
+        self.heatmaps.configure(spec)
+        self._drawn_spec = spec
+
+    def add_records(self, records: Sequence[StepRecord]) -> None:
+        """Append a batch of records (in step order) to the histories; drawn by the timer.
+        One pass over the records makes a table; the rest works on its columns."""
+        if not records:
+            return
+        names = list(self.diff_plot.series)
+        diffs = operator.itemgetter(*names) if len(names) > 1 else (
+            lambda d, name=names[0]: (d[name],))
+        table = np.array([(r.step, r.loss_scratch, r.loss_torch, r.drift, r.epoch_end,
+                           *diffs(r.grad_diff)) for r in records], dtype=np.float64)
+        steps = table[:, 0].astype(np.int64)
+        losses, drift, ends = table[:, 1:3], table[:, 3], np.flatnonzero(table[:, 4])
+        for column, engine in enumerate(ENGINES):
+            self.loss_plot.add(engine, steps, losses[:, column])
+        for column, name in enumerate(names, start=5):
+            self.diff_plot.add(name, steps, table[:, column])
+        self.drift_plot.add("drift", steps, drift)
+        self._add_epoch_means(steps, losses, ends)
+        if self._diverged_at is None:
+            # StepRecord.finite, for the whole batch at once
+            broken = ~(np.isfinite(losses).all(axis=1) & np.isfinite(drift))
+            if broken.any():
+                self._diverged_at = int(steps[np.argmax(broken)])
+
+    def _add_epoch_means(self, steps: np.ndarray, losses: np.ndarray, ends: np.ndarray) -> None:
+        """Each engine's mean loss of every epoch that ends in this batch (rows `ends`); the
+        sums of an epoch not ended yet carry over to the next batch."""
+        means, start = [], 0
+        with np.errstate(invalid="ignore", over="ignore"):   # a diverged epoch's mean is NaN
+            for end in ends:
+                self._epoch_sums += losses[start:end + 1].sum(axis=0)
+                means.append(self._epoch_sums / (self._epoch_steps + end + 1 - start))
+                self._epoch_sums[:] = 0.0
+                self._epoch_steps, start = 0, end + 1
+            self._epoch_sums += losses[start:].sum(axis=0)
+        self._epoch_steps += len(losses) - start
+        if means:
+            means_array = np.array(means)
+            for column, engine in enumerate(ENGINES):
+                self.loss_plot.add(f"{engine} epoch mean", steps[ends], means_array[:, column])
+
+    def history(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every curve's kept values as (steps, values), named "<plot>/<series>" (loss/scratch,
+        diff/w1, drift/drift, ...): what it takes to draw these plots again. Bounded, as the
+        histories are, whatever the length of the run."""
+        return {f"{plot_name}/{name}": series.history.arrays()
+                for plot_name, plot in self._curve_plots().items()
+                for name, series in plot.series.items()}
+
+    def restore_history(self, spec: NetworkSpec,
+                        history: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Start over for `spec` with the curves `history()` gave (a restored session); names
+        these plots do not have are left out."""
+        self.reset(spec, self.threshold)
+        plots = self._curve_plots()
+        broken = []
+        for key, (steps, values) in history.items():
+            plot_name, _, name = key.partition("/")
+            plot = plots.get(plot_name)
+            if plot is None or name not in plot.series or not len(steps):
+                continue
+            plot.add(name, steps, values)
+            if key in ("loss/scratch", "loss/torch", "drift/drift"):
+                bad = ~np.isfinite(values)
+                if bad.any():
+                    broken.append(int(steps[np.argmax(bad)]))
+        self._diverged_at = min(broken, default=None)
+        self.redraw()
+
+    def _curve_plots(self) -> dict[str, LogCurvePlot]:
+        return {"loss": self.loss_plot, "diff": self.diff_plot, "drift": self.drift_plot}
+
+    def set_threshold(self, value: float | None) -> None:
+        """The breakpoint's gradient-difference threshold, drawn as a line; None hides it."""
+        self.threshold = value
+        self.diff_plot.set_level(self.threshold_line, value)
+
+    def set_state(self, spec: NetworkSpec, params: Params, data: Dataset,
+                  sample_x: int | np.ndarray | None = None) -> None:
+        """The current parameters (engine layout; kept, not copied) for the surface and the
+        heatmaps, whose gradients are those of `sample_x`: a row index of `data`, the inputs
+        of one of its rows, or None for the first sample."""
+        self._state = (spec, params, data, sample_x)
+        self._state_dirty = True
+
+    def reveal(self, *show: Callable[[], None]) -> None:
+        """Show these plots with the steps `show` (which lay them out), then paint their panels
+        one per turn of the event loop, then redraw them, each REVEAL_STEP_MS after the last:
+        all at once, showing and painting them blocked the event loop for 60-130 ms."""
+        waiting: list[Callable[[], None]] = list(show)
+        for panel in (self.loss_plot, self.diff_plot, self.drift_plot, self.surface,
+                      self.heatmaps):
+            panel.setUpdatesEnabled(False)
+            waiting.append(functools.partial(panel.setUpdatesEnabled, True))  # paints it
+        waiting.append(self.redraw)
+
+        def next_step() -> None:
+            waiting.pop(0)()
+            if waiting:   # (never, once these plots are gone)
+                QTimer.singleShot(REVEAL_STEP_MS, self, next_step)
+
+        QTimer.singleShot(REVEAL_STEP_MS, self, next_step)
+
+    def redraw(self) -> None:
+        """Draw everything that changed now, the surface and heatmaps included."""
+        self._draw_curves()
+        self._draw_pictures(now=True)
+
+    @Slot()
+    def _on_timer(self) -> None:
+        # the curves and the pictures take turns: one tick's work is the larger of the two,
+        # not their sum (each drawing, and the repaint it asks for, is 10-20 ms)
+        self._curves_turn = not self._curves_turn
+        if self._curves_turn:
+            self._draw_curves()
+        else:
+            self._draw_pictures(now=False)
+
+    def _draw_curves(self) -> None:
+        for plot in (self.loss_plot, self.diff_plot, self.drift_plot):
+            plot.redraw()
+        if self._diverged_at is not None and not self.diverged_line.isVisible():
+            self.diverged_line.setValue(self._diverged_at)
+            self.diverged_line.setVisible(True)
+
+    def _draw_pictures(self, now: bool) -> None:
+        """The surface and the heatmaps, if they changed and (unless `now`) were last drawn
+        STATE_INTERVAL ago or more."""
+        due = now or time.monotonic() - self._state_drawn_at >= STATE_INTERVAL
+        if self._state_dirty and due and self._state is not None:
+            self._draw_state(*self._state)
+
+    def _draw_state(self, spec: NetworkSpec, params: Params, data: Dataset,
+                    sample_x: int | np.ndarray | None) -> None:
+        if spec != self._drawn_spec:
+            self._configure(spec)
+        self.surface.show_state(spec, params, data)
+        index = sample_index(data, sample_x)
+        x, y = data.sample(index)
+        self.heatmaps.show_state(spec, params, x, y, f"sample {index + 1}")
+        self._state_dirty = False
+        self._state_drawn_at = time.monotonic()
+
+    def ask_save_path(self, title: str, file_filter: str, name: str,
+                      suffix: str) -> str | None:
+        """The file to export to, from the user (tests replace this)."""
+        return ask_save_file(self, title, file_filter, name, suffix)
+
+    def export_png(self, panel: QWidget, path: str) -> None:
+        """Write `panel` (a curve plot, the surface's view or the heatmaps) as a PNG image."""
+        target = panel.plot_item if isinstance(panel, LogCurvePlot) else panel.scene()
+        image = pyqtgraph.exporters.ImageExporter(target).export(toBytes=True)
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "PNG")
+        buffer.close()
+        atomic_write_bytes(path, bytes(data.data()))
+
+    def export_csv(self, plot: LogCurvePlot, path: str) -> None:
+        """Write the values of `plot`'s series as CSV, two columns (step, value) a series."""
+        atomic_write_text(path, plot.csv_text())
+
+    def _add_export_actions(self, name: str, panel: QWidget, csv: bool) -> None:
+        """Export entries in the panel's right-click menu, beside pyqtgraph's own Export...
+        (whose CSV writes 10 decimals, so values below 1e-10 come out as 0)."""
+        kinds = [("png", "Export PNG...")] + ([("csv", "Export CSV...")] if csv else [])
+        for kind, text in kinds:
+            action = QAction(text, panel)
+            action.triggered.connect(functools.partial(self._export_chosen, name, panel, kind))
+            if isinstance(panel, LayerHeatmaps):
+                panel.addAction(action)       # it shows its actions as its menu
+            else:
+                panel.scene().contextMenu.append(action)
+            self.export_actions[(name, kind)] = action
+
+    def _export_chosen(self, name: str, panel: QWidget, kind: str, _checked: bool = False) -> None:
+        stem = "training_" + name.replace(" ", "_")
+        if kind == "png":
+            path = self.ask_save_path(f"Export the {name} plot as PNG", PNG_FILTER,
+                                      stem + ".png", ".png")
+        else:
+            path = self.ask_save_path(f"Export the {name} plot as CSV", CSV_FILTER,
+                                      stem + ".csv", ".csv")
+        if not path:
+            return
+        try:
+            if kind == "png":
+                self.export_png(panel, path)
+            else:
+                self.export_csv(panel, path)
+        except OSError as e:
+            QMessageBox.warning(self, "Export", f"Cannot write {path}: {e.strerror or e}")
+
+
+def sample_index(data: Dataset, sample_x: int | np.ndarray | None) -> int:
+    """The row of `data` that `sample_x` names: a row index, the inputs of a row, or None for
+    the first row."""
+    if sample_x is None:
+        return 0
+    if isinstance(sample_x, int | np.integer):
+        return int(sample_x)
+    x = np.asarray(sample_x, dtype=data.x.dtype)
+    rows = np.flatnonzero(np.all(data.x == x, axis=1))
+    if not rows.size:
+        raise ValueError(f"sample inputs {x.tolist()} are not a row of the data")
+    return int(rows[0])
