@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.check.mistaken_net import scratch_net
 from engine.check.mistakes import ACCUMULATE, Injection, inject
 from engine.check.reproduce import along_the_way_note, injected_note
 from engine.errors import UserInputError
@@ -43,7 +44,6 @@ from engine.files.gradset import GradientSet
 from engine.files.model_file import model_to_dict
 from engine.net.params import Params, drift, to_layout, unflat
 from engine.net.reference import TorchNet
-from engine.net.scratch import ScratchNet
 from engine.net.spec import NetworkSpec
 
 TORCH_FILE, SCRATCH_FILE, MODEL_FILE, DATA_FILE = (
@@ -106,7 +106,7 @@ def gradient_sets(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dat
                              "learning rate of 0 both files would hold the same gradients: "
                              "export with a learning rate above 0 (--lr)")
     continued = bool(buffers) and injection is not None and injection.step == ACCUMULATE
-    ours = ScratchNet(spec, params, injection, buffers if continued else None)
+    ours = scratch_net(spec, params, injection, buffers if continued else None)
     theirs = TorchNet(spec, params if torch_params is None else torch_params)
     n = len(data)
     loss_a, grads_a = ours.gradients_along(data.x, data.y, lr)

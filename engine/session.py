@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.check.compare import ArrayComparison, compare_arrays
+from engine.check.mistaken_net import scratch_net
 from engine.check.mistakes import ACCUMULATE, Injection, inject
 from engine.check.rounding import FLAGGED, ROUNDING_DRIFT, grade_pair, parameter_drift, reference
 from engine.errors import UserInputError
@@ -254,8 +255,8 @@ class Session:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             walk = self.buffers is None and self.mistake is not None \
                 and self.mistake.step == ACCUMULATE
-            net = self._walked() if walk else ScratchNet(self.spec, self.params, self.mistake,
-                                                          self.buffers)
+            net = self._walked() if walk else scratch_net(self.spec, self.params, self.mistake,
+                                                           self.buffers)
             ours = net.stages(x, y)
             theirs_params = self.torch_params or self.params
             theirs = TorchNet(self.spec, theirs_params).stages(x, y)
@@ -278,7 +279,7 @@ class Session:
         if self._walk is not None and self._walk[1] <= index \
                 and all(a is b for a, b in zip(self._walk[0], made_for, strict=True)):
             _, start, buffers = self._walk
-        net = ScratchNet(self.spec, self.params, self.mistake, buffers)
+        net = scratch_net(self.spec, self.params, self.mistake, buffers)
         for first in range(start, index, WALK_CHUNK):
             rows = slice(first, min(first + WALK_CHUNK, index))
             net.per_sample_gradients(self.data.x[rows], self.data.y[rows])

@@ -5,6 +5,7 @@ how far apart they are."""
 import numpy as np
 import pytest
 
+from engine.check.mistaken_net import scratch_net
 from engine.errors import UserInputError
 from engine.export import BUFFERS_NOTE, export, gradient_sets
 from engine.files.datasets import default_set
@@ -52,9 +53,9 @@ def test_accumulated_gradients_continue_the_runs_buffers():
     theirs = parted()
     torch_set, scratch_set = gradient_sets(SPEC, SCRATCH, DATA, mistake="accumulated_gradients",
                                            torch_params=theirs, buffers=buffers)
-    net = ScratchNet(SPEC, SCRATCH, "accumulated_gradients", buffers)
+    net = scratch_net(SPEC, SCRATCH, "accumulated_gradients", buffers)
     _, want = net.per_sample_gradients(DATA.x, DATA.y)
-    _, fresh = ScratchNet(SPEC, SCRATCH, "accumulated_gradients").per_sample_gradients(
+    _, fresh = scratch_net(SPEC, SCRATCH, "accumulated_gradients").per_sample_gradients(
         DATA.x, DATA.y)
     for name in SPEC.param_names:
         np.testing.assert_array_equal(scratch_set.stacked(name), want[name])

@@ -1,9 +1,14 @@
 """The catalogue of mistakes: each one does what it says, where it says, and only there; the
 formulas a window shows beside each other; the stage where the scratch pass departs."""
 
+import ast
+import inspect
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from engine.check.mistaken_net import scratch_net
 from engine.check.mistakes import MISTAKES, first_departure, inject, injections
 from engine.errors import UserInputError
 from engine.files.datasets import default_set
@@ -34,7 +39,7 @@ EXPECTED = {
 
 
 def gradients(mistake=None, spec=SPEC, params=PARAMS):
-    return ScratchNet(spec, params, mistake).per_sample_gradients(DATA.x, DATA.y)[1]
+    return scratch_net(spec, params, mistake).per_sample_gradients(DATA.x, DATA.y)[1]
 
 
 def changed(grads, right):
@@ -43,7 +48,7 @@ def changed(grads, right):
 
 def stages(mistake=None, index=0):
     x, y = DATA.sample(index)
-    return {s.key: s.value for s in ScratchNet(SPEC, PARAMS, mistake).stages(x, y)}
+    return {s.key: s.value for s in scratch_net(SPEC, PARAMS, mistake).stages(x, y)}
 
 
 def test_the_catalogue_covers_the_issue_and_describes_each_mistake():
@@ -100,7 +105,7 @@ def test_accumulated_gradients_sum_over_samples_and_across_calls():
     right = gradients()
     np.testing.assert_allclose(gradients("accumulated_gradients")["w2"],
                                np.cumsum(right["w2"], axis=0))
-    net = ScratchNet(SPEC, PARAMS, "accumulated_gradients")
+    net = scratch_net(SPEC, PARAMS, "accumulated_gradients")
     first = net.per_sample_gradients(DATA.x[:2], DATA.y[:2])[1]["b1"]
     later = net.per_sample_gradients(DATA.x[2:3], DATA.y[2:3])[1]["b1"]
     np.testing.assert_allclose(first, np.cumsum(right["b1"][:2], axis=0))
@@ -108,11 +113,11 @@ def test_accumulated_gradients_sum_over_samples_and_across_calls():
 
 
 def test_flipped_update_climbs_the_gradient():
-    net = ScratchNet(SPEC, PARAMS, "flipped_update_sign")
+    net = scratch_net(SPEC, PARAMS, "flipped_update_sign")
     grads = {n: np.ones_like(v) for n, v in PARAMS.items()}
     net.sgd_step(grads, 0.1)
     np.testing.assert_allclose(net.params["w1"], PARAMS["w1"] + 0.1)
-    only_w2 = ScratchNet(SPEC, PARAMS, "flipped_update_sign@2")
+    only_w2 = scratch_net(SPEC, PARAMS, "flipped_update_sign@2")
     only_w2.sgd_step(grads, 0.1)
     np.testing.assert_allclose(only_w2.params["w1"], PARAMS["w1"] - 0.1)
     np.testing.assert_allclose(only_w2.params["w2"], PARAMS["w2"] + 0.1)
@@ -140,7 +145,7 @@ def test_a_mistake_that_cannot_be_made_says_why(spec, name, message):
 
 def test_an_unknown_name_lists_the_catalogue():
     with pytest.raises(UserInputError, match="unknown mistake 'typo'; valid: sigmoid_deriv"):
-        ScratchNet(SPEC, PARAMS, "typo")
+        scratch_net(SPEC, PARAMS, "typo")
 
 
 def test_a_sigmoid_output_takes_the_mistake_unless_bce_fuses_it():
@@ -176,14 +181,14 @@ def test_swaps_give_the_plans_formula_beside_the_one_used():
 @pytest.mark.parametrize("name", [n for n, m in MISTAKES.items() if m.from_sample == 1])
 def test_the_scratch_pass_departs_from_torch_at_the_first_stage(name):
     x, y = DATA.sample(0)
-    ours = ScratchNet(SPEC, PARAMS, name).stages(x, y)
+    ours = scratch_net(SPEC, PARAMS, name).stages(x, y)
     theirs = TorchNet(SPEC, PARAMS).stages(x, y)
     assert first_departure(ours, theirs) == inject(SPEC, name).first_stage
     assert first_departure(ScratchNet(SPEC, PARAMS).stages(x, y), theirs) is None
 
 
 def test_accumulation_departs_from_the_second_sample():
-    net, reference = ScratchNet(SPEC, PARAMS, "accumulated_gradients"), TorchNet(SPEC, PARAMS)
+    net, reference = scratch_net(SPEC, PARAMS, "accumulated_gradients"), TorchNet(SPEC, PARAMS)
     assert first_departure(net.stages(*DATA.sample(0)), reference.stages(*DATA.sample(0))) is None
     assert first_departure(net.stages(*DATA.sample(1)),
                            reference.stages(*DATA.sample(1))) == "dL/dw3"
@@ -197,3 +202,23 @@ def test_training_with_a_flipped_update_climbs_while_torch_descends():
     torch_epoch = [np.mean([r.loss_torch for r in records if r.epoch == e]) for e in (1, 3)]
     assert epoch[1] > epoch[0] and torch_epoch[1] < torch_epoch[0]
     assert records[0].max_grad_diff < 1e-12 < records[1].max_grad_diff
+
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            and node.module} | {alias.name for node in ast.walk(tree)
+                                if isinstance(node, ast.Import) for alias in node.names}
+
+
+def test_the_scratch_engine_is_the_chain_rule_and_knows_no_mistake():
+    for method in (ScratchNet.backward, ScratchNet.sgd_step):
+        source = inspect.getsource(method)
+        assert [w for w in ("mistake", "_wrong", "BIAS", "BACK", "UPDATE") if w in source] == []
+    plain = scratch_net(SPEC, PARAMS)
+    assert type(plain) is ScratchNet and plain.mistake is None and plain.buffers() == {}
+    net = Path(__file__).parents[1] / "engine" / "net"
+    wrong_way = {f"{path.name} imports {name}" for path in net.glob("*.py")
+                 for name in imported_modules(path) if name.startswith("engine.check")}
+    assert wrong_way == set()

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from engine.check.compare import GOOD, compare_arrays
+from engine.check.mistaken_net import scratch_net
 from engine.check.mistakes import injections
 from engine.check.rounding import DRIFT, EXACT, FLAGGED, grade_pair, reference, unit_roundoff
 from engine.files.datasets import default_set
@@ -33,7 +34,7 @@ NETWORKS = {**PRESETS, **OTHERS}
 def graded(spec: NetworkSpec, params, x, y, mistake=None) -> list[tuple[str, str, float]]:
     """(key, grade, worst excess) of every stage of one sample, scratch against torch."""
     ref = reference(spec, params, x, y)
-    ours = ScratchNet(spec, params, mistake).stages(x, y)
+    ours = scratch_net(spec, params, mistake).stages(x, y)
     theirs = TorchNet(spec, params).stages(x, y)
     out = []
     for a, b in zip(ours, theirs, strict=True):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from engine.check.mistaken_net import scratch_net
 from engine.check.mistakes import MISTAKES, inject
 from engine.errors import UserInputError
 from engine.files.datasets import regression_set
@@ -139,7 +140,7 @@ def test_a_mistake_departs_at_its_first_stage_and_none_clears_it(session):
     for name in from_sample_1:
         session.set_mistake(name)
         x, y = session.sample
-        ours = ScratchNet(session.spec, session.params, name).stages(x, y)
+        ours = scratch_net(session.spec, session.params, name).stages(x, y)
         assert [p.scratch.key for p in session.pairs] == [s.key for s in ours]
         for pair, stage in zip(session.pairs, ours, strict=True):
             np.testing.assert_array_equal(pair.scratch.value, stage.value)

@@ -6,16 +6,17 @@ layer named after an @:
 
     inject(spec, "forgotten_activation_derivative")       # every hidden layer
     inject(spec, "forgotten_activation_derivative@1")     # layer 1 only
-    ScratchNet(spec, params, mistake="dropped_factor_2")  # the same by name
+    scratch_net(spec, params, "dropped_factor_2")         # engine/check/mistaken_net.py
 
-The steps a mistake can replace, and where the scratch engine makes it:
+The steps a mistake can replace (in the column form of engine/net/scratch.py, δ_l = ∂L/∂z_l),
+and where the scratch engine makes it:
 
-    LOSS_GRAD   dL/dŷ                    the loss strategy gets a wrong grad
-    DERIVATIVE  f'_l(z_l) in δ_l          the layer's activation gets a wrong derivative
-    BACK        dL/da_{l-1} = w_lᵀ·δ_l    ScratchNet.backward, under the right line
-    BIAS        dL/db_l = δ_l             ScratchNet.backward, under the right line
-    ACCUMULATE  gradients reset per sample   ScratchNet.backward adds to buffers never reset
-    UPDATE      θ ← θ - lr·g              ScratchNet.sgd_step
+    LOSS_GRAD   ∂L/∂ŷ                     the loss strategy gets a wrong grad
+    DERIVATIVE  f'_l(z_l) in δ_l           the layer's activation gets a wrong derivative
+    BACK        ∂L/∂y_{l-1} = w_lᵀ·δ_l     MistakenNet.back_through
+    BIAS        ∂L/∂b_l = δ_l              MistakenNet.bias_gradient
+    ACCUMULATE  gradients reset per sample  MistakenNet.backward adds them to buffers never reset
+    UPDATE      θ ← θ - lr·∂L/∂θ           MistakenNet.update
 
 For a window: `MISTAKES` lists the catalogue (name, title, description); `inject` binds one to a
 network, and the Injection says which stages it changes (`swaps`: the right formula beside the
@@ -57,9 +58,9 @@ class Mistake:
     """A classic mistake: what replaces which step, and in which layers of a network it can be
     made at all (`layers`; none means `unavailable`, formatted with the spec's fields).
 
-    wrong, by step: LOSS_GRAD (dy_hat) -> dL/dŷ; DERIVATIVE (act, z, a) -> f'(z);
-    BACK (w (n_l, n_{l-1}), delta (n_l, N)) -> dL/da_{l-1} (n_{l-1}, N);
-    BIAS (delta (n_l, N)) -> per-sample dL/db_l (N, n_l); ACCUMULATE and UPDATE need none.
+    wrong, by step: LOSS_GRAD (dy_hat) -> ∂L/∂ŷ; DERIVATIVE (act, z, a) -> f'(z);
+    BACK (w (n_l, n_{l-1}), delta (n_l, N)) -> ∂L/∂y_{l-1} (n_{l-1}, N);
+    BIAS (delta (n_l, N)) -> per-sample ∂L/∂b_l (N, n_l); ACCUMULATE and UPDATE need none.
     used(info, layer) writes the mistaken formula of a stage whose right one is info.formula.
     from_sample: the first sample of a run whose gradients it changes; needs_updates: it
     changes nothing unless parameters are updated (an export with lr > 0, training)."""
@@ -190,7 +191,7 @@ MISTAKES: dict[str, Mistake] = {
                 "half_squared_error's ½ cancels it)",
                 lambda info, layer: info.formula.replace("= 2(", "= (", 1), _halved),
         Mistake("untransposed_weight", "Weight used untransposed in the backward pass",
-                "dL/da_{l-1} = w_l·δ_l where w_lᵀ·δ_l is right; only a square w_l lets it "
+                "∂L/∂y_{l-1} = w_l·δ_l where w_lᵀ·δ_l is right; only a square w_l lets it "
                 "through, any other shape makes numpy refuse the product",
                 BACK, _square_layers,
                 "no weight above the first layer of {sizes} is square, and with any other shape "
@@ -206,7 +207,7 @@ MISTAKES: dict[str, Mistake] = {
                 "samples 1..k (and the update uses that sum)",
                 ACCUMULATE, _all_layers, "", _accumulated_used, from_sample=2),
         Mistake("bias_gradient_wrong_axis", "Bias gradient summed over the wrong axis",
-                "dL/db_l summed over the layer's units instead of the samples: each unit gets "
+                "∂L/∂b_l summed over the layer's units instead of the samples: each unit gets "
                 "the sum of δ_l over the units, which broadcasts even with one sample",
                 BIAS, _wide_layers,
                 "every layer of {sizes} has one unit, where the sum over units is the unit "

@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.check.align import Aligned, evidence
 from engine.check.diagnosis import holds
+from engine.check.mistaken_net import scratch_net
 from engine.check.mistakes import Injection, injections
 from engine.check.rounding import WITHIN, rounding_bounds, unit_roundoff
 from engine.errors import UserInputError
@@ -24,7 +25,6 @@ from engine.files.gradset import GradientSet
 from engine.files.model_file import read_model
 from engine.files.readers import DATA_SIDECAR, SIDECAR
 from engine.net.params import Params
-from engine.net.scratch import ScratchNet
 from engine.net.spec import NetworkSpec
 
 # a run is first tried on this many samples; only the mistakes that make those are run in full
@@ -272,7 +272,7 @@ def _run(spec: NetworkSpec, params: Mapping[str, np.ndarray], x: np.ndarray, y: 
          lr: float, injection: Injection | None, aligned: Aligned, n: int) -> Params:
     """The scratch engine's per-sample gradients of the first n samples, shaped as the aligned
     files hold them (their layout, their shapes)."""
-    net = ScratchNet(spec, params, injection)
+    net = scratch_net(spec, params, injection)
     _, grads = net.gradients_along(x[:n], y[:n], lr)
     return shaped_like(aligned, spec, grads)
 

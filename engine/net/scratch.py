@@ -1,13 +1,25 @@
 """The scratch engine: forward and backward passes in numpy, written from the chain rule.
 
-Samples are columns, as in the notes' column-vector form: a batch of N samples is a_0 = xᵀ of
-shape (n_0, N), and each layer computes z_l = w_l·a_{l-1} + b_l, a_l = f_l(z_l), both (n_l, N).
-The backward pass keeps each sample's own gradient, so per-sample gradients of a whole dataset
-need no Python loop over samples; one sample is N = 1. w_l is (n_l, n_{l-1}), b_l is (n_l,).
+The notation is the stage plan's (engine/net/stages.py), whose formulas a user reads beside
+these values. Layers are l = 1..L with n_l units (n_0 inputs); w_l is (n_l, n_{l-1}), out_in,
+and b_l is (n_l,); y_l = f_l(z_l) is the output of layer l, with y_0 = x and y_L = ŷ; y is the
+label and L the loss; δ_l = ∂L/∂z_l.
 
-Told to make a mistake (engine/check/mistakes.py), the engine makes it where a hand-written backprop
-would: a wrong derivative or dL/dŷ comes with the activation or loss strategy, and the other
-steps are replaced right under the line that computes them correctly.
+The plan writes one sample as a row, z_l = y_{l-1}·w_lᵀ + b_l (for out_in weights; an in_out
+spec shows each w transposed). The code holds samples as columns, so a batch of N is one
+product: z_l = w_l·y_{l-1} + b_l, the same equation transposed, with z_l, y_l and δ_l (n_l, N).
+So the plan's ∂L/∂y_{l-1} = ∂L/∂z_l·w_l is w_lᵀ·δ_l here, and its ∂L/∂w_l = (∂L/∂z_l)ᵀ·y_{l-1}
+is δ_l·y_{l-1}ᵀ, one per sample. In the code `a[l]` is y_l (a[0] = xᵀ, a[L] = ŷᵀ) and `da[l]`
+is ∂L/∂y_l, as the plan's keys "a<l>" and "dL/da<l>" name them, so that `y` is only the label;
+`z[l-1]` is z_l, the lists counting from 0.
+
+The backward pass keeps each sample's own gradient, so the per-sample gradients of a whole
+dataset need no Python loop over samples; one sample is N = 1.
+
+Each step of backward and sgd_step that a hand-written backprop can get wrong is a method of one
+line (bias_gradient, back_through, update): engine/check/mistaken_net.py overrides them to make
+a catalogued mistake, and engine/check/mistakes.py hands the wrong derivative or ∂L/∂ŷ in as
+the activation or loss strategy.
 """
 
 from collections.abc import Mapping
@@ -15,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.check.mistakes import ACCUMULATE, BACK, BIAS, UPDATE, Injection, inject
 from engine.net.activations import activation
 from engine.net.losses import loss as loss_named
 from engine.net.params import Params, unflat
@@ -25,8 +36,8 @@ from engine.net.stages import Stage, assemble
 
 @dataclass(frozen=True)
 class Forward:
-    """Columns per sample: z[l-1] = z_l and a[l] = a_l (n_l, N) for l = 1..L, a[0] = xᵀ;
-    y (n_L, N) the targets; losses (N,)."""
+    """Columns per sample: z[l-1] = z_l and a[l] = y_l (n_l, N) for l = 1..L, a[0] = xᵀ;
+    y (n_L, N) the labels; losses (N,)."""
 
     z: list[np.ndarray]
     a: list[np.ndarray]
@@ -41,9 +52,9 @@ class Forward:
 
 @dataclass(frozen=True)
 class Backward:
-    """Columns per sample: dy_hat = dL/dŷ (n_L, N); dz[l-1] = δ_l = dL/dz_l; da[l] = dL/da_l
+    """Columns per sample: dy_hat = ∂L/∂ŷ (n_L, N); dz[l-1] = δ_l = ∂L/∂z_l; da[l] = ∂L/∂y_l
     for l = 1..L-1 (da[0], for the input, is never needed and stays None).
-    grads: per-sample dL/dw_l (N, n_l, n_{l-1}) and dL/db_l (N, n_l)."""
+    grads: per-sample ∂L/∂w_l (N, n_l, n_{l-1}) and ∂L/∂b_l (N, n_l)."""
 
     dy_hat: np.ndarray
     dz: list[np.ndarray]
@@ -52,15 +63,12 @@ class Backward:
 
 
 class ScratchNet:
-    """A network of `spec` holding its own copy of `params` (engine layout, spec dtype), that
-    makes `mistake` (an Injection, or a name such as "dropped_factor_2" or
-    "untransposed_weight@2") when told to; see engine/check/mistakes.py. `buffers` continues the
-    gradient sums another engine left with accumulated_gradients ({name: the parameter's
-    shape}, as `buffers()` gives them)."""
+    """A network of `spec` holding its own copy of `params` (engine layout, spec dtype). It
+    makes no mistake: engine/check/mistaken_net.py's scratch_net builds one that does."""
 
-    def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray],
-                 mistake: Injection | str | None = None,
-                 buffers: Mapping[str, np.ndarray] | None = None):
+    mistake = None  # the Injection a subclass makes; a plain net makes none
+
+    def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray]):
         self.spec = spec
         # every parameter is a view of one vector: an SGD step is one operation
         self.flat_params = np.concatenate([np.asarray(params[n], dtype=spec.np_dtype).ravel()
@@ -69,37 +77,27 @@ class ScratchNet:
         self.acts = [activation(name) for name in spec.activations]
         self.loss = loss_named(spec.loss)
         self._names = [(f"w{layer}", f"b{layer}") for layer in range(1, spec.n_layers + 1)]
-        if isinstance(mistake, Injection) and mistake.spec != spec:
-            mistake = mistake.label  # bound to another network: made again for this one
-        self.mistake = inject(spec, mistake) if isinstance(mistake, str) else mistake
-        # (step, layer) of every step done wrong; empty, and so skipped at once, when right
-        self._wrong: frozenset[tuple[str, int]] = frozenset()
-        # the never-reset gradient sums of accumulated_gradients
-        self._buffers: Params = {n: np.array(v, dtype=spec.np_dtype)
-                                 for n, v in (buffers or {}).items()}
-        if self.mistake is not None:
-            self._wrong = self.mistake.points
-            self.acts, self.loss = self.mistake.strategies(self.acts, self.loss)
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> Forward:
-        """x (N, n_0) or (n_0,), y (N, n_L) or (n_L,): every z_l and a_l, and each loss."""
-        a = [self._columns(x)]
+        """x (N, n_0) or (n_0,), y (N, n_L) or (n_L,): every z_l and y_l, and each loss."""
+        a = [self._columns(x)]                                        # y_0 = x
         z = []
         for (w, b), act in zip(self._names, self.acts, strict=True):
-            z_l = self.params[w] @ a[-1] + self.params[b][:, None]  # z_l = w_l·a_{l-1} + b_l
+            z_l = self.params[w] @ a[-1] + self.params[b][:, None]  # z_l = w_l·y_{l-1} + b_l
             z.append(z_l)
-            a.append(act.fn(z_l))                                     # a_l = f_l(z_l)
+            a.append(act.fn(z_l))                                     # y_l = f_l(z_l)
         y = self._columns(y)
         return Forward(z, a, y, self.loss.value(z[-1].T, a[-1].T, y.T))
 
     def backward(self, fwd: Forward) -> Backward:
         """The chain rule from the loss down, every sample apart:
-        δ_L = dL/dz_L from the loss, δ_l = (w_{l+1}ᵀ·δ_{l+1}) ⊙ f'_l(z_l),
-        dL/dw_l = δ_l·a_{l-1}ᵀ, dL/db_l = δ_l."""
+        δ_L = ∂L/∂z_L from the loss, δ_l = (w_{l+1}ᵀ·δ_{l+1}) ⊙ f'_l(z_l),
+        ∂L/∂w_l = δ_l·y_{l-1}ᵀ, ∂L/∂b_l = δ_l."""
         n_layers = self.spec.n_layers
         z, a = fwd.z, fwd.a
-        dy_hat = self.loss.grad(fwd.y_hat, fwd.y.T)
-        delta = self.loss.output_delta(z[-1].T, fwd.y_hat, fwd.y.T, self.acts[-1], dy_hat).T
+        dy_hat = self.loss.grad(fwd.y_hat, fwd.y.T)                    # ∂L/∂ŷ
+        delta = self.loss.output_delta(z[-1].T, fwd.y_hat, fwd.y.T,   # δ_L
+                                       self.acts[-1], dy_hat).T
         dz: list[np.ndarray] = [delta] * n_layers
         da: list[np.ndarray | None] = [None] * n_layers
         grads: Params = {}
@@ -107,40 +105,27 @@ class ScratchNet:
             w, b = self._names[layer - 1]
             dz[layer - 1] = delta
             # (n_l, n_{l-1}, N): the sample axis last keeps numpy's inner loop long
-            outer = delta[:, None, :] * a[layer - 1][None, :, :]       # dL/dw_l = δ_l·a_{l-1}ᵀ
+            outer = delta[:, None, :] * a[layer - 1][None, :, :]       # ∂L/∂w_l = δ_l·y_{l-1}ᵀ
             grads[w] = outer.transpose(2, 0, 1)
-            grads[b] = delta.T                                          # dL/db_l = δ_l
-            if self._wrong and (BIAS, layer) in self._wrong:
-                grads[b] = self.mistake.wrong(delta)
+            grads[b] = self.bias_gradient(layer, delta)                 # ∂L/∂b_l = δ_l
             if layer > 1:
-                da[layer - 1] = self.params[w].T @ delta                # dL/da_{l-1} = w_lᵀ·δ_l
-                if self._wrong and (BACK, layer) in self._wrong:
-                    da[layer - 1] = self.mistake.wrong(self.params[w], delta)
-                act = self.acts[layer - 2]
-                delta = da[layer - 1] * act.derivative(z[layer - 2], a[layer - 1])
+                da[layer - 1] = self.back_through(layer, delta)         # ∂L/∂y_{l-1} = w_lᵀ·δ_l
+                f_prime = self.acts[layer - 2].derivative(z[layer - 2], a[layer - 1])
+                delta = da[layer - 1] * f_prime             # δ_{l-1} = ∂L/∂y_{l-1} ⊙ f'(z_{l-1})
         ordered = {name: grads[name] for pair in self._names for name in pair}
-        if self._wrong and self.mistake.step == ACCUMULATE:
-            ordered = self._accumulate(ordered)
         return Backward(dy_hat.T, dz, da, ordered)
 
-    def _accumulate(self, grads: Params) -> Params:
-        """The mistake of never resetting the gradient buffers: each sample's gradient is added
-        to what they hold, from earlier samples of this call and from earlier calls, and what
-        is read is the sum so far. grads {name: (N, *shape)}."""
-        summed = dict(grads)
-        for layer in self.mistake.layers:
-            for name in self._names[layer - 1]:
-                running = np.cumsum(grads[name], axis=0)
-                if name in self._buffers:
-                    running += self._buffers[name]
-                self._buffers[name] = running[-1].copy()
-                summed[name] = running
-        return summed
+    def bias_gradient(self, layer: int, delta: np.ndarray) -> np.ndarray:
+        """∂L/∂b_l = δ_l, per sample: delta (n_l, N) -> (N, n_l)."""
+        return delta.T
+
+    def back_through(self, layer: int, delta: np.ndarray) -> np.ndarray:
+        """∂L/∂y_{l-1} = w_lᵀ·δ_l: delta (n_l, N) -> (n_{l-1}, N)."""
+        return self.params[f"w{layer}"].T @ delta
 
     def buffers(self) -> Params:
-        """Copies of the gradient sums accumulated_gradients has left so far (empty for any
-        other mistake, and for none)."""
-        return {name: v.copy() for name, v in self._buffers.items()}
+        """The gradient sums a mistake of never resetting them has left: none here."""
+        return {}
 
     def per_sample_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Params]:
         """Each sample's loss (N,) and gradients {name: (N, *shape)} at the current
@@ -183,20 +168,20 @@ class ScratchNet:
 
     def sgd_step(self, grads: Mapping[str, np.ndarray], lr: float,
                  flat_grads: np.ndarray | None = None) -> None:
-        """θ ← θ - lr·g for every parameter; g has the parameter's shape (a batch's mean).
-        `flat_grads`, the same gradients as one vector in the order of flat_params, makes it
-        one operation."""
+        """θ ← θ - lr·∂L/∂θ for every parameter; each gradient has the parameter's shape (a
+        batch's mean). `flat_grads`, the same gradients as one vector in the order of
+        flat_params, makes it one operation."""
         rate = self.flat_params.dtype.type(lr)
-        if flat_grads is not None and not self._wrong:
+        if flat_grads is not None:
             self.flat_params -= rate * flat_grads
             return
-        for layer, names in enumerate(self._names, start=1):
-            for name in names:
-                step = rate * grads[name]
-                if self._wrong and (UPDATE, layer) in self._wrong:
-                    self.params[name] += step                   # the mistake: θ ← θ + lr·g
-                else:
-                    self.params[name] -= step
+        for layer in range(1, self.spec.n_layers + 1):
+            self.update(layer, grads, rate)
+
+    def update(self, layer: int, grads: Mapping[str, np.ndarray], rate: np.floating) -> None:
+        """w_l ← w_l - lr·∂L/∂w_l and b_l ← b_l - lr·∂L/∂b_l, in place."""
+        for name in self._names[layer - 1]:
+            self.params[name] -= rate * grads[name]
 
     def _columns(self, v: np.ndarray) -> np.ndarray:
         """Samples as columns, (n, N), in the spec's dtype."""

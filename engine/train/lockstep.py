@@ -8,12 +8,12 @@ from typing import Protocol
 
 import numpy as np
 
+from engine.check.mistaken_net import scratch_net
 from engine.check.mistakes import Injection
 from engine.errors import UserInputError
 from engine.files.datasets import Dataset
 from engine.net.params import Params
 from engine.net.reference import TorchNet
-from engine.net.scratch import ScratchNet
 from engine.net.spec import NetworkSpec
 
 
@@ -107,7 +107,7 @@ class Lockstep:
                  mistake: Injection | str | None = None,
                  buffers: Mapping[str, np.ndarray] | None = None):
         self.spec, self.data = spec, data
-        self.scratch = ScratchNet(spec, params, mistake, buffers)
+        self.scratch = scratch_net(spec, params, mistake, buffers)
         self.torch: TorchSide = LocalTorch(spec, params if torch_params is None
                                            else torch_params)
         sizes = [int(np.prod(spec.param_shape(n, "out_in"))) for n in spec.param_names]

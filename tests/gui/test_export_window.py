@@ -5,6 +5,7 @@ each engine at, and the notes saying so."""
 import numpy as np
 import pytest
 
+from engine.check.mistaken_net import scratch_net
 from engine.export import (
     BUFFERS_NOTE,
     DATA_FILE,
@@ -17,7 +18,6 @@ from engine.files.datasets import default_set
 from engine.files.readers import read_gradients
 from engine.net.params import drift, init_params
 from engine.net.reference import TorchNet
-from engine.net.scratch import ScratchNet
 from engine.net.spec import DEFAULT_PRESET, preset
 from engine.session import Session
 from gui.files.export_dialog import ExportRunner
@@ -127,8 +127,8 @@ def test_a_real_run_with_accumulated_gradients_exports_its_parameters_and_buffer
     export_from(window, tmp_path, monkeypatch)
     x, y = session.data.x, session.data.y
     _, theirs = TorchNet(spec, session.torch_params).per_sample_gradients(x, y)
-    _, ours = ScratchNet(spec, session.params, session.mistake,
-                         session.buffers).per_sample_gradients(x, y)
+    _, ours = scratch_net(spec, session.params, session.mistake,
+                          session.buffers).per_sample_gradients(x, y)
     torch_file, mine = (read_gradients(tmp_path / n) for n in (TORCH_FILE, SCRATCH_FILE))
     for name in spec.param_names:
         np.testing.assert_array_equal(torch_file.stacked(name), theirs[name])
