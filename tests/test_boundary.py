@@ -1,4 +1,5 @@
-"""The import boundary of engine/: never Qt, pyqtgraph or gui/; torch only where the reference is.
+"""The import boundary of engine/: never Qt, pyqtgraph or gui/; torch only where the reference is;
+and the one-way order of its packages: net <- files <- check <- train <- the top level.
 
 Each check imports engine/ in a fresh interpreter whose sys.meta_path refuses the forbidden
 packages, so an import anywhere in the chain fails the test, and a small AST scan finds imports
@@ -147,3 +148,91 @@ def test_the_block_catches_a_forbidden_import():
     assert result.returncode == 1
     assert json.loads(result.stdout) == ["engine.net.reference"]
     assert "torch is blocked" in result.stderr
+
+
+# engine's packages in their import order: each may import those before it, never those after;
+# the modules at engine's top level (session, autosave, export, budget) may import any package,
+# and engine.errors is imported by all.
+ORDER = ("net", "files", "check", "train")
+SHARED = {"engine", "engine.errors"}
+
+
+def package_of(name: str) -> str:
+    """"net" for engine.net.scratch, "top" for engine.session or engine.errors."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ORDER) else "top"
+
+
+def wrong_way_imports(root: Path = ROOT) -> list[str]:
+    """Every import inside engine/ under `root` that runs against ORDER, as
+    "engine.net.scratch imports engine.check.mistakes"."""
+    found = []
+    for path in sorted((root / "engine").rglob("*.py")):
+        relative = path.relative_to(root).with_suffix("")
+        parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+        name = ".".join(parts)
+        source = package_of(name)
+        if source == "top":
+            continue
+        allowed = {*ORDER[:ORDER.index(source) + 1]}
+        for imported in sorted(imported_names_in(path, name)):
+            if not imported.startswith("engine.") or imported in SHARED:
+                continue
+            target = package_of(imported)
+            if target not in allowed:
+                found.append(f"{name} imports {imported}")
+    return found
+
+
+def imported_names_in(path: Path, name: str) -> set[str]:
+    """The absolute names module `name`, whose source is `path`, imports: the module or
+    package itself, not the names taken from it (`from engine.net import spec` counts
+    engine.net.spec, whose package is what matters here)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            packages = {"engine", *(f"engine.{package}" for package in ORDER)}
+            found.update(f"{base}.{alias.name}" if base in packages else base
+                         for alias in node.names)
+    return found
+
+
+def test_engine_packages_import_one_way():
+    assert wrong_way_imports() == [], (
+        "engine's packages import one way, net <- files <- check <- train <- top level; "
+        "these run the other way:\n" + "\n".join(wrong_way_imports()))
+
+
+def test_every_package_says_its_role_and_what_it_may_import():
+    for package in ORDER:
+        doc = ast.get_docstring(ast.parse((ENGINE / package / "__init__.py").read_text()))
+        assert doc and "Imports:" in doc, f"engine/{package}/__init__.py must say its role"
+
+
+@pytest.mark.parametrize(("module", "line", "expected"), [
+    ("net/spec.py", "from engine.check.compare import compare_arrays",
+     "engine.net.spec imports engine.check.compare"),
+    ("files/gradset.py", "from engine.train import lockstep",
+     "engine.files.gradset imports engine.train.lockstep"),
+    ("check/align.py", "from engine.session import Session",
+     "engine.check.align imports engine.session"),
+    ("train/history.py", "from engine import export",
+     "engine.train.history imports engine.export"),
+])
+def test_a_wrong_way_import_is_found(tmp_path, module, line, expected):
+    import shutil
+    shutil.copytree(ENGINE, tmp_path / "engine",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    target = tmp_path / "engine" / module
+    target.write_text(target.read_text(encoding="utf-8") + f"\n\ndef late():\n    {line}\n",
+                      encoding="utf-8")
+    found = wrong_way_imports(tmp_path)
+    assert expected in found
