@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command:
+            from cli.progress import catch_ctrl_c
+
+            catch_ctrl_c()
             return args.run(args)
     except KeyboardInterrupt:
         # Ctrl-C in a command: one line, the shell's code for SIGINT; whatever was being

@@ -1,13 +1,29 @@
 """A progress bar on stderr, shown only for work that takes long enough to need one."""
 
+import signal
 import sys
 import time
+from types import FrameType
 from typing import TextIO
 
 from engine.errors import printable
 
 DELAY = 0.5     # seconds before the bar appears: short exports stay silent
 WIDTH = 30
+_interrupted = False   # Ctrl-C was pressed during a command
+
+
+def _on_ctrl_c(_signum: int, _frame: FrameType | None) -> None:
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def catch_ctrl_c() -> None:
+    """Make Ctrl-C stop a command even where a library swallows the KeyboardInterrupt (a bare
+    `except:` during an import, seen under load): the press is remembered, and the next
+    progress report raises it again."""
+    signal.signal(signal.SIGINT, _on_ctrl_c)
 
 
 class ProgressBar:
@@ -24,6 +40,8 @@ class ProgressBar:
         self.last_tenth = -1
 
     def __call__(self, done: int, total: int) -> bool:
+        if _interrupted:
+            raise KeyboardInterrupt
         if time.monotonic() - self.start < DELAY:
             return False
         if done >= total and not self.shown and self.last_tenth < 0:

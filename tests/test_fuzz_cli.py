@@ -417,3 +417,15 @@ def test_a_staging_folder_of_a_live_export_is_left_alone(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_command_at_its_next_progress_report(monkeypatch):
+    from cli import progress
+
+    monkeypatch.setattr(progress, "_interrupted", False)
+    bar = progress.ProgressBar("export", stream=io.StringIO())
+    assert bar(1, 10) is False
+    with contextlib.suppress(KeyboardInterrupt):   # what a library's bare `except:` does
+        progress._on_ctrl_c(signal.SIGINT, None)
+    with pytest.raises(KeyboardInterrupt):
+        bar(2, 10)
