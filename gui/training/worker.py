@@ -11,7 +11,6 @@ import threading
 import time
 import traceback
 
-import torch
 from PySide6.QtCore import (
     QAbstractEventDispatcher,
     QCoreApplication,
@@ -23,6 +22,7 @@ from PySide6.QtCore import (
     Slot,
 )
 
+from engine.net.reference import set_torch_threads
 from engine.train.lockstep import StepRecord
 from engine.train.run import INTERRUPTED, Breakpoints, TrainingRun, run
 
@@ -103,7 +103,7 @@ class TrainWorker(QObject):
         """Advance the run: `max_steps` steps, or until it ends or pauses when 0."""
         if not self._threads_set:
             # one intra-op thread leaves the other core to the GUI
-            torch.set_num_threads(1)
+            set_torch_threads(1)
             self._threads_set = True
         self._interrupt.clear()
         self.parked.clear()
