@@ -71,9 +71,23 @@ def regression_set(spec: NetworkSpec, n: int = DEFAULT_SAMPLES, seed: int = 0) -
     # the label comes from x as stored, so it can be checked from the numbers a user sees
     x = np.random.default_rng(seed).uniform(0.0, 1.0, (n, spec.n_inputs)).astype(spec.np_dtype)
     x64 = x.astype(np.float64)
-    y = np.repeat(np.mean(x64**2, axis=1, keepdims=True), spec.n_outputs, axis=1)
+    y = np.repeat(regression_target(x64)[:, None], spec.n_outputs, axis=1)
     return Dataset(x, y.astype(spec.np_dtype),
                    f"regression: y = mean(x²), {n} samples, seed {seed}", (x64, y))
+
+
+def regression_target(x: np.ndarray) -> np.ndarray:
+    """The regression set's label, the mean of the squared inputs ((x1² + x2²)/2 for two), per
+    row of x (N, inputs): (N,) float64."""
+    return np.mean(np.asarray(x, dtype=np.float64) ** 2, axis=1)
+
+
+def follows_regression_target(data: Dataset) -> bool:
+    """True if every sample's targets are `regression_target` of its inputs, as in the
+    regression set (to the data's precision)."""
+    rtol = 10 * float(np.finfo(data.y.dtype).eps) if data.y.dtype.kind == "f" else 1e-12
+    expected = regression_target(data.x)[:, None]
+    return bool(np.allclose(data.y.astype(np.float64), expected, rtol=rtol, atol=rtol))
 
 
 def classification_set(spec: NetworkSpec, n: int = DEFAULT_SAMPLES, seed: int = 0) -> Dataset:

@@ -1,7 +1,8 @@
 """What a two-input network computes over its input square, drawn as an image.
 
-Regression: the network's first output beside the target, (x1² + x2²)/2 when the samples'
-labels follow it (the built-in regression set), with the samples coloured by their targets.
+Regression: the network's first output beside the target, engine.files.datasets'
+regression_target ((x1² + x2²)/2), when the samples' labels follow it (the built-in regression
+set), with the samples coloured by their targets.
 Binary cross-entropy: the predicted probability of class 1 with the samples marked by class and
 the 0.5 contour, the decision boundary. Networks with another number of inputs get a sentence
 instead. Every number comes from the scratch engine's forward pass on a grid of the square."""
@@ -13,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QLabel, QStackedWidget, QWidget
 
-from engine.files.datasets import Dataset
+from engine.files.datasets import Dataset, follows_regression_target, regression_target
 from engine.net.params import Params
 from engine.net.scratch import ScratchNet
 from engine.net.spec import NetworkSpec
@@ -62,20 +63,6 @@ def network_surface(spec: NetworkSpec, params: Params, points: np.ndarray) -> np
     with np.errstate(all="ignore"):
         y_hat = ScratchNet(spec, params).forward(points, zeros).y_hat
     return y_hat[:, 0].astype(np.float64)
-
-
-def mean_square(x: np.ndarray) -> np.ndarray:
-    """The regression set's label, the mean of the squared inputs, per row of x (N, n)
-    (engine.files.datasets.regression_set computes it the same way)."""
-    return np.mean(np.asarray(x, dtype=np.float64) ** 2, axis=1)
-
-
-def follows_mean_square(data: Dataset) -> bool:
-    """True if every sample's targets are the mean of its squared inputs, as in the built-in
-    regression set (to the data's precision)."""
-    rtol = 10 * float(np.finfo(data.y.dtype).eps) if data.y.dtype.kind == "f" else 1e-12
-    expected = mean_square(data.x)[:, None]
-    return bool(np.allclose(data.y.astype(np.float64), expected, rtol=rtol, atol=rtol))
 
 
 class SurfacePanel(QStackedWidget):
@@ -200,8 +187,8 @@ class SurfacePanel(QStackedWidget):
             self.class_samples[1].setData(x[positive, 0], x[positive, 1])
             self.colorbar.setLevels(self._levels)
             return
-        target = mean_square(self._points).reshape(GRID, GRID) if follows_mean_square(data) \
-            else None
+        target = (regression_target(self._points).reshape(GRID, GRID)
+                  if follows_regression_target(data) else None)
         values = np.concatenate([y[np.isfinite(y)], [] if target is None else target.ravel()])
         lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
         self._levels = (lo, hi if hi > lo else lo + 1.0)
