@@ -38,10 +38,21 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class StepResult:
+    """What one update of both engines gives. loss_*: mean loss of the batch before the
+    update; grad_diff: max |g_scratch - g_torch| per parameter of the batch gradients; drift:
+    ||θ_scratch - θ_torch|| after the update."""
+
+    loss_scratch: float
+    loss_torch: float
+    grad_diff: Mapping[str, float]
+    drift: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class StepRecord:
-    """One SGD step. loss_*: mean loss of the batch before the update; grad_diff: max
-    |g_scratch - g_torch| per parameter of the batch gradients; drift: ||θ_scratch - θ_torch||
-    after the update; samples: the dataset rows of the batch."""
+    """One SGD step of a run: its number (from 1), its epoch (from 1) and whether it ends it,
+    the dataset rows of the batch (`samples`), and the StepResult's fields."""
 
     step: int
     epoch: int
@@ -122,8 +133,8 @@ class Lockstep:
         scratch engine, making `mistake`, from the gradient sums `buffers` it had left."""
         return cls(spec, scratch, data, torch_params, mistake, buffers)
 
-    def step(self, rows: np.ndarray, lr: float) -> tuple[float, float, dict[str, float], float]:
-        """Update both engines on `rows`; returns (loss_scratch, loss_torch, grad_diff, drift)."""
+    def step(self, rows: np.ndarray, lr: float) -> StepResult:
+        """Update both engines on `rows` (a batch of row indices of the data)."""
         x, y = batch_arrays(self.data, rows)
         # a diverging run overflows on purpose; the record's finiteness reports it
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
@@ -138,8 +149,10 @@ class Lockstep:
             self.scratch.sgd_step(grads_a, lr, flat_a)
             apart = np.subtract(self.scratch.flat_params, params_b, dtype=np.float64)
             distance = math.sqrt(apart @ apart)   # as np.linalg.norm, less its overhead
-        return (float(losses_a[0] if one else losses_a.mean()), loss_b,
-                dict(zip(self.spec.param_names, diff.tolist(), strict=True)), distance)
+        return StepResult(loss_scratch=float(losses_a[0] if one else losses_a.mean()),
+                          loss_torch=loss_b,
+                          grad_diff=dict(zip(self.spec.param_names, diff.tolist(), strict=True)),
+                          drift=distance)
 
     def params(self) -> tuple[Params, Params]:
         """Copies of (scratch, torch) parameters."""

@@ -85,13 +85,14 @@ class TrainingRun:
         self.handover.poll(self.step, self.lockstep)
         self.step += 1
         rows = self.schedule.batch(self.step)
-        loss_a, loss_b, diff, distance = self.lockstep.step(rows, self.config.lr)
+        result = self.lockstep.step(rows, self.config.lr)
         self.timeline.record(self.step, self.lockstep)
         if self.step >= self.total:
             self.close()
         epoch, epoch_end = self.schedule.place(self.step)
-        return StepRecord(self.step, epoch, tuple(int(r) for r in rows), loss_a, loss_b,
-                          diff, distance, epoch_end)
+        return StepRecord(step=self.step, epoch=epoch, samples=tuple(int(r) for r in rows),
+                          loss_scratch=result.loss_scratch, loss_torch=result.loss_torch,
+                          grad_diff=result.grad_diff, drift=result.drift, epoch_end=epoch_end)
 
     def close(self) -> None:
         """End the helper process, if any; the run can still go on, in-process."""

@@ -55,8 +55,9 @@ def run_records(spec: NetworkSpec, epochs: int = 2, lr: float = 0.5) -> list[Ste
 def synthetic(spec: NetworkSpec, start: int, n: int, loss: float = 0.25, diff: float = 1e-8,
               drift: float = 1e-7, per_epoch: int = 100) -> list[StepRecord]:
     names = spec.param_names
-    return [StepRecord(s, (s - 1) // per_epoch + 1, (0,), loss, loss,
-                       dict.fromkeys(names, diff), drift, s % per_epoch == 0)
+    return [StepRecord(step=s, epoch=(s - 1) // per_epoch + 1, samples=(0,), loss_scratch=loss,
+                       loss_torch=loss, grad_diff=dict.fromkeys(names, diff), drift=drift,
+                       epoch_end=s % per_epoch == 0)
             for s in range(start, start + n)]
 
 
