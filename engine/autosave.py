@@ -54,9 +54,10 @@ from engine.train.lockstep import TrainConfig
 FORMAT, VERSION = "backprop-explorer autosave", 1
 SESSION_FILE, LOCK_FILE = "session.json", "lock"
 MAX_SESSION_BYTES = 2**20   # a session.json names files and settings: a few kB
-# beyond both engines' parameters, the arrays file holds the run's plotted series: each keeps
-# at most 8,192 (step, value) pairs of float64 (engine/train/history.py; the plots keep 4,096), and
-# the deepest network plots ~205 (two a layer, and the losses and drift): 26 MB at most
+# beyond both engines' parameters, the arrays file holds the run's plotted series
+# (RunHistory.saved, engine/train/history.py): each at most 8,192 (step, value) pairs of float64
+# (a RunHistory keeps 4,096), and the deepest network has ~205 (two a layer, and the losses and
+# drift): 26 MB at most
 MAX_HISTORY_BYTES = 64 * 2**20
 _DATA_NAME = re.compile(r"data-\d+\.csv")
 _ARRAYS_NAME = re.compile(r"arrays-\d+\.npz")
@@ -90,7 +91,8 @@ class AutosaveError(UserInputError):
 @dataclass(frozen=True)
 class RunSnapshot:
     """A training run as far as it went: its settings, the step reached of `total`, and each
-    plotted series as (steps, values), 1-D arrays of one length."""
+    plotted series as (steps, values), 1-D arrays of one length (RunHistory.saved, which
+    RunHistory.restored takes back)."""
 
     config: TrainConfig
     step: int

@@ -5,9 +5,23 @@ that keeps, for each bucket of `stride` steps, the smallest and the largest fini
 spikes survive. When the overview fills, neighbouring buckets merge and the stride doubles.
 Memory and the size of what is drawn stay bounded whatever the length of the run, and appending
 is vectorised: a batch of records costs a few numpy calls, not a Python loop per value.
+
+`RunHistory` is what a training run leaves to draw and to autosave: a History per curve (each
+engine's loss and mean loss per epoch, the gradient difference per parameter, the parameter
+drift) and the first step at which the run diverged, taken from batches of StepRecords.
 """
 
+import operator
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:   # records are only read: the history needs neither engine nor torch
+    from engine.train.lockstep import StepRecord
+
+RECENT, OVERVIEW = 2048, 1024   # a run's curves: full-resolution steps, min/max buckets of older
+ENGINES = ("scratch", "torch")
 
 
 class History:
@@ -132,3 +146,92 @@ def _extremes(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hi = np.where(finite, block, -np.inf).max(axis=-1)
     none = ~finite.any(axis=-1)
     return np.where(none, np.nan, lo), np.where(none, np.nan, hi)
+
+
+class RunHistory:
+    """The curves of one run of a network whose parameters are `param_names`, each a bounded
+    History named "<plot>/<series>": loss/scratch, loss/torch, loss/scratch epoch mean,
+    loss/torch epoch mean, diff/<parameter> for each parameter, drift/drift. `diverged_at` is the
+    first step whose loss (either engine's) or drift is NaN or infinite (None: none yet)."""
+
+    def __init__(self, param_names: Sequence[str], recent: int = RECENT,
+                 overview: int = OVERVIEW):
+        self.param_names = tuple(param_names)
+        curves = [*(f"loss/{e}" for e in ENGINES), *(f"loss/{e} epoch mean" for e in ENGINES),
+                  *(f"diff/{p}" for p in self.param_names), "drift/drift"]
+        self.series = {name: History(recent, overview) for name in curves}
+        self.diverged_at: int | None = None
+        # each engine's loss summed over the steps of the epoch not ended yet, and their count
+        self._epoch_sums = np.zeros(len(ENGINES))
+        self._epoch_steps = 0
+        names = self.param_names
+        # a record's gradient differences in parameter order, as a tuple even for one
+        self._diffs = (operator.itemgetter(*names) if len(names) > 1
+                       else lambda d: tuple(d[name] for name in names))
+
+    def add(self, records: "Sequence[StepRecord]") -> None:
+        """Append a batch of records, in step order, continuing the batches before it. One pass
+        over the records makes a table; the rest works on its columns."""
+        if not records:
+            return
+        table = np.array([(r.step, r.loss_scratch, r.loss_torch, r.drift, r.epoch_end,
+                           *self._diffs(r.grad_diff)) for r in records], dtype=np.float64)
+        steps = table[:, 0].astype(np.int64)
+        losses, drift, ends = table[:, 1:3], table[:, 3], np.flatnonzero(table[:, 4])
+        for column, engine in enumerate(ENGINES):
+            self.series[f"loss/{engine}"].extend(steps, losses[:, column])
+        for column, name in enumerate(self.param_names, start=5):
+            self.series[f"diff/{name}"].extend(steps, table[:, column])
+        self.series["drift/drift"].extend(steps, drift)
+        self._add_epoch_means(steps, losses, ends)
+        if self.diverged_at is None:
+            # StepRecord.finite, for the whole batch at once
+            broken = ~(np.isfinite(losses).all(axis=1) & np.isfinite(drift))
+            if broken.any():
+                self.diverged_at = int(steps[np.argmax(broken)])
+
+    def _add_epoch_means(self, steps: np.ndarray, losses: np.ndarray, ends: np.ndarray) -> None:
+        """Each engine's mean loss of every epoch that ends in this batch (rows `ends` of
+        losses (N, 2)); the sums of an epoch not ended yet carry over to the next batch."""
+        means, start = [], 0
+        with np.errstate(invalid="ignore", over="ignore"):   # a diverged epoch's mean is NaN
+            for end in ends:
+                self._epoch_sums += losses[start:end + 1].sum(axis=0)
+                means.append(self._epoch_sums / (self._epoch_steps + end + 1 - start))
+                self._epoch_sums[:] = 0.0
+                self._epoch_steps, start = 0, end + 1
+            self._epoch_sums += losses[start:].sum(axis=0)
+        self._epoch_steps += len(losses) - start
+        if means:
+            means_array = np.array(means)
+            for column, engine in enumerate(ENGINES):
+                self.series[f"loss/{engine} epoch mean"].extend(steps[ends],
+                                                                means_array[:, column])
+
+    def arrays(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of curve `name` to draw (History.arrays: copies, bounded)."""
+        return self.series[name].arrays()
+
+    def saved(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every curve's kept values as (steps, values), by name: what an autosave stores and
+        `restored` takes back. Bounded, as the histories are, whatever the length of the run."""
+        return {name: history.arrays() for name, history in self.series.items()}
+
+    @classmethod
+    def restored(cls, param_names: Sequence[str],
+                 saved: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> "RunHistory":
+        """The curves `saved()` gave, for a network of `param_names` (a restored session), and
+        the step they diverged at; names this network has no curve of are left out. The next
+        epoch's mean starts from nothing: a restored run is shown, not continued."""
+        history = cls(param_names)
+        broken = []
+        for name, (steps, values) in saved.items():
+            if name not in history.series or not len(steps):
+                continue
+            history.series[name].extend(steps, values)
+            if name in ("loss/scratch", "loss/torch", "drift/drift"):
+                bad = ~np.isfinite(values)
+                if bad.any():
+                    broken.append(int(steps[np.argmax(bad)]))
+        history.diverged_at = min(broken, default=None)
+        return history

@@ -1,8 +1,9 @@
 """A live line plot of per-step series on a log y axis: each series is a bounded History drawn by
 one curve, created once and then only given new data with setData.
 
-Values reach the plot through `add`, which only appends; `redraw` (called from a timer) gives
-each curve its History's arrays, whose size is bounded whatever the length of the run. A log axis
+The histories are a run's (engine.train.history.RunHistory fills them); `follow` says which
+each series draws, `changed` that they grew, and `redraw` (called from a timer) gives each curve
+its History's arrays, whose size is bounded whatever the length of the run. A log axis
 cannot show zero, NaN or infinity: exact zeros are drawn on a dotted line marked "0" a decade
 below the smallest nonzero value of the plot (so they neither vanish nor stretch the axis over
 dozens of empty decades), NaN and infinite values are left out, so a diverging run neither
@@ -12,6 +13,7 @@ import csv
 import io
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,11 +22,10 @@ from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
-from engine.train.history import History
+from engine.train.history import OVERVIEW, RECENT, History
 
 ZERO_FLOOR = 1e-30      # where zeros go when a plot has no nonzero value to go below
-RECENT, OVERVIEW = 2048, 1024       # full-resolution steps, and min/max buckets of older ones
-MAX_POINTS = RECENT + 2 * OVERVIEW  # what one curve is ever given to draw
+MAX_POINTS = RECENT + 2 * OVERVIEW  # what one curve of a run is ever given to draw
 LEFT_AXIS_WIDTH = 64
 TEXT = "#263238"
 AXIS = "#607d8b"
@@ -69,7 +70,7 @@ def loggable(x: np.ndarray, y: np.ndarray,
 
 @dataclass
 class Series:
-    """One named series: its history and the curve that draws it."""
+    """One named series: the history it draws (a run's) and the curve that draws it."""
 
     history: History
     curve: pg.PlotDataItem
@@ -110,8 +111,8 @@ class LogCurvePlot(pg.PlotWidget):
                                         position=0.98, above=True)
 
     def add_series(self, name: str, pen: QPen, z: float = 0.0) -> Series:
-        """A new empty series drawn with `pen`, listed in the legend as `name`, above the
-        series of lower `z`."""
+        """A new series drawn with `pen`, listed in the legend as `name`, above the series of
+        lower `z`; empty until `follow` gives it a history."""
         curve = self.plot_item.plot(name=name, pen=pen)
         series = self.series[name] = Series(History(RECENT, OVERVIEW), curve, z)
         curve.setZValue(z)
@@ -120,22 +121,21 @@ class LogCurvePlot(pg.PlotWidget):
     def remove_series(self, name: str) -> None:
         self.plot_item.removeItem(self.series.pop(name).curve)
 
-    def clear_data(self) -> None:
-        """Forget every value; the curves stay."""
-        for series in self.series.values():
-            series.history = History(RECENT, OVERVIEW)
+    def follow(self, histories: Mapping[str, History]) -> None:
+        """Draw `histories[name]` as series `name` from now on; the curves are emptied now and
+        drawn again by the first `redraw` after `changed`."""
+        for name, series in self.series.items():
+            series.history = histories[name]
             series.curve.setData([], [])
         self.set_level(self.zero_line, None)
         self._dirty = False
 
-    def add(self, name: str, steps: np.ndarray, values: np.ndarray) -> None:
-        """Append values (in step order) to series `name`; nothing is drawn until `redraw`."""
-        if len(steps):
-            self.series[name].history.extend(steps, values)
-            self._dirty = True
+    def changed(self) -> None:
+        """The histories grew: the next `redraw` draws them."""
+        self._dirty = True
 
     def redraw(self) -> None:
-        """Give every curve its bounded history if something was added since the last time."""
+        """Give every curve its bounded history if it changed since the last time."""
         if not self._dirty:
             return
         arrays = [series.history.arrays() for series in self.series.values()]

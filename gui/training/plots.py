@@ -1,15 +1,15 @@
 """The live plots of a training run: loss, gradient differences and parameter drift over the
 steps, the output surface of a two-input network, and weight and gradient heatmaps per layer.
 
-The worker's batches of records go to `add_records`, which only appends to bounded histories;
-the current parameters go to `set_state`, which only keeps them. A timer draws what changed: the
-curves five times a second and, in the turns between, the surface and heatmaps at most twice a
-second, so what a redraw costs does not depend on how often records arrive nor on how many
-steps the run has taken."""
+The worker's batches of records go to `add_records`, which only hands them to the run's
+history (engine.train.history.RunHistory: the bounded curves, the epoch means, the step the run
+diverged at), whose curves these plots draw; the current parameters go to `set_state`, which
+only keeps them. A timer draws what changed: the curves five times a second and, in the turns
+between, the surface and heatmaps at most twice a second, so what a redraw costs does not depend
+on how often records arrive nor on how many steps the run has taken."""
 
 import functools
 import math
-import operator
 import time
 from collections.abc import Callable, Sequence
 
@@ -24,6 +24,7 @@ from engine.files.atomic import atomic_write_bytes, atomic_write_text
 from engine.files.datasets import Dataset
 from engine.net.params import Params
 from engine.net.spec import NetworkSpec
+from engine.train.history import RunHistory
 from engine.train.lockstep import StepRecord
 from gui.files.file_dialogs import ask_save_file
 from gui.training.plot_curves import LogCurvePlot
@@ -94,9 +95,7 @@ class TrainingPlots(QWidget):
         self._state: tuple[NetworkSpec, Params, Dataset, object] | None = None
         self._state_dirty = False
         self._state_drawn_at = -math.inf
-        self._epoch_sums = np.zeros(2)
-        self._epoch_steps = 0
-        self._diverged_at: int | None = None
+        self.run_history = RunHistory(())
         self.timer = QTimer(self)
         self._curves_turn = False
         self.timer.setInterval(REDRAW_MS)
@@ -121,10 +120,8 @@ class TrainingPlots(QWidget):
         layout.addWidget(split)
 
     def reset(self, spec: NetworkSpec, threshold: float | None = None) -> None:
-        """Forget every value for a new run of a network of `spec`: one gradient-difference
+        """Draw a new run's history, empty, for a network of `spec`: one gradient-difference
         curve per parameter, the breakpoint line at `threshold` (None: no line)."""
-        for plot in (self.loss_plot, self.diff_plot, self.drift_plot):
-            plot.clear_data()
         names = list(spec.param_names)
         if list(self.diff_plot.series) != names:
             for name in list(self.diff_plot.series):
@@ -133,9 +130,7 @@ class TrainingPlots(QWidget):
                 self.diff_plot.add_series(name, _pen(parameter_color(i, len(names)), alpha=190))
             # one row at the top covers the least of the curves
             self.diff_plot.legend.setColumnCount(min(len(names), LEGEND_COLUMNS))
-        self._epoch_sums[:] = 0.0
-        self._epoch_steps = 0
-        self._diverged_at = None
+        self._follow(RunHistory(names))
         self.diverged_line.setVisible(False)
         self._configure(spec)
         self._state, self._state_dirty = None, False
@@ -147,73 +142,33 @@ class TrainingPlots(QWidget):
         self._drawn_spec = spec
 
     def add_records(self, records: Sequence[StepRecord]) -> None:
-        """Append a batch of records (in step order) to the histories; drawn by the timer.
-        One pass over the records makes a table; the rest works on its columns."""
+        """Append a batch of records (in step order) to the run's history; drawn by the
+        timer."""
         if not records:
             return
-        names = list(self.diff_plot.series)
-        diffs = operator.itemgetter(*names) if len(names) > 1 else (
-            lambda d, name=names[0]: (d[name],))
-        table = np.array([(r.step, r.loss_scratch, r.loss_torch, r.drift, r.epoch_end,
-                           *diffs(r.grad_diff)) for r in records], dtype=np.float64)
-        steps = table[:, 0].astype(np.int64)
-        losses, drift, ends = table[:, 1:3], table[:, 3], np.flatnonzero(table[:, 4])
-        for column, engine in enumerate(ENGINES):
-            self.loss_plot.add(engine, steps, losses[:, column])
-        for column, name in enumerate(names, start=5):
-            self.diff_plot.add(name, steps, table[:, column])
-        self.drift_plot.add("drift", steps, drift)
-        self._add_epoch_means(steps, losses, ends)
-        if self._diverged_at is None:
-            # StepRecord.finite, for the whole batch at once
-            broken = ~(np.isfinite(losses).all(axis=1) & np.isfinite(drift))
-            if broken.any():
-                self._diverged_at = int(steps[np.argmax(broken)])
-
-    def _add_epoch_means(self, steps: np.ndarray, losses: np.ndarray, ends: np.ndarray) -> None:
-        """Each engine's mean loss of every epoch that ends in this batch (rows `ends`); the
-        sums of an epoch not ended yet carry over to the next batch."""
-        means, start = [], 0
-        with np.errstate(invalid="ignore", over="ignore"):   # a diverged epoch's mean is NaN
-            for end in ends:
-                self._epoch_sums += losses[start:end + 1].sum(axis=0)
-                means.append(self._epoch_sums / (self._epoch_steps + end + 1 - start))
-                self._epoch_sums[:] = 0.0
-                self._epoch_steps, start = 0, end + 1
-            self._epoch_sums += losses[start:].sum(axis=0)
-        self._epoch_steps += len(losses) - start
-        if means:
-            means_array = np.array(means)
-            for column, engine in enumerate(ENGINES):
-                self.loss_plot.add(f"{engine} epoch mean", steps[ends], means_array[:, column])
+        self.run_history.add(records)
+        for plot in self._curve_plots().values():
+            plot.changed()
 
     def history(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Every curve's kept values as (steps, values), named "<plot>/<series>" (loss/scratch,
-        diff/w1, drift/drift, ...): what it takes to draw these plots again. Bounded, as the
-        histories are, whatever the length of the run."""
-        return {f"{plot_name}/{name}": series.history.arrays()
-                for plot_name, plot in self._curve_plots().items()
-                for name, series in plot.series.items()}
+        """What the run's history keeps of every curve (RunHistory.saved), for an autosave."""
+        return self.run_history.saved()
 
     def restore_history(self, spec: NetworkSpec,
                         history: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         """Start over for `spec` with the curves `history()` gave (a restored session); names
         these plots do not have are left out."""
         self.reset(spec, self.threshold)
-        plots = self._curve_plots()
-        broken = []
-        for key, (steps, values) in history.items():
-            plot_name, _, name = key.partition("/")
-            plot = plots.get(plot_name)
-            if plot is None or name not in plot.series or not len(steps):
-                continue
-            plot.add(name, steps, values)
-            if key in ("loss/scratch", "loss/torch", "drift/drift"):
-                bad = ~np.isfinite(values)
-                if bad.any():
-                    broken.append(int(steps[np.argmax(bad)]))
-        self._diverged_at = min(broken, default=None)
+        self._follow(RunHistory.restored(spec.param_names, history))
+        for plot in self._curve_plots().values():
+            plot.changed()
         self.redraw()
+
+    def _follow(self, history: RunHistory) -> None:
+        """Draw `history`'s curves: "loss/scratch" is the loss plot's series "scratch"."""
+        self.run_history = history
+        for plot_name, plot in self._curve_plots().items():
+            plot.follow({name: history.series[f"{plot_name}/{name}"] for name in plot.series})
 
     def _curve_plots(self) -> dict[str, LogCurvePlot]:
         return {"loss": self.loss_plot, "diff": self.diff_plot, "drift": self.drift_plot}
@@ -267,8 +222,9 @@ class TrainingPlots(QWidget):
     def _draw_curves(self) -> None:
         for plot in (self.loss_plot, self.diff_plot, self.drift_plot):
             plot.redraw()
-        if self._diverged_at is not None and not self.diverged_line.isVisible():
-            self.diverged_line.setValue(self._diverged_at)
+        diverged_at = self.run_history.diverged_at
+        if diverged_at is not None and not self.diverged_line.isVisible():
+            self.diverged_line.setValue(diverged_at)
             self.diverged_line.setVisible(True)
 
     def _draw_pictures(self, now: bool) -> None:
