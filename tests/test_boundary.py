@@ -59,16 +59,18 @@ def engine_modules() -> list[str]:
     return sorted(names)
 
 
-def module_file(name: str) -> Path:
-    path = ROOT.joinpath(*name.split("."))
+def module_file(name: str, root: Path = ROOT) -> Path:
+    path = root.joinpath(*name.split("."))
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
-def imported_names(name: str) -> set[str]:
-    """Absolute names of everything `name` imports, at top level or inside functions;
-    `from engine import scratch` counts as engine.net.scratch as well as engine."""
-    tree = ast.parse(module_file(name).read_text(encoding="utf-8"))
-    package = name if module_file(name).name == "__init__.py" else name.rpartition(".")[0]
+def imported_names(name: str, root: Path = ROOT) -> set[str]:
+    """Absolute names of everything `name` (a module under `root`) imports, at top level or
+    inside functions; `from engine.net import scratch` counts as engine.net.scratch as well as
+    engine.net."""
+    source = module_file(name, root)
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    package = name if source.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -175,33 +177,14 @@ def wrong_way_imports(root: Path = ROOT) -> list[str]:
         if source == "top":
             continue
         allowed = {*ORDER[:ORDER.index(source) + 1]}
-        for imported in sorted(imported_names_in(path, name)):
-            if not imported.startswith("engine.") or imported in SHARED:
+        for imported in sorted(imported_names(name, root)):
+            # modules only: `from engine.net.spec import NetworkSpec` names engine.net.spec
+            if (not imported.startswith("engine.") or imported in SHARED
+                    or not module_file(imported, root).exists()):
                 continue
             target = package_of(imported)
             if target not in allowed:
                 found.append(f"{name} imports {imported}")
-    return found
-
-
-def imported_names_in(path: Path, name: str) -> set[str]:
-    """The absolute names module `name`, whose source is `path`, imports: the module or
-    package itself, not the names taken from it (`from engine.net import spec` counts
-    engine.net.spec, whose package is what matters here)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            packages = {"engine", *(f"engine.{package}" for package in ORDER)}
-            found.update(f"{base}.{alias.name}" if base in packages else base
-                         for alias in node.names)
     return found
 
 
