@@ -231,3 +231,9 @@ def test_a_helper_that_dies_before_the_handover_leaves_the_run_in_process():
     helped.handover.helper.process.wait()
     assert finish(helped) == finish(local)
     assert not helped.handover.active and helped.handover.helper is None
+
+
+def test_the_helper_finds_engine_where_it_is_not_installed():
+    from engine.train.torch_process import ROOT
+
+    assert (ROOT / "engine" / "train" / "torch_process.py").is_file()

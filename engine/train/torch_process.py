@@ -27,7 +27,6 @@ import numpy as np
 
 from engine.files.datasets import Dataset
 from engine.net.params import Params, unflat
-from engine.net.reference import set_torch_threads
 from engine.net.spec import NetworkSpec
 from engine.train.lockstep import LocalTorch, Lockstep, Schedule, TrainConfig, batch_arrays
 
@@ -38,6 +37,8 @@ PIPE_BYTES = 1024 * 1024   # the pipe holds a few chunks, so the helper can run 
 SILENCE = 10.0             # seconds without a chunk after which the helper counts as dead
 CHECK_EVERY = 64           # steps between looks at whether a starting helper is ready
 _READY = b"ready"
+# the folder holding engine/: the child imports it from there even when it is not installed
+ROOT = Path(__file__).resolve().parents[2]
 _HEADER = 2                # int64 first step and step count, before the rows
 
 
@@ -56,8 +57,7 @@ class TorchHelper:
         to_child, ctrl = os.pipe()
         incoming, from_child = os.pipe()
         _enlarge(from_child)
-        root = str(Path(__file__).resolve().parent.parent)
-        path = os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))
+        path = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
         try:
             self.process: subprocess.Popen | None = subprocess.Popen(
                 [sys.executable, "-m", "engine.train.torch_process",
@@ -227,7 +227,9 @@ class Handover:
 
 
 def _serve(incoming: Connection, outgoing: Connection) -> None:
-    """The child: say torch is imported, then compute the steps asked for."""
+    """The child: import torch, say so, then compute the steps asked for."""
+    from engine.net.reference import set_torch_threads  # before "ready": the parent hands over
+
     outgoing.send_bytes(_READY)
     spec, data, config, threads, step, params = incoming.recv()
     set_torch_threads(threads)
