@@ -43,7 +43,6 @@ from engine.files.gradfile import format_gradients
 from engine.files.gradset import GradientSet
 from engine.files.model_file import model_to_dict
 from engine.net.params import Params, drift, to_layout, unflat
-from engine.net.reference import TorchNet
 from engine.net.spec import NetworkSpec
 
 TORCH_FILE, SCRATCH_FILE, MODEL_FILE, DATA_FILE = (
@@ -107,6 +106,8 @@ def gradient_sets(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dat
                              "export with a learning rate above 0 (--lr)")
     continued = bool(buffers) and injection is not None and injection.step == ACCUMULATE
     ours = scratch_net(spec, params, injection, buffers if continued else None)
+    from engine.net.reference import TorchNet  # torch loads when an export runs, not before
+
     theirs = TorchNet(spec, params if torch_params is None else torch_params)
     n = len(data)
     loss_a, grads_a = ours.gradients_along(data.x, data.y, lr)

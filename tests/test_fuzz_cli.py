@@ -232,6 +232,7 @@ from engine.files.datasets import default_set
 from engine.export import export
 from engine.net.params import init_params
 from engine.net.spec import NetworkSpec
+import engine.net.reference  # torch loads here, not inside the export that is measured
 spec = NetworkSpec((2, 400, 400, 1), ("sigmoid", "sigmoid", "identity"), dtype=sys.argv[1])
 params, data = init_params(spec), default_set(spec, 30)
 def resident():

@@ -13,7 +13,6 @@ from engine.check.mistakes import Injection
 from engine.errors import UserInputError
 from engine.files.datasets import Dataset
 from engine.net.params import Params
-from engine.net.reference import TorchNet
 from engine.net.spec import NetworkSpec
 
 
@@ -92,6 +91,8 @@ class LocalTorch:
     """The torch engine in this process."""
 
     def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray]):
+        from engine.net.reference import TorchNet  # torch loads when a run starts
+
         self.net = TorchNet(spec, params)
         self.step = self.net.train_step
 

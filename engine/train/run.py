@@ -15,7 +15,6 @@ import numpy as np
 
 from engine.check.mistakes import Injection
 from engine.files.datasets import Dataset
-from engine.net.reference import torch_threads
 from engine.net.spec import NetworkSpec
 from engine.train.lockstep import Lockstep, StepRecord, TrainConfig
 from engine.train.timeline import Timeline
@@ -74,6 +73,8 @@ class TrainingRun:
         self.schedule = self.timeline.schedule
         self.step = 0
         self.total = self.schedule.total
+        from engine.net.reference import torch_threads  # torch loads when a run starts
+
         self.handover = Handover(spec, data, config, self.total, torch_threads(), parallel)
 
     @property
