@@ -111,3 +111,19 @@ def test_time_travel_from_a_run(step):
     ours, theirs = again.lockstep.params()
     assert all((scratch[k] == ours[k]).all() and (torch_params[k] == theirs[k]).all()
                for k in ours)
+
+
+def test_the_steps_before_a_step_that_raises_are_reported():
+    training, _ = make(epochs=3)
+    advance = training.advance
+
+    def failing():
+        if training.step == 7:
+            raise RuntimeError("a bug of ours")
+        return advance()
+
+    training.advance = failing
+    state = MockState()
+    with pytest.raises(RuntimeError, match="a bug of ours"):
+        run(training, state, report_every=3600)
+    assert [r.step for r in state.records] == list(range(1, 8))

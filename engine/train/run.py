@@ -129,23 +129,26 @@ def run(training: TrainingRun, state: RunState, max_steps: int | None = None,
     last_report = time.monotonic()
     taken = 0
     outcome = DONE
-    while not training.done:
-        if state.interrupted():
-            outcome = INTERRUPTED
-            break
-        if max_steps is not None and taken >= max_steps:
-            outcome = STEPS
-            break
-        record = training.advance()
-        taken += 1
-        batch.append(record)
-        reason = breakpoint_reason(record, breakpoints, training.config.lr)
-        if reason:
-            outcome = reason
-            break
-        if time.monotonic() - last_report >= report_every:
+    try:
+        while not training.done:
+            if state.interrupted():
+                outcome = INTERRUPTED
+                break
+            if max_steps is not None and taken >= max_steps:
+                outcome = STEPS
+                break
+            record = training.advance()
+            taken += 1
+            batch.append(record)
+            reason = breakpoint_reason(record, breakpoints, training.config.lr)
+            if reason:
+                outcome = reason
+                break
+            if time.monotonic() - last_report >= report_every:
+                state.report(batch)
+                batch, last_report = [], time.monotonic()
+    finally:
+        # the steps taken before a step that raised are reported too
+        if batch:
             state.report(batch)
-            batch, last_report = [], time.monotonic()
-    if batch:
-        state.report(batch)
     return outcome
