@@ -247,6 +247,31 @@ def test_a_diverging_learning_rate_pauses_with_the_message_the_window_shows(chil
     assert "try a smaller one, such as 100" in got[-1].reason
 
 
+def test_a_breakpoint_sends_the_state_the_broken_step_began_from(child):
+    training = begin(child, DEFAULT, TrainConfig(lr=1e3, epochs=20))
+    child.run()
+    got = until(child, of(Paused))
+    broke = got[-1].step
+    state = got[-2]
+    assert isinstance(state, StateAt) and state.step == broke - 1
+    while training.step < broke - 1:
+        training.advance()
+    scratch, theirs = training.lockstep.params()
+    assert same(state.scratch, scratch) and same(state.torch, theirs)
+    assert all(np.all(np.isfinite(v)) for v in state.scratch.values())
+
+
+def test_a_dropped_run_ends_and_the_child_takes_the_next(child):
+    begin(child, DEFAULT, TrainConfig(lr=0.1, epochs=2))
+    child.drop()
+    child.run()
+    failed = until(child, of(Failed))[-1]
+    assert failed.command == "run" and "no run has started" in failed.message
+    begin(child, DEFAULT, TrainConfig(lr=0.1, epochs=1))
+    child.run()
+    assert until(child, of(Finished))[-1] == Finished(20)
+
+
 def test_the_learning_rate_changes_before_the_first_step_only(child):
     begin(child, DEFAULT, TrainConfig(lr=1e3, epochs=2))
     child.set_lr(0.05)

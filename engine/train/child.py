@@ -19,7 +19,8 @@ Commands (parent to child), the header's "cmd":
                start.torch (flat) and start.buffer.<name>. Replaces any run the child has.
   run          steps (null: until done); resume is run until done, step is run 1
   pause, stop, breakpoints (Breakpoints' fields), lr (before the first step only: the
-  timeline replays every step with the run's one learning rate), state_at (step)
+  timeline replays every step with the run's one learning rate), state_at (step), drop (end
+  the run and its torch helper; the child waits for the next start)
 Events (child to parent), the header's "kind":
   ready        total, step, columns: the run is built
   records      array rows: float64, one row per StepRecord in RecordLayout's columns
@@ -27,7 +28,8 @@ Events (child to parent), the header's "kind":
                SNAPSHOT_EVERY seconds while running, and whenever a run pauses or ends
   state        as snapshot, the answer to state_at
   paused       step, reason: "interrupted" (asked), "steps" (the steps asked for were taken)
-               or a breakpoint's sentence
+               or a breakpoint's sentence; after a breakpoint, a state of the step before
+               comes first (the window shows the step that broke from there)
   finished     step: the run has taken all its steps
   error        message, user (an error the user caused: the message is for them), traceback
 The child ends on stop, when the pipe from its parent closes, and when its parent dies.
@@ -54,7 +56,7 @@ from engine.files.datasets import Dataset
 from engine.net.params import Params, unflat
 from engine.net.spec import NetworkSpec
 from engine.train.lockstep import Lockstep, StepRecord, TrainConfig
-from engine.train.run import DONE, INTERRUPTED, Breakpoints, TrainingRun, run
+from engine.train.run import DONE, INTERRUPTED, STEPS, Breakpoints, TrainingRun, run
 
 PREFIX = struct.Struct("<II")
 MAX_HEADER = 1 << 20              # bytes of JSON a frame may carry
@@ -300,6 +302,9 @@ class Child:
             pass   # nothing runs: a pause that came too late has nothing to pause
         elif name == "stop":
             self.stopping = True
+        elif name == "drop":
+            self.close()
+            self.training = None
         elif name == "breakpoints":
             self.breakpoints = _breakpoints(command)
         elif name == "lr":
@@ -382,8 +387,10 @@ class Child:
         self._send_snapshot()
         if outcome == DONE:
             self.send({"kind": "finished", "step": training.step})
-        else:
-            self.send({"kind": "paused", "step": training.step, "reason": outcome})
+            return
+        if outcome not in (INTERRUPTED, STEPS):
+            self._send_state(training.step - 1)   # a breakpoint: where the broken step began
+        self.send({"kind": "paused", "step": training.step, "reason": outcome})
 
     # the RunState engine.train.run.run asks
     def interrupted(self) -> bool:

@@ -259,10 +259,19 @@ class TrainingClient:
         self._expected = True
         self.send({"cmd": "stop"})
 
+    def drop(self) -> None:
+        """End the run (and its torch helper); the child waits for the next `begin`."""
+        self.send({"cmd": "drop"})
+
     def fileno(self) -> int:
         """The pipe from the child, readable when `receive` has something to take in (-1
         once the child is gone)."""
         return self._fds[0]
+
+    def write_fileno(self) -> int:
+        """The pipe to the child, writable when `receive` (or `send`) can hand it more of the
+        commands not sent yet (`unsent`); -1 once the child is gone."""
+        return self._fds[1]
 
     @property
     def alive(self) -> bool:
