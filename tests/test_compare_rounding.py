@@ -3,18 +3,23 @@ float32 export of every preset agrees, exact to float32; every catalogued mistak
 where it departs; an explicit tolerance is honoured as given."""
 
 import json
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from engine.check.mistakes import injections
 from engine.check.report import compare_files
+from engine.check.rounding import WITHIN, rounding_bounds, unit_roundoff
 from engine.export import SCRATCH_FILE, TORCH_FILE, export
 from engine.files.datasets import default_set
+from engine.files.gradfile import write_gradients
+from engine.files.readers import read_gradients
 from engine.net.params import init_params
 from engine.net.spec import PRESETS
 from tests.test_cli import app
 
-# the preset whose correct float32 files part beyond rtol 1e-5 where ŷ ≈ y (b3, w3)
+# a preset whose output gradient nearly cancels where ŷ ≈ y (b3 = 2(ŷ - y))
 CANCELLING = "2-10-5-1-sigmoid-squared"
 
 
@@ -22,6 +27,27 @@ def exported(folder, name: str, dtype: str = "float32", mistake=None):
     spec = PRESETS[name].with_options(dtype=dtype)
     export(folder, spec, init_params(spec), default_set(spec), mistake=mistake)
     return folder / TORCH_FILE, folder / SCRATCH_FILE
+
+
+def parted_by_rounding(folder):
+    """Correct float32 files of CANCELLING that part beyond rtol 1e-5 but within float32
+    rounding: how far two correct passes part depends on the CPU's kernels (on some they part
+    by 1.2e-5 at b3, on others by less), so the scratch file is torch's with b3 moved by half
+    what rounding allows at the sample where that is largest relative to the value."""
+    spec = PRESETS[CANCELLING].with_options(dtype="float32")
+    params, data = init_params(spec), default_set(spec)
+    a, b = exported(folder, CANCELLING)
+    right, bounds = rounding_bounds(spec, params, data.x, data.y)
+    half = WITHIN * unit_roundoff(np.float32) * bounds["dL/db3"][:, 0]
+    k = int(np.argmax(half / np.abs(right["dL/db3"][:, 0])))
+    theirs = read_gradients(a)
+    samples = [{name: np.array(value, np.float64) for name, value in s.items()}
+               for s in theirs.samples]
+    value = samples[k]["b3"]
+    assert half[k] > 1e-4 * np.abs(value).max()     # far beyond rtol 1e-5, within rounding
+    value += half[k]
+    write_gradients(b, replace(theirs, samples=samples, dtype="float32", source=str(b)))
+    return a, b
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -33,7 +59,7 @@ def test_a_correct_export_of_every_preset_agrees(tmp_path, name, dtype):
 
 
 def test_rounding_through_a_cancellation_is_exact_to_float32(tmp_path):
-    a, b = exported(tmp_path, CANCELLING)
+    a, b = parted_by_rounding(tmp_path)
     result = app("compare", a, b, "--json")
     assert result.returncode == 0, result.stdout
     out = json.loads(result.stdout)
@@ -46,7 +72,7 @@ def test_rounding_through_a_cancellation_is_exact_to_float32(tmp_path):
 
 
 def test_an_explicit_tolerance_is_honoured_as_given(tmp_path):
-    a, b = exported(tmp_path, CANCELLING)
+    a, b = parted_by_rounding(tmp_path)
     result = app("compare", a, b, "--rtol", "1e-5", "--json")
     assert result.returncode == 1
     out = json.loads(result.stdout)
@@ -54,7 +80,7 @@ def test_an_explicit_tolerance_is_honoured_as_given(tmp_path):
 
 
 def test_without_the_run_the_rounding_is_only_described(tmp_path):
-    a, b = exported(tmp_path, CANCELLING)
+    a, b = parted_by_rounding(tmp_path)
     (tmp_path / "model.json").unlink()
     report = compare_files(a, b).report
     assert not report.agree and report.exact_to is None
