@@ -1,11 +1,16 @@
-"""The window while it trains, as ratios and bounds of one run (issue 5).
+"""The window while it trains, as ratios and bounds of one run (issues 5, 7 and 17).
+
+The run is in its own process (engine/train/child.py, torch's half in its helper), the window
+draws what it sends.
 
 - Throughput of a run in the window with every plot live (offscreen) against the same run
-  headless: at least 80%.
-- The event loop never blocked more than 50 ms: the longest gap between the timeouts of a
+  headless (TrainingRun in this process, torch in the helper): at least 95%, counted from the
+  run's first records to its end (the child is started first, as the app starts it).
+- The event loop never blocked more than 20 ms: the longest gap between the timeouts of a
   10 ms QTimer from pressing Start until the window shows the run's end.
-- Memory after 1,000,000 steps within 50 MB of memory after 10,000, in one run in the window
-  with every plot live; the event loop's longest gap over that long run too (issue 7).
+- Memory of the window's process after 1,000,000 steps within 50 MB of memory after 10,000,
+  in one run with every plot live; the event loop's longest gap over that long run too (no
+  gap over 50 ms).
 
 Sizes shrink with BENCH_WINDOW_STEPS and BENCH_MEMORY_STEPS (the tests smoke-run it small).
 """
@@ -53,8 +58,8 @@ class _Sink:
         pass
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
+def _rss_mb(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
@@ -72,7 +77,8 @@ def _headless(steps: int) -> float:
 
 
 def _window(steps: int):
-    """A window on the default network and data, its training panel set for `steps` steps."""
+    """A window on the default network and data, its training panel set for `steps` steps,
+    its training process started."""
     from gui.files.recovery import Recovery
     from gui.launch import freeze_startup
     from gui.main_window import MainWindow
@@ -89,8 +95,9 @@ def _window(steps: int):
     panel = window.training.panel
     panel.lr.setText("0.05")
     panel.epochs.setValue(-(-steps // SAMPLES))
-    settle = QEventLoop()       # shown and painted, as it is when a user presses Start
-    QTimer.singleShot(300, settle.quit)
+    panel.controller.warm()
+    settle = QEventLoop()       # shown and painted, the child up, as when a user presses Start
+    QTimer.singleShot(2_000, settle.quit)
     settle.exec()
     return app, window, panel
 
@@ -114,20 +121,20 @@ def _close(app, window) -> None:
 
 class GapMeter:
     """The longest gaps between the timeouts of a 10 ms QTimer while a run of `panel` goes,
-    split by when they end: before the first step (the window shows the plots that appear
-    with a new run), from the first step to the last ("run"), and after it (the explorer shows
-    the parameters the run reached)."""
+    split by when they end: before the first records came (the window shows the plots that
+    appear with a new run, the child builds it), from then to the last ("run"), and after it
+    (the explorer shows the parameters the run reached)."""
 
     def __init__(self, panel):
         self.panel = panel
-        self.gaps = {"reveal": 0.0, "run": 0.0, "after": 0.0}
+        self.gaps = {"start": 0.0, "run": 0.0, "after": 0.0}
         self.began: list[float] = []
-        self._last = time.perf_counter()
+        self.started = self._last = time.perf_counter()
         self.timer = QTimer()
         self.timer.setInterval(10)
         self.timer.timeout.connect(self.tick)
         self.timer.start()
-        panel.controller.began.connect(self._begin)
+        panel.controller.records.connect(self._begin)
 
     @property
     def longest(self) -> float:
@@ -136,18 +143,20 @@ class GapMeter:
     def tick(self) -> None:
         now = time.perf_counter()
         running = self.panel.controller.running
-        which = "run" if self.began and running else "after" if self.began else "reveal"
+        which = "run" if self.began and running else "after" if self.began else "start"
         self.gaps[which] = max(self.gaps[which], now - self._last)
         self._last = now
 
-    def _begin(self) -> None:
-        self.tick()
-        self.began.append(time.perf_counter())
+    def _begin(self, records) -> None:
+        if not self.began:
+            self.tick()
+            self.began.append(time.perf_counter())
+            self.first_step = records[0].step
 
     def stop(self) -> None:
         self.tick()
         self.timer.stop()
-        self.panel.controller.began.disconnect(self._begin)
+        self.panel.controller.records.disconnect(self._begin)
 
 
 def _in_window(steps: int) -> tuple[float, GapMeter, int]:
@@ -159,19 +168,21 @@ def _in_window(steps: int) -> tuple[float, GapMeter, int]:
     elapsed = time.perf_counter() - meter.began[0]
     done = panel.training.step
     _close(app, window)
-    return done / elapsed, meter, done
+    return (done - meter.first_step) / elapsed, meter, done
 
 
-def _memory(sizes: Sizes) -> tuple[float, float, GapMeter]:
-    """RSS (MB) of the process after `memory_early` and after `memory_steps` steps of one run
-    in the window, every plot live, and the event loop's longest gaps over the rest of it."""
+def _memory(sizes: Sizes) -> tuple[tuple[float, float], tuple[float, float], GapMeter]:
+    """RSS (MB) of the window's process and of the training child after `memory_early` and
+    after `memory_steps` steps of one run in the window, every plot live, and the event loop's
+    longest gaps over the rest of it."""
     app, window, panel = _window(sizes.memory_steps)
+    child = panel.controller.client.pid
     _until_stopped(panel, sizes.memory_early)
-    early = _rss_mb()
+    early = _rss_mb(), _rss_mb(child)
     meter = GapMeter(panel)
     _until_stopped(panel, 0)
     meter.stop()
-    late = _rss_mb()
+    late = _rss_mb(), _rss_mb(child)
     _close(app, window)
     return early, late, meter
 
@@ -189,20 +200,25 @@ def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
         early, late, long_run = _memory(sizes)
     finally:
         torch.set_num_threads(previous)
-    ratios = [Ratio("window with live plots vs headless throughput", windowed / headless, 0.8)]
+    ratios = [Ratio("window with live plots vs headless throughput", windowed / headless, 0.95)]
     gaps, longest = meter.gaps, meter.longest
     lines = [f"headless: {headless:,.0f} steps/s over {sizes.window_steps:,} steps",
              f"window, every plot live (offscreen): {windowed:,.0f} steps/s over {done:,} steps",
+             f"first records {(meter.began[0] - meter.started) * 1e3:.0f} ms after Start",
              f"longest gap of a 10 ms QTimer from pressing Start until the window shows the "
-             f"run's end: {longest * 1e3:.1f} ms (bound 50 ms): "
-             f"{_within(longest, 0.05)}",
-             f"  of which before the first step (the plots appear): {gaps['reveal'] * 1e3:.1f} "
-             f"ms; during the steps: {gaps['run'] * 1e3:.1f} ms; after the last (the explorer "
-             f"shows the trained parameters): {gaps['after'] * 1e3:.1f} ms",
-             f"memory of a run in the window: {early:.1f} MB after {sizes.memory_early:,} steps, "
-             f"{late:.1f} MB after {sizes.memory_steps:,} (growth {late - early:+.1f} MB, "
-             "bound 50 MB): "
-             f"{_within(late - early, 50)}",
+             f"run's end: {longest * 1e3:.1f} ms (bound 20 ms): "
+             f"{_within(longest, 0.02)}",
+             f"  of which before the first records (the plots appear): "
+             f"{gaps['start'] * 1e3:.1f} ms; during the steps: {gaps['run'] * 1e3:.1f} ms; "
+             f"after the last (the explorer shows the trained parameters): "
+             f"{gaps['after'] * 1e3:.1f} ms",
+             f"memory of a run in the window: {early[0]:.1f} MB after "
+             f"{sizes.memory_early:,} steps, {late[0]:.1f} MB after {sizes.memory_steps:,} "
+             f"(growth {late[0] - early[0]:+.1f} MB, bound 50 MB): "
+             f"{_within(late[0] - early[0], 50)}",
+             f"memory of its training process: {early[1]:.1f} MB, then {late[1]:.1f} MB "
+             f"(growth {late[1] - early[1]:+.1f} MB, bound 50 MB): "
+             f"{_within(late[1] - early[1], 50)}",
              f"longest gap of the event loop over that run's steps {sizes.memory_early:,} to "
              f"{sizes.memory_steps:,}: {long_run.longest * 1e3:.1f} ms (bound 50 ms): "
              f"{_within(long_run.longest, 0.05)}"]

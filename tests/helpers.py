@@ -1,7 +1,8 @@
 """Shared test helpers: one call compares our numbers with torch's, as early tinygrad's
 helper_test_op does, so each activation, loss and stage test is one line; and big valid files,
-made in well under a second."""
+made in well under a second; and what processes a test left."""
 
+import os
 import re
 
 import numpy as np
@@ -84,3 +85,28 @@ def write_big_csv(path, spec, megabytes: int = 100) -> None:
     header, block = to_csv_text(default_set(spec, 1000)).split("\n", 1)
     with open(path, "w", encoding="utf-8") as f:
         f.write(header + "\n" + block * (megabytes * 2**20 // len(block) + 1))
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (the training child's torch helper, say)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = f.read().rsplit(")", 1)[1].split()[1]
+        except OSError:
+            continue
+        if int(parent) == pid:
+            found.append(int(entry))
+    return found
+
+
+def gone(pid: int) -> bool:
+    """Whether process `pid` has ended (a zombie counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -2,9 +2,10 @@
 
 PySide6-Essentials 6.12.0 on CPython 3.11 drops a reference to True or False on each emit of a
 bool through a queued connection, until the interpreter aborts with "Fatal Python error:
-bool_dealloc: deallocating True" after a few hundred emits. 6.11.2 is clean. The training worker
-emits this way all the time, so the pin stays, and this test emits the way the worker does, far
-more often than the crash needs.
+bool_dealloc: deallocating True" after a few hundred emits. 6.11.2 is clean. The workers of
+exports, comparisons and file reads (gui/task_runner.py) emit this way, and the training
+controller emits bools on every run, so the pin stays, and this test emits the way a worker
+thread does, far more often than the crash needs.
 """
 
 import os
@@ -32,7 +33,7 @@ def test_pyside6_is_the_pinned_version():
 
 
 class Emitter(QObject):
-    """Lives on the worker thread and emits EMITS times on each signal, as the trainer does."""
+    """Lives on a worker thread and emits EMITS times on each signal, as a task worker does."""
 
     record = Signal(object)
     flag = Signal(bool)

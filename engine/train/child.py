@@ -452,6 +452,9 @@ def _breakpoints(given: Mapping[str, Any]) -> Breakpoints:
 
 def main(argv: list[str]) -> int:
     child = Child(int(argv[0]), int(argv[1]))
+    # torch loads now, while the child waits for its first run: a window that starts its
+    # child early (TrainController.warm) has it ready when the user presses Start
+    import engine.net.reference  # noqa: F401
     try:
         # the parent went away, or broke the stream it sends: nothing is left to do
         with contextlib.suppress(ParentGone, BrokenPipeError, KeyboardInterrupt):

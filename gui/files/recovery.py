@@ -65,7 +65,7 @@ class Recovery(QObject):
         except OSError as e:
             log.warning("no autosave: cannot make a folder in %s (%s)", self.root, e)
         self._changed = True
-        self._latest: tuple | None = None   # the worker's last (step, scratch, torch)
+        self._latest: tuple | None = None   # the child's last (step, scratch, torch)
         # the run a restored session came back with, and the network, data and mistake it was
         # on: autosaved again until a run or a reset replaces it or the session leaves them
         self._restored: tuple[RunSnapshot, tuple] | None = None
@@ -101,7 +101,7 @@ class Recovery(QObject):
             self.save_now()
 
     def snapshot(self) -> Snapshot:
-        """The session as it is now; during a run, with the parameters the worker last sent."""
+        """The session as it is now; during a run, with the parameters the child last sent."""
         docks = self.window.training
         session = self.window.model.session
         saved = Snapshot.of(session)

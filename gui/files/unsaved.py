@@ -99,13 +99,14 @@ class UnsavedGuard(QObject):
         if not controller.running:
             return
         loop = QEventLoop()
-        controller.stopped.connect(loop.quit)
-        controller.failed.connect(loop.quit)
+        ends = (controller.stopped, controller.failed, controller.refused, controller.lost)
+        for signal in ends:
+            signal.connect(loop.quit)
         timer = QTimer(loop)
         timer.setSingleShot(True)
         timer.timeout.connect(loop.quit)
         timer.start(SETTLE_MS)
         controller.pause()
         loop.exec()
-        controller.stopped.disconnect(loop.quit)
-        controller.failed.disconnect(loop.quit)
+        for signal in ends:
+            signal.disconnect(loop.quit)

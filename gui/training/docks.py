@@ -5,7 +5,7 @@ from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QWidget
 
-from engine.train.run import TrainingRun
+from engine.train.remote import RemoteRun
 from gui.session_model import SessionModel
 from gui.training.panel import TrainingPanel
 from gui.training.plots import TrainingPlots
@@ -64,12 +64,13 @@ class TrainingDocks(QObject):
         self.plots.set_threshold(self._threshold())
 
     @Slot(object)
-    def _on_run_reset(self, training: TrainingRun | None) -> None:
+    def _on_run_reset(self, training: RemoteRun | None) -> None:
         self.plots.reset(self.model.session.spec, self._threshold())
         self._show_session()
         if training is not None and self.plots_dock.isHidden():
-            # shown, painted and redrawn over a few turns, before the run's first step; the
-            # rest of the window, laid out anew, repaints in a turn of its own too
+            # shown, painted and redrawn over a few turns (all at once, they held the event
+            # loop 60-130 ms) while the run's first steps come; the rest of the window, laid
+            # out anew, repaints in a turn of its own too
             rest = self.parent().centralWidget()
             self.plots.reveal(lambda: (rest.setUpdatesEnabled(False), self.plots_dock.show()),
                               lambda: rest.setUpdatesEnabled(True))
@@ -85,12 +86,12 @@ class TrainingDocks(QObject):
     @Slot()
     def _show_session(self) -> None:
         if self.panel.controller.running:
-            return  # the worker's snapshots are newer than the session
+            return  # the child's snapshots are newer than the session
         session = self.model.session
         self.plots.set_state(session.spec, session.params, session.data, session.sample_index)
 
     def shutdown(self) -> None:
-        """Stop a run and join its thread (closing the window mid-run)."""
+        """Stop a run and end its process (closing the window mid-run)."""
         self.panel.shutdown()
 
 

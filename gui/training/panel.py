@@ -1,8 +1,9 @@
 """The training panel: SGD settings and breakpoints, Start/Pause/Step/Stop/Reset, progress and
 speed, and the time-travel slider over the steps run so far.
 
-It drives a TrainController and, whenever the run is not moving, puts the parameters it stands
-at into the session, so the stepping view shows exactly the step the user is looking at."""
+It drives a TrainController (the run itself is in a child process) and, whenever the run is not
+moving, puts the parameters it stands at into the session, so the stepping view shows exactly
+the step the user is looking at."""
 
 import logging
 import time
@@ -26,22 +27,19 @@ from PySide6.QtWidgets import (
 
 from engine.errors import UserInputError
 from engine.train.lockstep import StepRecord, TrainConfig
-from engine.train.run import DONE, INTERRUPTED, STEPS, Breakpoints, TrainingRun
+from engine.train.remote import RemoteRun
+from engine.train.run import DONE, INTERRUPTED, STEPS, Breakpoints
+from engine.train.timeline import State
 from gui.session_model import SessionModel
-from gui.training.worker import TrainController
+from gui.training.controller import TrainController
 
 log = logging.getLogger(__name__)
-
-# how long a new run waits before its first step: the window shows, lays out, paints and redraws
-# the plots that appear with it in eight steps REVEAL_STEP_MS (20 ms) apart, the last at 160 ms
-# (TrainingDocks._on_run_reset, TrainingPlots.reveal), before the loop shares the GIL with it
-REVEAL_MS = 180
 
 
 class TrainingPanel(QWidget):
     """Controls of a training run on `model`'s network and data."""
 
-    runReset = Signal(object)         # the new TrainingRun (or None): plots start over
+    runReset = Signal(object)         # the new RemoteRun (or None): plots start over
     message = Signal(str)             # a sentence for the status bar
 
     def __init__(self, model: SessionModel, controller: TrainController | None = None,
@@ -53,10 +51,14 @@ class TrainingPanel(QWidget):
         self._counted = (0, time.monotonic())
         self._last: StepRecord | None = None
         self._pending: str | None = None   # what to do once the loop has stopped: stop, reset
+        self._travel_to: int | None = None  # the slider's step whose state was asked for
         self._build()
         self.controller.records.connect(self._on_records)
         self.controller.stopped.connect(self._on_stopped)
         self.controller.failed.connect(self._on_failed)
+        self.controller.refused.connect(self._on_refused)
+        self.controller.lost.connect(self._on_lost)
+        self.controller.travelled.connect(self._on_travelled)
         self.controller.runningChanged.connect(self._sync)
         self.model.networkChanged.connect(self._on_network)
         self.model.mistakeChanged.connect(self._on_network)
@@ -157,7 +159,7 @@ class TrainingPanel(QWidget):
 
     # state
     @property
-    def training(self) -> TrainingRun | None:
+    def training(self) -> RemoteRun | None:
         return self.controller.training
 
     def config(self) -> TrainConfig:
@@ -186,19 +188,16 @@ class TrainingPanel(QWidget):
                 return
             session = self.model.session
             self._start_params = {k: v.copy() for k, v in session.params.items()}
-            training = TrainingRun(session.spec, session.params, session.data, config,
-                                   mistake=session.mistake)
+            training = RemoteRun(session.spec, session.params, session.data, config,
+                                 mistake=session.mistake)
             self.controller.load(training, self.breakpoints())
             self.progress.setRange(0, training.total)
             self.progress.setValue(0)
             self.smaller.hide()
             self.runReset.emit(training)
-            after = REVEAL_MS   # the plots may just have appeared: laid out before the loop
-        else:
-            after = 0
         self._counted = (self.training.step, time.monotonic())
         self._say("training…")
-        self.controller.start(max_steps, after)
+        self.controller.start(max_steps)
 
     def stop(self) -> None:
         """End the run where it is; the session keeps its parameters."""
@@ -233,10 +232,10 @@ class TrainingPanel(QWidget):
     def _finish_run(self) -> None:
         training = self.training
         if training is not None:
-            training.total = training.step  # nothing more to run: Start begins a new run
+            training.end_here()  # nothing more to run: Start begins a new run
         self._sync()
 
-    # worker news
+    # the child's news
     @Slot(object)
     def _on_records(self, records: list[StepRecord]) -> None:
         self._last = records[-1]
@@ -275,38 +274,87 @@ class TrainingPanel(QWidget):
     @Slot(str)
     def _on_failed(self, text: str) -> None:
         log.error("training stopped by an error of ours:\n%s", text)
+        self._pending = None
+        self._show_current()
         self.outcome.setText("training stopped by an internal error (see the log); "
                              "the window and your network are unchanged")
+        self._sync()
+
+    @Slot(str)
+    def _on_refused(self, text: str) -> None:
+        self._pending = None
+        self.outcome.setText(text)
+        self._say(text)
+        self._sync()
+
+    @Slot(str)
+    def _on_lost(self, text: str) -> None:
+        """The child died or hung: the window keeps the last state it received."""
+        pending, self._pending = self._pending, None
+        if pending == "reset":
+            self.reset()
+            return
+        training = self.training
+        if training is not None:
+            self._show_current()
+            self.slider.setMaximum(max(training.step, 1))
+            text += (f"; the window keeps step {training.state_step}, the last state it "
+                     "received (Start begins a new run from there)")
+        self.outcome.setText(text)
+        self._say(text)
         self._sync()
 
     # the stepping view at a step
     def _show_current(self) -> None:
         """Parameters after the last step, and the sample the next step will train on."""
         training = self.training
-        scratch, theirs = training.lockstep.params()
-        self.model.session.set_params(scratch, theirs, training.lockstep.buffers())
-        if not training.done:
-            self.model.session.go_to_sample(int(training.timeline.batch(training.step + 1)[0]))
+        if training is None:
+            return
+        scratch, theirs = training.params()
+        self.model.session.set_params(scratch, theirs, training.buffers())
+        if training.state_step < training.schedule.total:
+            sample = training.schedule.batch(training.state_step + 1)[0]
+            self.model.session.go_to_sample(int(sample))
 
     def _show_step(self, step: int) -> None:
-        """The parameters before step `step` and its sample: stepping shows that very step."""
+        """The parameters before step `step` and its sample: stepping shows that very step.
+        The state comes from the child: at once when it sent it with a breakpoint, else when
+        it answers."""
         training = self.training
-        self.model.session.set_params(*training.timeline.state_at(step - 1))
-        self.model.session.go_to_sample(int(training.timeline.batch(step)[0]))
+        broke = training.broke_from
+        if broke is not None and broke[0] == step - 1:
+            self._show_state(step, broke[1])
+        elif self.controller.travel(step - 1):
+            self._travel_to = step
+        else:
+            self._say("time travel needs the training process, which has stopped; "
+                      "Start begins a new run")
+
+    def _show_state(self, step: int, state: State) -> None:
+        self.model.session.set_params(*state)
+        self.model.session.go_to_sample(int(self.training.schedule.batch(step)[0]))
 
     @Slot()
     def _travel(self) -> None:
         if self.training is not None and not self.controller.running:
             self._show_step(self.slider.value())
-            self._say(f"time travel: before step {self.slider.value()}")
+
+    @Slot(int, object)
+    def _on_travelled(self, before: int, state: State) -> None:
+        step = self._travel_to
+        if step is None or step != before + 1 or self.controller.running:
+            return    # a slider moved on since, or a run started: that answer is old
+        self._travel_to = None
+        self._show_state(step, state)
+        self._say(f"time travel: before step {step}")
 
     @Slot(int)
     def _slider_label(self, step: int) -> None:
         training = self.training
-        if training is None or step > training.timeline.last_step:
+        if training is None or step > training.step:
             return
         epoch, _ = training.schedule.place(step)
-        sample = int(training.timeline.batch(step)[0]) + 1
+        sample = int(training.schedule.batch(step)[0]) + 1
         self.slider_label.setText(f"step {step} (epoch {epoch}, sample {sample})")
 
     def _smaller_lr(self) -> None:

@@ -1,6 +1,7 @@
-"""Closing the whole window (autosave included) in the middle of a training run: the worker is
-stopped and joined, the autosave is deleted, and Qt says nothing about threads or timers. Every
-Qt message is captured by a handler of our own while the window closes and is destroyed."""
+"""Closing the whole window (autosave included) in the middle of a training run: the run's
+child process ends, the autosave is deleted, and Qt says nothing about threads, timers or socket
+notifiers. Every Qt message is captured by a handler of our own while the window closes and is
+destroyed."""
 
 import re
 from pathlib import Path
@@ -11,8 +12,9 @@ from PySide6.QtCore import QCoreApplication, QEvent, QtMsgType, qInstallMessageH
 from engine.autosave import SESSION_FILE
 from gui.files.recovery import Recovery
 from gui.launch import _dispose, build_window
+from tests.helpers import children_of, gone
 
-THREADS_OR_TIMERS = re.compile(r"thread|timer", re.IGNORECASE)
+THREADS_OR_TIMERS = re.compile(r"thread|timer|notifier|socket", re.IGNORECASE)
 
 
 @pytest.fixture
@@ -40,10 +42,11 @@ def test_closing_mid_run_says_nothing_about_threads_or_timers(qtbot, tmp_path, q
     recovery.save_now()
     folder = Path(recovery.folder.path)
     assert (folder / SESSION_FILE).is_file()
-    thread = panel.controller.thread
+    child = panel.controller.client.pid
+    processes = [child, *children_of(child)]
 
     assert window.close()
-    assert thread.isFinished()
+    assert all(gone(pid) for pid in processes)
     assert 0 < panel.training.step < panel.training.total   # it was stopped, not finished
     recovery.finish()
     assert not folder.exists() and not recovery.timer.isActive()

@@ -15,6 +15,7 @@ from engine.session import Session
 from gui.files import unsaved
 from gui.main_window import MainWindow
 from gui.session_model import SessionModel
+from tests.helpers import gone
 
 SPEC = preset(DEFAULT_PRESET)
 pytestmark = pytest.mark.qt_log_ignore("does not support propagateSizeHints")
@@ -161,9 +162,10 @@ def test_a_running_training_is_asked_about_even_on_a_saved_network(qtbot, window
     assert not window.close()
     assert panel.controller.running       # cancelling leaves the run alone
     assert "training run is in progress" in questions.asked[0][2]
+    child = panel.controller.client.pid
     questions.will_answer(unsaved.DISCARD)
     assert window.close()
-    assert panel.controller.thread.isFinished()
+    assert gone(child)
 
 
 def test_save_during_a_run_pauses_it_and_saves_where_it_stopped(qtbot, window, questions,
@@ -174,7 +176,7 @@ def test_save_during_a_run_pauses_it_and_saves_where_it_stopped(qtbot, window, q
     questions.will_answer(unsaved.SAVE)
     assert window.close()
     assert 0 < panel.training.step < panel.training.total
-    scratch, _ = panel.training.lockstep.params()
+    scratch, _ = panel.training.params()
     saved = read_model(path)
     for name, value in scratch.items():
         np.testing.assert_array_equal(saved.run()[1][name], value)

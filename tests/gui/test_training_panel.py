@@ -1,5 +1,6 @@
-"""The training panel and its worker thread: Start, Pause, Step, Stop, Reset, breakpoints,
-time travel and closing mid-run, waited for with signals, never with sleeps."""
+"""The training panel and the run's child process: Start, Pause, Step, Stop, Reset,
+breakpoints, time travel and closing mid-run, waited for with signals, never with sleeps. Every
+number is the one an in-process run of the same settings gives."""
 
 import numpy as np
 import pytest
@@ -13,6 +14,17 @@ from engine.train.run import TrainingRun, train
 from engine.train.torch_process import MIN_STEPS
 from gui.session_model import SessionModel
 from gui.training.panel import TrainingPanel
+from tests.helpers import children_of, gone
+
+
+@pytest.fixture(scope="module", autouse=True)
+def threads_1():
+    """The in-process runs compared with run torch on one thread, as the child does."""
+    from engine.net.reference import set_torch_threads, torch_threads
+    before = torch_threads()
+    set_torch_threads(1)
+    yield
+    set_torch_threads(before)
 
 
 @pytest.fixture
@@ -23,9 +35,34 @@ def panel(qtbot):
     qtbot.addWidget(widget)
     widget.batches = []
     widget.controller.records.connect(widget.batches.append)
+    widget.children = []      # the child processes the test saw
     yield widget
     widget.shutdown()
-    assert widget.controller.thread.isFinished()
+    for pid in widget.children + child_pids(widget):
+        assert gone(pid), f"process {pid} outlived the panel"
+
+
+def child_pids(panel) -> list[int]:
+    """The training child and its torch helper, while the child runs."""
+    client = panel.controller.client
+    if client is None:
+        return []
+    panel.children.append(client.pid)
+    return [client.pid, *children_of(client.pid)]
+
+
+def in_process(panel, steps: int) -> TrainingRun:
+    """The run the panel started, taken `steps` steps in this process, torch in-process."""
+    spec = preset(DEFAULT_PRESET)
+    expected = TrainingRun(spec, init_params(spec, 1), default_set(spec, 20, seed=1),
+                           panel.config(), parallel=False)
+    while expected.step < steps:
+        expected.advance()
+    return expected
+
+
+def same_params(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def run_to_stop(qtbot, panel, action, timeout=20_000):
@@ -47,8 +84,9 @@ def test_start_runs_to_the_end_in_batches(qtbot, panel):
     expected = list(train(spec, init_params(spec, 1), default_set(spec, 20, seed=1),
                           TrainConfig(lr=0.1, epochs=3)))
     assert [r.loss_scratch for r in records] == [r.loss_scratch for r in expected]
-    scratch, _ = panel.training.lockstep.params()
-    assert all(np.array_equal(session.params[k], scratch[k]) for k in scratch)
+    scratch, theirs = in_process(panel, 60).lockstep.params()
+    assert same_params(session.params, scratch) and same_params(session.torch_params, theirs)
+    assert same_params(panel.training.params()[0], scratch)
 
 
 def test_pause_then_resume(qtbot, panel):
@@ -58,7 +96,9 @@ def test_pause_then_resume(qtbot, panel):
     assert panel.buttons["Pause"].isEnabled() and not panel.buttons["Start"].isEnabled()
     assert run_to_stop(qtbot, panel, panel.buttons["Pause"].click) == "interrupted"
     paused_at = panel.training.step
-    assert panel.model.session.sample_index == int(panel.training.timeline.batch(paused_at + 1)[0])
+    session = panel.model.session
+    assert session.sample_index == int(panel.training.schedule.batch(paused_at + 1)[0])
+    assert same_params(session.params, in_process(panel, paused_at).lockstep.params()[0])
     assert run_to_stop(qtbot, panel, panel.buttons["Step"].click) == "steps"
     assert panel.training.step == paused_at + 1
     with qtbot.waitSignal(panel.controller.records, timeout=10_000):
@@ -96,7 +136,8 @@ def test_nan_breakpoint_with_a_huge_learning_rate(qtbot, panel):
     # the stepping view stands just before the step that broke, on its sample
     session = panel.model.session
     assert all(np.all(np.isfinite(v)) for v in session.params.values())
-    assert session.sample_index == int(panel.training.timeline.batch(broke)[0])
+    assert session.sample_index == int(panel.training.schedule.batch(broke)[0])
+    assert same_params(session.params, in_process(panel, broke - 1).lockstep.params()[0])
     panel.smaller.click()
     assert panel.lr.text() == "100000" and panel.training is None
 
@@ -110,24 +151,40 @@ def test_threshold_breakpoint(qtbot, panel):
 
 def test_time_travel_restores_both_engines_exactly(qtbot, panel):
     run_to_stop(qtbot, panel, panel.buttons["Start"].click)
-    timeline = panel.training.timeline
+    expected = in_process(panel, 100).timeline
+    for step in (37, 1, 100):
+        panel.slider.setValue(step)
+        with qtbot.waitSignal(panel.controller.travelled, timeout=20_000):
+            panel.slider.sliderReleased.emit()
+        scratch, theirs = expected.params_at(step - 1)
+        session = panel.model.session
+        assert same_params(session.params, scratch) and same_params(session.torch_params, theirs)
+        assert session.sample_index == int(expected.batch(step)[0])
     panel.slider.setValue(37)
-    panel.slider.sliderReleased.emit()
-    scratch, theirs = timeline.params_at(36)
-    session = panel.model.session
-    assert all(np.array_equal(session.params[k], scratch[k]) for k in scratch)
-    assert all(np.array_equal(session.torch_params[k], theirs[k]) for k in theirs)
-    assert session.sample_index == int(timeline.batch(37)[0])
     assert "step 37 (epoch 2, sample" in panel.slider_label.text()
 
 
-def test_closing_mid_run_stops_and_joins(qtbot, panel):
+def test_an_old_answer_never_moves_the_view(qtbot, panel):
+    """The slider moved twice before the child answered: only the last move is shown."""
+    run_to_stop(qtbot, panel, panel.buttons["Start"].click)
+    for step in (10, 20):
+        panel.slider.setValue(step)
+        panel.slider.sliderReleased.emit()
+    with qtbot.waitSignal(panel.controller.travelled, timeout=20_000,
+                          check_params_cb=lambda step, state: step == 19):
+        pass
+    expected = in_process(panel, 19).lockstep.params()[0]
+    assert same_params(panel.model.session.params, expected)
+
+
+def test_closing_mid_run_ends_the_child(qtbot, panel):
     panel.epochs.setValue(100_000)
-    with qtbot.waitSignal(panel.controller.records, timeout=10_000):
+    with qtbot.waitSignal(panel.controller.records, timeout=20_000):
         panel.buttons["Start"].click()
+    pids = child_pids(panel)
     panel.shutdown()
-    assert panel.controller.thread.isFinished()
-    assert panel.training.step < panel.training.total
+    assert all(gone(pid) for pid in pids)
+    assert panel.training.step < panel.training.total and not panel.controller.running
 
 
 def test_a_bad_learning_rate_is_a_message(qtbot, panel):
@@ -139,43 +196,39 @@ def test_a_bad_learning_rate_is_a_message(qtbot, panel):
     panel.lr.setText("-1")
     panel.buttons["Start"].click()
     assert "learning rate must be a positive number" in messages[-1]
-    assert panel.training is None
+    assert panel.training is None and panel.controller.client is None   # no child for it
 
 
 def test_a_long_run_hands_torch_to_the_helper_with_the_same_numbers(qtbot, panel):
-    """Past MIN_STEPS steps, torch's steps come from the helper process (engine/
-    torch_process.py); the run gives the numbers of a run without one, and pausing and
-    resuming across the handover changes nothing."""
+    """Past MIN_STEPS steps the child computes torch's steps in its helper process
+    (engine/train/torch_process.py); the run gives the numbers of a run without one, and
+    pausing and resuming across the handover changes nothing."""
     panel.epochs.setValue(100_000)           # far longer than the helper takes to start
     assert panel.config().epochs * 20 >= MIN_STEPS
-    with qtbot.waitSignal(panel.controller.records, timeout=10_000):
+    with qtbot.waitSignal(panel.controller.records, timeout=20_000):
         panel.buttons["Start"].click()
-    helper = panel.training.handover.helper
-    qtbot.waitUntil(helper.ready, timeout=120_000)
+    qtbot.waitUntil(lambda: len(child_pids(panel)) == 2, timeout=60_000)   # the helper is up
     assert run_to_stop(qtbot, panel, panel.buttons["Pause"].click) == "interrupted"
-    with qtbot.waitSignal(panel.controller.records, timeout=10_000):
+    with qtbot.waitSignal(panel.controller.records, timeout=20_000):
         panel.buttons["Start"].click()
-    qtbot.waitUntil(lambda: panel.training.handover.active, timeout=20_000)
-    with qtbot.waitSignal(panel.controller.records, timeout=10_000):
-        pass                                 # some steps from the helper
+    resumed = panel.training.step
+    qtbot.waitUntil(lambda: panel.training.step > max(resumed, MIN_STEPS) + 2_000,
+                    timeout=120_000)
     assert run_to_stop(qtbot, panel, panel.buttons["Pause"].click) == "interrupted"
-    spec = preset(DEFAULT_PRESET)
-    expected = TrainingRun(spec, init_params(spec, 1), default_set(spec, 20, seed=1),
-                           panel.config(), parallel=False)
-    while expected.step < panel.training.step:
-        expected.advance()
-    for ours, theirs in zip(panel.training.lockstep.params(), expected.lockstep.params(),
-                            strict=True):
-        assert all(np.array_equal(ours[k], theirs[k]) for k in ours)
+    expected = in_process(panel, panel.training.step)
+    for ours, theirs in zip(panel.training.params(), expected.lockstep.params(), strict=True):
+        assert same_params(ours, theirs)
+    helper = children_of(panel.controller.client.pid)
     panel.reset()                            # a dropped run ends its helper
-    assert helper.process.wait(timeout=10) is not None
+    qtbot.waitUntil(lambda: all(gone(pid) for pid in helper), timeout=10_000)
+    assert not gone(panel.controller.client.pid)    # the child waits for the next run
 
 
 def test_closing_mid_run_ends_the_helper(qtbot, panel):
     panel.epochs.setValue(100_000)
-    with qtbot.waitSignal(panel.controller.records, timeout=10_000):
+    with qtbot.waitSignal(panel.controller.records, timeout=20_000):
         panel.buttons["Start"].click()
-    qtbot.waitUntil(lambda: panel.training.handover.active, timeout=120_000)
-    process = panel.training.handover.helper.process
+    qtbot.waitUntil(lambda: len(child_pids(panel)) == 2, timeout=60_000)
+    pids = child_pids(panel)
     panel.shutdown()
-    assert process.wait(timeout=10) is not None
+    assert all(gone(pid) for pid in pids)
