@@ -9,7 +9,7 @@ from engine.files.datasets import default_set
 from engine.net.params import init_params
 from engine.net.spec import DEFAULT_PRESET, preset
 from engine.session import Session
-from engine.train.lockstep import TrainConfig
+from engine.train.lockstep import Lockstep, TrainConfig
 from engine.train.run import TrainingRun, train
 from engine.train.torch_process import MIN_STEPS
 from gui.session_model import SessionModel
@@ -87,6 +87,37 @@ def test_start_runs_to_the_end_in_batches(qtbot, panel):
     scratch, theirs = in_process(panel, 60).lockstep.params()
     assert same_params(session.params, scratch) and same_params(session.torch_params, theirs)
     assert same_params(panel.training.params()[0], scratch)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mistake", [None, "dropped_factor_2", "accumulated_gradients"])
+def test_the_window_gives_the_numbers_of_app_py_train(qtbot, dtype, mistake):
+    """Every record and the final parameters of both engines, bit for bit, in either dtype,
+    with a mistake or none, as `train` in this process gives them."""
+    from engine.check.mistakes import inject
+    spec = preset(DEFAULT_PRESET).with_options(dtype=dtype)
+    params, data = init_params(spec, 2), default_set(spec, 20, seed=2)
+    injection = inject(spec, mistake) if mistake else None
+    model = SessionModel(Session(spec, params, data))
+    model.session.set_mistake(mistake)
+    widget = TrainingPanel(model)
+    qtbot.addWidget(widget)
+    widget.epochs.setValue(4)
+    got = []
+    widget.controller.records.connect(got.extend)
+    try:
+        assert run_to_stop(qtbot, widget, widget.buttons["Start"].click) == "done"
+        lockstep = Lockstep(spec, params, data, mistake=injection)
+        expected = list(train(spec, params, data, TrainConfig(lr=0.1, epochs=4),
+                              lockstep=lockstep, parallel=False))
+        assert got == expected
+        for ours, theirs in zip(widget.training.params(), lockstep.params(), strict=True):
+            assert same_params(ours, theirs)
+            assert all(v.dtype == spec.np_dtype for v in ours.values())
+        assert same_params(widget.training.buffers(), lockstep.buffers())
+        assert bool(lockstep.buffers()) == (mistake == "accumulated_gradients")
+    finally:
+        widget.shutdown()
 
 
 def test_pause_then_resume(qtbot, panel):
