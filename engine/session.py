@@ -10,12 +10,18 @@ engine is within its dtype's rounding of a right float64 pass at its own paramet
 after training, the engines' parameters parted by rounding and their values with them; flagged
 otherwise, and the first flagged stage is the departure.
 
+torch takes a second or more to import. A session made with `torch_later=True` imports none of
+it: each pair's torch side is pending (no torch stage, no comparison, the grade PENDING) until
+`torch_loaded()` is called, once `import_reference()` has run (on any thread; the window runs it
+on one of its own). From then on every pair is what a session made with torch at once has.
+
 Events, passed to each subscriber as a string:
     "network"  the spec or the parameters changed (everything below changed too)
     "mistake"  the scratch engine makes another mistake, or none (the stages changed)
     "data"     the dataset changed (the sample and the stages changed too)
     "sample"   another sample is current (its stages are new)
     "stage"    another stage of the same sample is current
+    "torch"    torch's reference arrived: the same sample's stages now have their torch side
 """
 
 from collections.abc import Callable, Mapping
@@ -31,13 +37,14 @@ from engine.errors import UserInputError
 from engine.files.datasets import Dataset, default_set
 from engine.net.numgrad import numerical_gradient
 from engine.net.params import Params, init_params, to_layout
-from engine.net.reference import TorchNet
 from engine.net.scratch import ScratchNet
 from engine.net.spec import DEFAULT_PRESET, NetworkSpec, preset
 from engine.net.stages import Stage
 
 Listener = Callable[[str], None]
 NETWORK, DATA, SAMPLE, STAGE, MISTAKE = "network", "data", "sample", "stage", "mistake"
+TORCH = "torch"
+PENDING = "pending"  # the grade of a stage whose torch side waits for torch to load
 WALK_CHUNK = 256  # samples per pass when filling the buffers of accumulated_gradients
 
 
@@ -46,13 +53,14 @@ class StagePair:
     """One stage of the current sample from both engines, how far apart they are, and their
     grade (check/rounding.py: exact, drift or flagged) with, per element in the stage's shape,
     how far the worse engine sits from the float64 value in units of its rounding tolerance
-    (`excess`, at most 1 where rounding explains it)."""
+    (`excess`, at most 1 where rounding explains it). While torch loads, `torch`,
+    `comparison` and `excess` are None and the grade is PENDING."""
 
     scratch: Stage
-    torch: Stage
-    comparison: ArrayComparison
+    torch: Stage | None
+    comparison: ArrayComparison | None
     grade: str
-    excess: np.ndarray
+    excess: np.ndarray | None
 
     @property
     def key(self) -> str:
@@ -60,8 +68,20 @@ class StagePair:
 
     @property
     def agrees(self) -> bool:
-        """Whether rounding explains every difference (the grade is not flagged)."""
+        """Whether rounding explains every difference (the grade is not flagged); a pending
+        pair has no difference yet."""
         return self.grade != FLAGGED
+
+    @property
+    def pending(self) -> bool:
+        """Whether torch's side is still to come (torch is loading)."""
+        return self.torch is None
+
+
+def import_reference() -> None:
+    """Import torch's reference, and torch with it: a second or more the first time, nothing
+    after. Safe on any thread; a session made with torch_later then needs `torch_loaded()`."""
+    from engine.net.reference import TorchNet  # noqa: F401  (the import is the work)
 
 
 class Session:
@@ -70,11 +90,16 @@ class Session:
 
     With accumulated_gradients, the scratch engine's gradient buffers hold what the samples
     before the current one left in them (sample k shows the sum of samples 1..k, as an export
-    at learning rate 0 does), unless a training run gave its own with `set_params`."""
+    at learning rate 0 does), unless a training run gave its own with `set_params`.
+
+    With torch_later, torch is not imported here: torch's side of every pair is pending until
+    `torch_loaded()` (see the module docstring)."""
 
     def __init__(self, spec: NetworkSpec | None = None, params: Mapping[str, np.ndarray] | None
-                 = None, data: Dataset | None = None, seed: int = 0, mistake: str | None = None):
+                 = None, data: Dataset | None = None, seed: int = 0, mistake: str | None = None,
+                 torch_later: bool = False):
         self._listeners: list[Listener] = []
+        self.torch_ready = not torch_later
         self.seed = seed
         self.spec = spec or preset(DEFAULT_PRESET)
         self.params: Params = (self._own(params) if params is not None
@@ -127,10 +152,12 @@ class Session:
         """The index of the stage `first_departure` names, or None when every stage agrees."""
         return None if self.first_departure is None else self._keys[self.first_departure]
 
-    def value(self, key: str, engine: str = "scratch") -> np.ndarray:
-        """The current sample's value of stage `key` from "scratch" or "torch"."""
+    def value(self, key: str, engine: str = "scratch") -> np.ndarray | None:
+        """The current sample's value of stage `key` from "scratch" or "torch" (None while
+        torch loads)."""
         pair = self.pairs[self._keys[key]]
-        return (pair.scratch if engine == "scratch" else pair.torch).value
+        stage = pair.scratch if engine == "scratch" else pair.torch
+        return None if stage is None else stage.value
 
     def numerical(self, key: str | None = None) -> np.ndarray | None:
         """Central differences (float64) for a parameter-gradient stage (dL/dw<l>, dL/db<l>),
@@ -146,6 +173,15 @@ class Session:
         return to_layout({name: value}, self.spec.layout)[name]
 
     # changes
+    def torch_loaded(self) -> None:
+        """torch's reference is imported (`import_reference`): give every stage its torch side,
+        and fire "torch". Nothing happens when the stages have it already."""
+        if self.torch_ready:
+            return
+        self.torch_ready = True
+        self._compute()
+        self._emit(TORCH)
+
     def set_network(self, spec: NetworkSpec, params: Mapping[str, np.ndarray] | None = None,
                     data: Dataset | None = None) -> None:
         """A new network, with its parameters (initialised from the seed when None) and data
@@ -258,18 +294,24 @@ class Session:
             net = self._walked() if walk else scratch_net(self.spec, self.params, self.mistake,
                                                            self.buffers)
             ours = net.stages(x, y)
-            theirs_params = self.torch_params or self.params
-            theirs = TorchNet(self.spec, theirs_params).stages(x, y)
-            ref_ours = reference(self.spec, self.params, x, y)
-            ref_theirs = ref_ours if self.torch_params is None else reference(
-                self.spec, theirs_params, x, y)
-            self.pairs = [StagePair(a, b, compare_arrays(a.value, b.value),
-                                    *grade_pair(a.value, b.value, a.key, ref_ours, ref_theirs,
-                                                self.drift))
-                          for a, b in zip(ours, theirs, strict=True)]
+            self.pairs = self._paired(ours, x, y) if self.torch_ready else [
+                StagePair(a, None, None, PENDING, None) for a in ours]
         self._keys = {pair.key: i for i, pair in enumerate(self.pairs)}
         self.first_departure = next((p.key for p in self.pairs if not p.agrees), None)
         self.stage_index = min(self.stage_index, len(self.pairs) - 1)
+
+    def _paired(self, ours: list[Stage], x: np.ndarray, y: np.ndarray) -> list[StagePair]:
+        """The scratch stages `ours` of sample (x, y) beside torch's, compared and graded."""
+        from engine.net.reference import TorchNet  # torch loads here when nothing loaded it
+
+        theirs_params = self.torch_params or self.params
+        theirs = TorchNet(self.spec, theirs_params).stages(x, y)
+        ref_ours = reference(self.spec, self.params, x, y)
+        ref_theirs = ref_ours if self.torch_params is None else reference(
+            self.spec, theirs_params, x, y)
+        return [StagePair(a, b, compare_arrays(a.value, b.value),
+                          *grade_pair(a.value, b.value, a.key, ref_ours, ref_theirs, self.drift))
+                for a, b in zip(ours, theirs, strict=True)]
 
     def _walked(self) -> ScratchNet:
         """A scratch engine making accumulated_gradients whose buffers hold what the samples

@@ -1,14 +1,23 @@
 """Starting the window: the Qt application, the session from the last run's network (or the
 autosave a crash left), and the screenshot mode that builds the window without a screen, steps
-through a sample and saves a PNG of it."""
+through a sample and saves a PNG of it.
+
+The window is on screen before torch is imported (a second or more): its session starts with
+torch's side of every stage pending, torch is imported on a thread of its own once the window
+has painted, and torch's column fills in when it is in (gui/session_model.py).
+
+BPX_REPORT_SHOWN=<the launch's time, seconds since the epoch> (`$(date +%s.%N)`) makes the
+window print how long after that it first painted and torch was in, then close: the start-up
+benchmark (bench/bench_startup.py) reads those two lines."""
 
 import argparse
 import gc
 import logging
 import os
 import sys
+import time
 
-from PySide6.QtCore import QCoreApplication, QEvent, QSettings
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 from engine.session import Session
@@ -18,6 +27,7 @@ from gui.session_model import SessionModel
 from gui.settings import APPLICATION, ORGANIZATION, last_network, open_settings
 
 SCREENSHOT_SIZE = (1280, 800)
+REPORT_SHOWN = "BPX_REPORT_SHOWN"
 log = logging.getLogger(__name__)
 
 
@@ -34,10 +44,12 @@ def _application() -> QApplication:
     return app
 
 
-def build_window(settings: QSettings | None = None) -> MainWindow:
-    """The window on a new session: the network of the last run when `settings` has one."""
+def build_window(settings: QSettings | None = None, torch_later: bool = False) -> MainWindow:
+    """The window on a new session: the network of the last run when `settings` has one. With
+    torch_later, torch is not imported: its side of the stages waits for
+    `window.model.load_torch()`."""
     spec = last_network(settings) if settings is not None else None
-    model = SessionModel(Session(spec) if spec is not None else Session())
+    model = SessionModel(Session(spec, torch_later=torch_later))
     window = MainWindow(model, settings)
     model.setParent(window)
     return window
@@ -49,15 +61,63 @@ def run_window(args: argparse.Namespace | None = None) -> int:
     and a clean close deletes the autosave."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = _application()
-    window = build_window(open_settings())
+    window = build_window(open_settings(), torch_later=True)
     freeze_startup()
     recovery = Recovery(window)
+    FirstPaint(window, os.environ.get(REPORT_SHOWN))
     window.show()
     recovery.offer_restore()
     status = app.exec()
     recovery.finish()
+    window.model.wait_for_torch()
     _dispose(window)
     return status
+
+
+class FirstPaint(QObject):
+    """Starts torch's import once `window` has painted for the first time, and, when
+    `launched` (seconds since the epoch) is given, prints how long after it the window painted
+    and torch was in, then closes the window."""
+
+    def __init__(self, window: MainWindow, launched: str | None = None):
+        super().__init__(window)
+        self._window = window
+        self._launched = float(launched) if launched else None
+        window.installEventFilter(self)
+        model = window.model
+        model.torchReady.connect(self._torch_ready)
+        model.torchFailed.connect(self._torch_failed)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and watched is self._window:
+            self._window.removeEventFilter(self)
+            # once this frame is on screen: the import's thread would slow it down
+            QTimer.singleShot(0, self._shown)
+        return False
+
+    @Slot()
+    def _shown(self) -> None:
+        self._report("window shown")
+        self._window.model.load_torch()
+
+    @Slot()
+    def _torch_ready(self) -> None:
+        # what torch's import made joins the objects the collector's full passes skip
+        freeze_startup()
+        if self._report("torch ready"):
+            self._window.close()
+
+    @Slot(str)
+    def _torch_failed(self, message: str) -> None:
+        self._window.status.say(message)
+        if self._report("torch failed"):
+            self._window.close()
+
+    def _report(self, what: str) -> bool:
+        if self._launched is None:
+            return False
+        print(f"{what} {time.time() - self._launched:.3f} s after launch", flush=True)
+        return True
 
 
 def freeze_startup() -> None:

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QFormLayout, QGridLayout, QLabel, QSpinBox, QVBoxL
 
 from gui.numbers import VECTOR_LIMIT, exact, short, vector_text
 from gui.session_model import SessionModel
+from gui.stepping.pending import TORCH_LOADING
 from gui.stepping.stage_values import element_diffs
 
 ENGINES = ("scratch", "torch")
@@ -103,8 +104,11 @@ class SamplePanel(QWidget):
         self.y.setText(vector_text(y, digits="exact"))
         for key in ("y_hat", "loss"):
             ours, theirs = session.value(key, "scratch"), session.value(key, "torch")
-            diff, _ = element_diffs(ours, theirs)
+            diff = None if theirs is None else element_diffs(ours, theirs)[0]
             for part, value in zip((*ENGINES, "diff"), (ours, theirs, diff), strict=True):
+                if value is None:
+                    self.readings[key, part].setText(TORCH_LOADING if part == "torch" else "…")
+                    continue
                 # one value per line: the three columns stay aligned in a narrow dock
                 flat = np.ravel(value)
                 fmt = short if part == "diff" else exact

@@ -29,6 +29,7 @@ from gui.numbers import digits_text, shape_text, short
 from gui.session_model import SessionModel
 from gui.stepping.array_table import ArrayTable
 from gui.stepping.formula import describe, plain_symbol, to_html, with_numbers
+from gui.stepping.pending import LOADING_TIP, PENDING_LOOK, TORCH_LOADING, look_style
 from gui.stepping.stage_values import element_diffs, symbol_value
 
 # central differences cost two forward passes per element: beyond this, too slow to wait for
@@ -93,6 +94,12 @@ class StageCard(QWidget):
             "yellow < 1e-4, red worse")
         self.tables["numerical"].setToolTip("Central differences in float64")
         self._titles = {name: QLabel(f"<b>{TITLES[name]}</b>") for name in COLUMNS}
+        self._loading = {name: _label(rich=False) for name in ("torch", "difference")}
+        for label in self._loading.values():
+            label.setText(TORCH_LOADING)
+            label.setToolTip(LOADING_TIP)
+            label.setStyleSheet(f"{look_style(PENDING_LOOK)}; padding: 6px")
+            label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self._build_layout()
         # an explicit minimum: one that followed each stage's text would resize the window
         self.setMinimumSize(420, 260)
@@ -109,6 +116,9 @@ class StageCard(QWidget):
         for column, name in enumerate(COLUMNS):
             grid.addWidget(self._titles[name], 0, column)
             grid.addWidget(self.tables[name], 1, column)
+            if name in self._loading:
+                grid.addWidget(self._loading[name], 1, column,
+                               Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         grid.setColumnStretch(len(COLUMNS), 1)
         grid.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
@@ -134,6 +144,10 @@ class StageCard(QWidget):
     def shows(self, column: str) -> bool:
         return not self.tables[column].isHidden()
 
+    def says_torch_loading(self) -> bool:
+        """Whether torch's column says torch is loading instead of showing its values."""
+        return not self._loading["torch"].isHidden()
+
     # keeping up with the session
     def _show(self) -> None:
         session = self._model.session
@@ -143,10 +157,10 @@ class StageCard(QWidget):
         self.title.setText(f"<span style='font-size:large'><b>{to_html(info.symbol)}</b></span>"
                            f"&nbsp;&nbsp;stage {session.stage_index + 1} of "
                            f"{len(session.pairs)}, {direction}")
-        look = GRADES[pair.grade]
-        self.badge.setText(f" {grade_text(pair.grade, session.spec.dtype)} ")
-        self.badge.setStyleSheet(f"color: {look.color.name()}; background: "
-                                 f"{look.background.name()}; border-radius: 3px; padding: 2px")
+        look = PENDING_LOOK if pair.pending else GRADES[pair.grade]
+        grade = TORCH_LOADING if pair.pending else grade_text(pair.grade, session.spec.dtype)
+        self.badge.setText(f" {grade} ")
+        self.badge.setStyleSheet(f"{look_style(look)}; border-radius: 3px; padding: 2px")
         self.description.setText(f"{describe(info)}  (key {info.key})")
         self.formula.setText(to_html(info.formula))
         self._show_mistake(session)
@@ -160,17 +174,30 @@ class StageCard(QWidget):
         self.numbers.setText(f"<span style='color:#546e7a'>this sample"
                              f"{' (scratch, as it computed it)' if swapped else ''}:</span> "
                              + to_html(numbers))
-        ours, theirs = pair.scratch.value, pair.torch.value
-        scale = scale_of(np.concatenate([np.ravel(ours), np.ravel(theirs)]))
+        ours = pair.scratch.value
+        what = f"{shape_text(np.shape(ours))} {np.asarray(ours).dtype}"
+        if pair.pending:
+            scale = scale_of(np.ravel(ours))
+            self.summary.setText(f"{TORCH_LOADING} · {what}")
+        else:
+            theirs = pair.torch.value
+            scale = scale_of(np.concatenate([np.ravel(ours), np.ravel(theirs)]))
+            self.tables["torch"].set_values(theirs, scale)
+            self.tables["difference"].set_diffs(*element_diffs(ours, theirs), pair.excess,
+                                                pair.grade)
+            self.summary.setText(
+                f"max |diff| {short(comparison.max_abs_diff)} · max relative "
+                f"{short(comparison.max_rel_diff)} · {digits_text(comparison.digits)} digits "
+                f"agree · {what}")
         self.tables["scratch"].set_values(ours, scale)
-        self.tables["torch"].set_values(theirs, scale)
-        self.tables["difference"].set_diffs(*element_diffs(ours, theirs), pair.excess,
-                                            pair.grade)
-        self.summary.setText(
-            f"max |diff| {short(comparison.max_abs_diff)} · max relative "
-            f"{short(comparison.max_rel_diff)} · {digits_text(comparison.digits)} digits agree · "
-            f"{shape_text(np.shape(ours))} {np.asarray(ours).dtype}")
+        self._show_torch_loading(pair.pending)
         self._show_numerical(scale)
+
+    def _show_torch_loading(self, loading: bool) -> None:
+        """While torch loads, its column and the difference say so in place of their tables."""
+        for name in ("torch", "difference"):
+            self.tables[name].setVisible(not loading)
+            self._loading[name].setVisible(loading)
 
     def _show_mistake(self, session: Session) -> None:
         """The right formula beside the used one where the mistake swaps them: on the stages

@@ -4,6 +4,7 @@ arrow keys) makes it current. From the first stage where the scratch pass depart
 (an injected mistake, or a bug) the rows are red, and that first one says so."""
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -20,6 +21,7 @@ from gui.colors import DEPARTED, DEPARTED_BACKGROUND, GRADES, grade_icon, grade_
 from gui.numbers import digits_text, short
 from gui.session_model import SessionModel
 from gui.stepping.formula import describe, plain_symbol
+from gui.stepping.pending import LOADING_TIP, PENDING_LOOK
 
 DIRECTION, STAGE, AGREEMENT, DIGITS = range(4)
 HEADERS = ("", "Stage", "Agreement", "Digits")
@@ -101,21 +103,22 @@ class StageList(QTreeWidget):
     def _fill(self, item: QTreeWidgetItem, row: int, pair: StagePair,
               departure: int | None) -> None:
         info, comparison = pair.scratch.info, pair.comparison
-        look = GRADES[pair.grade]
+        look = PENDING_LOOK if pair.pending else GRADES[pair.grade]
         item.setText(DIRECTION, ARROWS.get(info.direction, ""))
         first = row == departure
         item.setText(STAGE, f"{plain_symbol(info.symbol)} {DEPARTS}" if first
                      else plain_symbol(info.symbol))
         item.setText(AGREEMENT, look.word)  # the icon carries the glyph: not colour alone
-        item.setIcon(AGREEMENT, grade_icon(pair.grade))
+        item.setIcon(AGREEMENT, QIcon() if pair.pending else grade_icon(pair.grade))
         item.setForeground(AGREEMENT, look.color)
         item.setBackground(AGREEMENT, look.background)
-        item.setText(DIGITS, f"{digits_text(comparison.digits)}")
+        item.setText(DIGITS, "…" if comparison is None else digits_text(comparison.digits))
         item.setTextAlignment(DIGITS, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        tip = (f"{row + 1}. {describe(info)} (key {info.key})\n"
-               f"{look.word}: max |diff| {short(comparison.max_abs_diff)}, "
-               f"max relative {short(comparison.max_rel_diff)}, "
-               f"{digits_text(comparison.digits)} digits agree")
+        tip = f"{row + 1}. {describe(info)} (key {info.key})\n" + (
+            LOADING_TIP if comparison is None else
+            f"{look.word}: max |diff| {short(comparison.max_abs_diff)}, "
+            f"max relative {short(comparison.max_rel_diff)}, "
+            f"{digits_text(comparison.digits)} digits agree")
         departed = departure is not None and row >= departure
         if first:
             tip += "\nThe scratch pass departs from torch here: the first stage that disagrees"

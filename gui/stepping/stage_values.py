@@ -14,6 +14,7 @@ from engine.net.stages import StageInfo
 from engine.session import Session
 from gui.numbers import exact, short
 from gui.stepping.formula import plain_symbol, symbol_key
+from gui.stepping.pending import TORCH_LOADING
 
 
 def element_diffs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,21 +51,26 @@ class Reading:
     title: str
     note: str
     scratch: np.generic
-    torch: np.generic
-    diff: float
+    torch: np.generic | None  # None while torch loads
+    diff: float | None
 
     def html(self) -> str:
-        rows = [("scratch", exact(self.scratch)), ("torch", exact(self.torch)),
-                ("|difference|", short(self.diff))]
+        loading = self.torch is None
+        rows = [("scratch", exact(self.scratch)),
+                ("torch", TORCH_LOADING if loading else exact(self.torch)),
+                ("|difference|", "…" if loading else short(self.diff))]
         cells = "".join(f"<tr><td>{name}&nbsp;</td><td align='right'><tt>{value}</tt></td></tr>"
                         for name, value in rows)
         return f"<b>{self.title}</b><br><i>{self.note}</i><table>{cells}</table>"
 
 
-def _pair(session: Session, key: str, index: tuple[int, ...]) -> tuple[np.generic, np.generic,
-                                                                        float]:
+def _pair(session: Session, key: str, index: tuple[int, ...]
+          ) -> tuple[np.generic, np.generic | None, float | None]:
     a = session.value(key, "scratch")[index]
-    b = session.value(key, "torch")[index]
+    theirs = session.value(key, "torch")
+    if theirs is None:
+        return a, None, None
+    b = theirs[index]
     diff, _ = element_diffs(a, b)
     return a, b, float(diff)
 
