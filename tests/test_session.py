@@ -12,7 +12,7 @@ from engine.net.params import init_params
 from engine.net.reference import TorchNet
 from engine.net.scratch import ScratchNet
 from engine.net.spec import DEFAULT_PRESET, NetworkSpec, preset
-from engine.session import Session
+from engine.session import PENDING, Session
 
 
 @pytest.fixture
@@ -198,3 +198,61 @@ def test_a_mistake_the_network_cannot_make_is_refused_and_changes_nothing():
     with pytest.raises(UserInputError, match="no factor 2 to drop"):
         s.set_mistake("dropped_factor_2")
     assert s.mistake.name == "forgotten_activation_derivative" and events == []
+
+
+# torch later: the window's session shows the scratch pass before torch is imported
+
+def assert_same_pairs(later: Session, now: Session) -> None:
+    """Every stage of `later` is what `now` has: values, comparison, grade and excess."""
+    assert len(later.pairs) == len(now.pairs)
+    for a, b in zip(later.pairs, now.pairs, strict=True):
+        assert a.key == b.key and a.grade == b.grade and a.comparison == b.comparison
+        np.testing.assert_array_equal(a.scratch.value, b.scratch.value)
+        np.testing.assert_array_equal(a.torch.value, b.torch.value)
+        np.testing.assert_array_equal(a.excess, b.excess)
+    assert later.first_departure == now.first_departure
+    assert (later.sample_index, later.stage_index) == (now.sample_index, now.stage_index)
+
+
+def test_with_torch_later_the_scratch_pass_is_there_and_torch_is_pending():
+    later, now = Session(torch_later=True), Session()
+    assert not later.torch_ready and now.torch_ready
+    assert [p.key for p in later.pairs] == [p.key for p in now.pairs]
+    for a, b in zip(later.pairs, now.pairs, strict=True):
+        np.testing.assert_array_equal(a.scratch.value, b.scratch.value)
+        assert a.pending and a.agrees and a.grade == PENDING
+        assert (a.torch, a.comparison, a.excess) == (None, None, None)
+    assert later.value("loss", "torch") is None
+    np.testing.assert_array_equal(later.value("loss"), now.value("loss"))
+    assert later.first_departure is None and later.departure_index is None
+
+
+def test_torch_arriving_gives_every_stage_what_a_session_with_torch_has(session):
+    later = Session(torch_later=True)
+    events = []
+    later.subscribe(events.append)
+    later.go_to_sample(3)
+    later.go_to_stage(12)   # the user steps while torch loads
+    later.torch_loaded()
+    assert events == ["sample", "stage", "torch"] and later.torch_ready
+    session.go_to_sample(3)
+    session.go_to_stage(12)
+    assert_same_pairs(later, session)
+    later.torch_loaded()    # once is enough: nothing recomputed, nothing fired
+    assert events[-1] == "torch" and len(events) == 3
+
+
+@pytest.mark.parametrize("change", [
+    lambda s: s.set_network(preset("2-2-1-tanh-bce")),
+    lambda s: s.set_mistake("sigmoid_derivative_of_activation"),
+    lambda s: s.set_params({k: v * 3 for k, v in s.params.items()},
+                           torch_params={k: v * 3.001 for k, v in s.params.items()}),
+    lambda s: s.set_data(regression_set(s.spec, 10, seed=4)),
+])
+def test_what_changes_while_torch_loads_is_torch_graded_once_it_is_in(change):
+    later, now = Session(torch_later=True), Session()
+    change(later)
+    assert all(p.pending for p in later.pairs)
+    later.torch_loaded()
+    change(now)
+    assert_same_pairs(later, now)
