@@ -4,7 +4,7 @@ each updates with its own gradients. A Qt-free generator of frozen records; it n
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from engine.check.mistaken_net import scratch_net
 from engine.check.mistakes import Injection
 from engine.errors import UserInputError
 from engine.files.datasets import Dataset
-from engine.net.params import Params
+from engine.net.params import Params, unflat
 from engine.net.spec import NetworkSpec
 
 
@@ -108,11 +108,27 @@ def batch_arrays(data: Dataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return data.x[rows], data.y[rows]
 
 
+class ScratchStep(NamedTuple):
+    """The scratch engine's half of one step on `rows`: its loss before the update, its
+    gradient as one vector (the order of flat_params), its flat parameters after and, when it
+    makes a mistake, the gradient sums it keeps after (see ScratchNet.buffers)."""
+
+    rows: np.ndarray
+    loss: float
+    grads: np.ndarray
+    params: np.ndarray
+    buffers: Params | None = None
+
+
 class Lockstep:
     """Both engines, one SGD step at a time on any batch of rows of `data`. The scratch engine
     makes `mistake` (engine/check/mistakes.py), continuing from `buffers` (see ScratchNet). `torch`
     is where the torch engine runs; it may be swapped between steps for one that goes on
-    from the same parameters."""
+    from the same parameters. It is made when first used: a run whose torch steps are computed
+    elsewhere never loads torch here.
+
+    A step is two halves that may run apart: `scratch_step`, which needs nothing of torch, and
+    `compare`, which takes torch's numbers of the same step; `step` is both."""
 
     def __init__(self, spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
                  torch_params: Mapping[str, np.ndarray] | None = None,
@@ -120,10 +136,21 @@ class Lockstep:
                  buffers: Mapping[str, np.ndarray] | None = None):
         self.spec, self.data = spec, data
         self.scratch = scratch_net(spec, params, mistake, buffers)
-        self.torch: TorchSide = LocalTorch(spec, params if torch_params is None
-                                           else torch_params)
+        self._torch_start = {k: np.array(v) for k, v in
+                             (params if torch_params is None else torch_params).items()}
+        self._torch: TorchSide | None = None
         sizes = [int(np.prod(spec.param_shape(n, "out_in"))) for n in spec.param_names]
         self._offsets = np.cumsum([0, *sizes[:-1]])
+
+    @property
+    def torch(self) -> TorchSide:
+        if self._torch is None:
+            self._torch = LocalTorch(self.spec, self._torch_start)
+        return self._torch
+
+    @torch.setter
+    def torch(self, side: TorchSide) -> None:
+        self._torch = side
 
     @classmethod
     def from_params(cls, spec: NetworkSpec, scratch: Mapping[str, np.ndarray],
@@ -136,28 +163,60 @@ class Lockstep:
 
     def step(self, rows: np.ndarray, lr: float) -> StepResult:
         """Update both engines on `rows` (a batch of row indices of the data)."""
+        ours = self.scratch_step(rows, lr, copy=False)
+        return self.compare(ours, *self.torch.step(*batch_arrays(self.data, rows), lr))
+
+    def scratch_step(self, rows: np.ndarray, lr: float, copy: bool = True) -> ScratchStep:
+        """Update the scratch engine on `rows`; its half of the step. `copy` False: the
+        parameters in it are the engine's own, valid until its next step."""
         x, y = batch_arrays(self.data, rows)
         # a diverging run overflows on purpose; the record's finiteness reports it
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-            losses_a, per_sample = self.scratch.per_sample_gradients(x, y)
+            losses, per_sample = self.scratch.per_sample_gradients(x, y)
             one = len(rows) == 1
-            grads_a = {name: g[0] if one else g.mean(axis=0) for name, g in per_sample.items()}
-            flat_a = np.concatenate([g.reshape(-1) for g in grads_a.values()])
-            loss_b, grads_b, params_b = self.torch.step(x, y, lr)
+            grads = {name: g[0] if one else g.mean(axis=0) for name, g in per_sample.items()}
+            flat = np.concatenate([g.reshape(-1) for g in grads.values()])
+            self.scratch.sgd_step(grads, lr, flat)
+            loss = float(losses[0] if one else losses.mean())
+        if not copy:
+            return ScratchStep(rows, loss, flat, self.scratch.flat_params)
+        buffers = self.scratch.buffers() if self.scratch.mistake is not None else None
+        return ScratchStep(rows, loss, flat, self.scratch.flat_params.copy(), buffers)
+
+    def rewind(self, ours: ScratchStep) -> None:
+        """Set the scratch engine back to where the step `ours` (a copy) left it."""
+        self.scratch = scratch_net(self.spec, unflat(self.spec, ours.params),
+                                   self.scratch.mistake, ours.buffers)
+
+    def compare(self, ours: ScratchStep, loss_torch: float, grads_torch: np.ndarray,
+                params_torch: np.ndarray) -> StepResult:
+        """The record of a step from both halves: the scratch engine's and torch's (as
+        TorchSide.step gives them)."""
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             # differences in float64: exact for float32 engines
-            diff = np.maximum.reduceat(np.abs(np.subtract(flat_a, grads_b, dtype=np.float64)),
-                                       self._offsets)
-            self.scratch.sgd_step(grads_a, lr, flat_a)
-            apart = np.subtract(self.scratch.flat_params, params_b, dtype=np.float64)
+            diff = np.maximum.reduceat(np.abs(np.subtract(ours.grads, grads_torch,
+                                                          dtype=np.float64)), self._offsets)
+            apart = np.subtract(ours.params, params_torch, dtype=np.float64)
             distance = math.sqrt(apart @ apart)   # as np.linalg.norm, less its overhead
-        return StepResult(loss_scratch=float(losses_a[0] if one else losses_a.mean()),
-                          loss_torch=loss_b,
+        return StepResult(loss_scratch=ours.loss, loss_torch=loss_torch,
                           grad_diff=dict(zip(self.spec.param_names, diff.tolist(), strict=True)),
                           drift=distance)
 
     def params(self) -> tuple[Params, Params]:
         """Copies of (scratch, torch) parameters."""
-        return {k: v.copy() for k, v in self.scratch.params.items()}, self.torch.params()
+        return {k: v.copy() for k, v in self.scratch.params.items()}, self.torch_params()
+
+    def torch_params(self) -> Params:
+        """Copies of torch's parameters (the ones it starts from, before it is made)."""
+        if self._torch is None:
+            return {k: np.array(v, dtype=self.spec.np_dtype)
+                    for k, v in self._torch_start.items()}
+        return self._torch.params()
+
+    def torch_flat(self) -> np.ndarray:
+        """torch's parameters as one vector in the order w1, b1, w2, ... (a copy)."""
+        params = self.torch_params()
+        return np.concatenate([params[n].ravel() for n in self.spec.param_names])
 
     def buffers(self) -> Params:
         """Copies of the scratch engine's gradient sums (accumulated_gradients; else empty)."""

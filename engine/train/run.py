@@ -6,7 +6,9 @@ before it returns), checks `state.interrupted()` between steps, and stops at a b
 It knows nothing of threads or Qt, and is tested directly with a mock state.
 """
 
+import math
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,9 +18,21 @@ import numpy as np
 from engine.check.mistakes import Injection
 from engine.files.datasets import Dataset
 from engine.net.spec import NetworkSpec
-from engine.train.lockstep import Lockstep, StepRecord, TrainConfig
+from engine.train.lockstep import (
+    Lockstep,
+    Schedule,
+    ScratchStep,
+    StepRecord,
+    StepResult,
+    TrainConfig,
+    batch_arrays,
+)
 from engine.train.timeline import Timeline
-from engine.train.torch_process import Handover
+from engine.train.torch_process import Handover, RemoteTorch, ahead, worthwhile
+
+# the most the scratch engine's steps computed ahead of torch's may hold: enough for the
+# default net to go on through the helper's start (~1 s) without waiting
+AHEAD_BYTES = 32 * 2**20
 
 DONE, INTERRUPTED, STEPS = "done", "interrupted", "steps"
 
@@ -90,27 +104,69 @@ class TrainingRun:
         self.timeline.record(self.step, self.lockstep)
         if self.step >= self.total:
             self.close()
-        epoch, epoch_end = self.schedule.place(self.step)
-        return StepRecord(step=self.step, epoch=epoch, samples=tuple(int(r) for r in rows),
-                          loss_scratch=result.loss_scratch, loss_torch=result.loss_torch,
-                          grad_diff=result.grad_diff, drift=result.drift, epoch_end=epoch_end)
+        return _record(self.schedule, self.step, rows, result)
 
     def close(self) -> None:
         """End the helper process, if any; the run can still go on, in-process."""
         self.handover.close()
 
 
+def _record(schedule: Schedule, step: int, rows: np.ndarray, result: StepResult) -> StepRecord:
+    epoch, epoch_end = schedule.place(step)
+    return StepRecord(step=step, epoch=epoch, samples=tuple(int(r) for r in rows),
+                      loss_scratch=result.loss_scratch, loss_torch=result.loss_torch,
+                      grad_diff=result.grad_diff, drift=result.drift, epoch_end=epoch_end)
+
+
 def train(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
           config: TrainConfig, lockstep: Lockstep | None = None,
           parallel: bool | None = None) -> Iterator[StepRecord]:
     """SGD over `data` for config.epochs epochs, both engines in lockstep, one record per step.
-    Give `lockstep` to keep the engines afterwards (their final parameters)."""
-    training = TrainingRun(spec, params, data, config, lockstep=lockstep, parallel=parallel)
+    Give `lockstep` to keep the engines afterwards (their parameters after the last record).
+
+    A long run (or any, `parallel` True; none, False) has all of torch's steps computed by a
+    helper process started at once, while this process runs the scratch engine ahead of it
+    and compares each step as torch's numbers come: neither waits for torch's import, and
+    this process loads torch only if the helper fails. The records are the same either way."""
+    lockstep = lockstep or Lockstep(spec, params, data)
+    schedule = Schedule(len(data), config)
+    wanted = worthwhile(spec, schedule.total) if parallel is None else parallel
+    remote = ahead(spec, data, config, lockstep.torch_flat()) if wanted else None
+    if remote is None:
+        for step in range(1, schedule.total + 1):
+            rows = schedule.batch(step)
+            yield _record(schedule, step, rows, lockstep.step(rows, config.lr))
+        return
+    yield from _train_ahead(lockstep, schedule, config.lr, remote)
+
+
+def _train_ahead(lockstep: Lockstep, schedule: Schedule, lr: float,
+                 remote: RemoteTorch) -> Iterator[StepRecord]:
+    """The records of `schedule`, torch's steps taken from `remote`, the scratch engine's
+    computed ahead of them (up to AHEAD_BYTES) whenever torch's next step has not come."""
+    lockstep.torch = remote
+    spec, data, total = lockstep.spec, lockstep.data, schedule.total
+    row_bytes = 2 * spec.n_params * np.dtype(spec.np_dtype).itemsize + 256   # + the objects
+    limit = max(1, AHEAD_BYTES // row_bytes)
+    pending: deque[ScratchStep] = deque()
+    made = 0          # scratch steps taken
+    # the scratch engine as the last record left it (at first, as it starts)
+    recorded = ScratchStep(np.empty(0, dtype=np.int64), math.nan, np.empty(0),
+                           lockstep.scratch.flat_params.copy(), lockstep.buffers())
     try:
-        while not training.done:
-            yield training.advance()
+        for step in range(1, total + 1):
+            while made < total and (not pending or (len(pending) < limit and remote.waiting())):
+                made += 1
+                pending.append(lockstep.scratch_step(schedule.batch(made), lr))
+            ours = pending.popleft()
+            theirs = remote.step(*batch_arrays(data, ours.rows), lr)
+            record = _record(schedule, step, ours.rows, lockstep.compare(ours, *theirs))
+            recorded = ours
+            yield record
     finally:
-        training.close()
+        remote.helper.close()
+        if pending:   # stopped early, the scratch engine ahead of the last record
+            lockstep.rewind(recorded)
 
 
 class RunState(Protocol):

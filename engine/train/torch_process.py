@@ -6,11 +6,13 @@ scratch engine and compares, and the machine's two cores work at once. The helpe
 TorchNet.train_step the run would have called here, with as many threads, so the numbers are
 bit-identical whether or not it is used.
 
-A run starts the helper and goes on in-process while it imports torch; once the helper says it
-is ready, it is handed the torch engine's parameters and the step reached, and from then on
-sends each step's (loss, gradient, parameters) in chunks through a pipe. If it cannot start or
-dies, the run goes on in-process from the last step it sent: the helper only ever makes a run
-faster.
+The helper is sent the run's settings as it starts, then imports torch. A run that knows
+torch's start (the headless `train`, engine/train/run.py) sends it at once: the helper computes
+from step 0 as soon as torch is loaded, and this process need not load torch at all. A run
+that goes on in-process meanwhile (TrainingRun) hands over the torch engine's parameters and
+the step reached once the helper says it is ready. From then on the helper sends each step's
+(loss, gradient, parameters) in chunks through a pipe. If it cannot start or dies, the run
+goes on in-process from the last step it sent: the helper only ever makes a run faster.
 
 Messages are pickled between this process and the child it started (never read from a file).
 """
@@ -35,6 +37,7 @@ MAX_PARAMS = 100_000       # bigger nets would spend more on the pipe than the h
 CHUNK_BYTES = 256 * 1024   # the most one message carries; the first ones are smaller
 PIPE_BYTES = 1024 * 1024   # the pipe holds a few chunks, so the helper can run ahead
 SILENCE = 10.0             # seconds without a chunk after which the helper counts as dead
+FIRST_SILENCE = 30.0       # the same for the first chunk, which comes after torch's import
 CHECK_EVERY = 64           # steps between looks at whether a starting helper is ready
 _READY = b"ready"
 # the folder holding engine/: the child imports it from there even when it is not installed
@@ -48,15 +51,29 @@ def worthwhile(spec: NetworkSpec, steps: int) -> bool:
     return os.name == "posix" and steps >= MIN_STEPS and spec.n_params <= MAX_PARAMS
 
 
+def torch_threads_here() -> int | None:
+    """The intra-op threads torch uses in this process; None when it has not loaded torch
+    (a helper then keeps the default, which a later import here would get too)."""
+    if "torch" not in sys.modules:
+        return None
+    from engine.net.reference import torch_threads
+
+    return torch_threads()
+
+
 class TorchHelper:
     """A child process that will compute the torch engine's steps of a run of `config` on
-    `data`; `threads`: the intra-op threads torch uses here, and so there."""
+    `data`; `threads`: the intra-op threads torch uses here, and so there (None: torch's
+    default). `start` (step, flat parameters): where torch's steps begin, so the child
+    begins as soon as it has loaded torch; None: given later, by `take_over`."""
 
-    def __init__(self, spec: NetworkSpec, data: Dataset, config: TrainConfig, threads: int):
+    def __init__(self, spec: NetworkSpec, data: Dataset, config: TrainConfig,
+                 threads: int | None, start: tuple[int, np.ndarray] | None = None):
         self.spec, self.data, self.config, self.threads = spec, data, config, threads
         to_child, ctrl = os.pipe()
         incoming, from_child = os.pipe()
         _enlarge(from_child)
+        _enlarge(to_child)
         path = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
         try:
             self.process: subprocess.Popen | None = subprocess.Popen(
@@ -76,6 +93,11 @@ class TorchHelper:
         self.ctrl = Connection(ctrl, readable=False)
         self.incoming = Connection(incoming, writable=False)
         self._finalizer = weakref.finalize(self, _stop, self.process, self.ctrl, self.incoming)
+        if self.process is not None:
+            try:   # read by the child before it imports torch: a large set waits little
+                self.ctrl.send((spec, data, config, threads, start))
+            except OSError:
+                self.close()
 
     @property
     def alive(self) -> bool:
@@ -93,9 +115,10 @@ class TorchHelper:
         return self._ready and self.alive
 
     def take_over(self, step: int, local: LocalTorch) -> "RemoteTorch":
-        """The torch engine, `step` steps into the run, from now on computed by the child."""
+        """The torch engine, `step` steps into the run, from now on computed by the child
+        (one started without `start`)."""
         params = local.net.flat_params()
-        self.ctrl.send((self.spec, self.data, self.config, self.threads, step, params))
+        self.ctrl.send((step, params))
         return RemoteTorch(self, step, params)
 
     def close(self) -> None:
@@ -131,9 +154,21 @@ def _chunk_rows(spec: NetworkSpec) -> int:
     return max(1, CHUNK_BYTES // row_bytes)
 
 
+def ahead(spec: NetworkSpec, data: Dataset, config: TrainConfig,
+          params: np.ndarray) -> "RemoteTorch | None":
+    """The torch side of a run of `config` on `data` from the flat parameters `params`, all
+    of its steps computed by a helper that starts now; None if it cannot start."""
+    helper = TorchHelper(spec, data, config, torch_threads_here(), (0, params))
+    if not helper.alive:
+        helper.close()
+        return None
+    return RemoteTorch(helper, 0, params)
+
+
 class RemoteTorch:
     """The torch side of a Lockstep (see TorchSide) whose steps the helper computes; each
-    call of `step` takes the next one. Should the helper fail, it goes on in-process."""
+    call of `step` takes the next one, `waiting` says whether it would wait for it. Should
+    the helper fail, it goes on in-process."""
 
     def __init__(self, helper: TorchHelper, step: int, params: np.ndarray):
         self.helper, self.spec = helper, helper.spec
@@ -160,10 +195,21 @@ class RemoteTorch:
         self._last_params = row[1 + n:]
         return float(row[0]), row[1:1 + n], self._last_params
 
+    def waiting(self) -> bool:
+        """Whether the next step's numbers have yet to come from the helper; never blocks."""
+        if self.local is not None or self._next < len(self._rows):
+            return False
+        try:
+            return not self.helper.incoming.poll()
+        except (OSError, EOFError):
+            return False      # `step` will find out and go on in-process
+
     def _receive(self) -> bool:
         """The next chunk of steps from the helper; False when it has none to give."""
+        # the last parameters are a view of the buffer the chunk is read into
+        self._last_params = self._last_params.copy()
         try:
-            if not self.helper.incoming.poll(SILENCE):
+            if not self.helper.incoming.poll(SILENCE if self._rows.size else FIRST_SILENCE):
                 return False          # stuck: better slow than hung
             size = self.helper.incoming.recv_bytes_into(self._buffer)
         except (OSError, EOFError):
@@ -227,12 +273,17 @@ class Handover:
 
 
 def _serve(incoming: Connection, outgoing: Connection) -> None:
-    """The child: import torch, say so, then compute the steps asked for."""
+    """The child: take the settings, import torch, then compute the steps asked for (from
+    the start that came with them, or from the one sent after it says it is ready)."""
+    spec, data, config, threads, start = incoming.recv()
     from engine.net.reference import set_torch_threads  # before "ready": the parent hands over
 
-    outgoing.send_bytes(_READY)
-    spec, data, config, threads, step, params = incoming.recv()
-    set_torch_threads(threads)
+    if threads is not None:
+        set_torch_threads(threads)
+    if start is None:
+        outgoing.send_bytes(_READY)
+        start = incoming.recv()
+    step, params = start
     engine = LocalTorch(spec, unflat(spec, params))
     schedule = Schedule(len(data), config)
     full, n = _chunk_rows(spec), spec.n_params
