@@ -200,3 +200,22 @@ def test_a_restored_history_leaves_out_curves_the_network_has_not():
     again = RunHistory.restored(SPEC.param_names, saved)
     assert "diff/w9" not in again.series and again.diverged_at is None
     np.testing.assert_array_equal(again.arrays("loss/scratch")[1], saved["loss/scratch"][1])
+
+
+@pytest.mark.parametrize("size", [1, 37, 1000])
+def test_rows_from_the_training_process_give_the_history_records_give(size):
+    """The window takes in the child's records as rows (RecordRows): read as columns, they
+    make every curve the StepRecords they stand for make."""
+    from engine.train.child import RecordLayout
+    run = records(300, per_epoch=30)
+    layout = RecordLayout(SPEC, 1)
+    rows = layout.records(layout.rows(run))
+    assert list(rows) == run and rows[5] == run[5] and rows[-3:] == run[-3:]
+    from_rows = RunHistory(SPEC.param_names)
+    for start in range(0, len(run), size):
+        from_rows.add(layout.records(layout.rows(run[start:start + size])))
+    expected = fed(run, size)
+    for name in expected.series:
+        for ours, theirs in zip(from_rows.arrays(name), expected.arrays(name), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+    assert from_rows.diverged_at == expected.diverged_at

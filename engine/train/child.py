@@ -191,18 +191,53 @@ class RecordLayout:
             row[start:start + len(r.samples)] = r.samples
         return rows
 
-    def records(self, rows: np.ndarray) -> list[StepRecord]:
+    def records(self, rows: np.ndarray) -> "RecordRows":
         """The StepRecords `rows` (as `rows` gives them) stand for."""
+        return RecordRows(self, rows)
+
+    def record(self, row: Sequence[float]) -> StepRecord:
         start = len(FIXED_COLUMNS)
         samples = start + len(self.names)
-        found = []
-        for row in rows.tolist():
-            found.append(StepRecord(
-                step=int(row[0]), epoch=int(row[1]), epoch_end=bool(row[2]),
-                loss_scratch=row[3], loss_torch=row[4], drift=row[5],
-                grad_diff=dict(zip(self.names, row[start:samples], strict=True)),
-                samples=tuple(int(s) for s in row[samples:] if s >= 0)))
-        return found
+        return StepRecord(
+            step=int(row[0]), epoch=int(row[1]), epoch_end=bool(row[2]),
+            loss_scratch=row[3], loss_torch=row[4], drift=row[5],
+            grad_diff=dict(zip(self.names, row[start:samples], strict=True)),
+            samples=tuple(int(s) for s in row[samples:] if s >= 0))
+
+
+class RecordRows(Sequence[StepRecord]):
+    """StepRecords held as the rows they came in, each made when it is read: the window takes
+    in a batch of hundreds of steps 30 times a second and reads the rows as columns
+    (`table`), seldom as records."""
+
+    def __init__(self, layout: RecordLayout, rows: np.ndarray):
+        self.layout, self.rows = layout, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self.layout.record(row) for row in self.rows[index].tolist()]
+        return self.layout.record(self.rows[index].tolist())
+
+    def __iter__(self):
+        return (self.layout.record(row) for row in self.rows.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None
+
+    def table(self, names: Sequence[str]) -> np.ndarray:
+        """(n, 5 + len(names)) float64: step, loss_scratch, loss_torch, drift, epoch_end and
+        the gradient difference of each parameter in `names`, as RunHistory reads them."""
+        columns = self.layout.columns
+        picked = [columns.index(c) for c in ("step", "loss_scratch", "loss_torch", "drift",
+                                             "epoch_end")]
+        picked += [columns.index(f"grad_diff.{n}") for n in names]
+        # row-major, as a table made of records is: numpy's sums depend on the layout
+        return np.ascontiguousarray(self.rows[:, picked])
 
 
 def flat_params(spec: NetworkSpec, params: Mapping[str, np.ndarray]) -> np.ndarray:

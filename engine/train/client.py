@@ -33,12 +33,13 @@ from engine.train.child import (
     FrameReader,
     ProtocolError,
     RecordLayout,
+    RecordRows,
     buffers_of,
     encode,
     flat_params,
     unflat_copy,
 )
-from engine.train.lockstep import StepRecord, TrainConfig
+from engine.train.lockstep import TrainConfig
 from engine.train.run import Breakpoints
 from engine.train.timeline import State
 from engine.train.torch_process import _enlarge
@@ -63,9 +64,10 @@ class Ready:
 
 @dataclass(frozen=True)
 class Records:
-    """A batch of steps: as StepRecords, and as the rows they came in (float64)."""
+    """A batch of steps: as StepRecords (made as they are read), and as the rows they came in
+    (float64)."""
 
-    records: list[StepRecord]
+    records: RecordRows
     rows: np.ndarray
 
 
@@ -131,9 +133,13 @@ Message = Ready | Records | Snapshot | StateAt | Paused | Finished | Failed | Ex
 class TrainingClient:
     """One child process, running one training run at a time. `command` is what to run (the
     child by default); it gets the two file descriptors as its last arguments. `silence`: the
-    seconds a running child may stay silent before it counts as hung and is ended."""
+    seconds a running child may stay silent before it counts as hung and is ended. `nice`: how
+    much lower the child's scheduling priority is than ours (its torch helper inherits it): a
+    window gives its child a lower one, so that on a machine whose cores the run keeps busy the
+    window is never kept waiting for a core."""
 
-    def __init__(self, command: Sequence[str] | None = None, silence: float = SILENCE):
+    def __init__(self, command: Sequence[str] | None = None, silence: float = SILENCE,
+                 nice: int = 0):
         self.silence = silence
         to_child, fd_out = os.pipe()
         fd_in, from_child = os.pipe()
@@ -150,6 +156,10 @@ class TrainingClient:
         finally:
             os.close(to_child)
             os.close(from_child)
+        if nice:
+            with contextlib.suppress(OSError):   # it went already: receive will say so
+                os.setpriority(os.PRIO_PROCESS, self.process.pid,
+                               os.getpriority(os.PRIO_PROCESS, 0) + nice)
         os.set_blocking(fd_in, False)
         os.set_blocking(fd_out, False)
         self._fds = [fd_in, fd_out]   # shared with the finalizer: each closed once
@@ -359,7 +369,8 @@ class TrainingClient:
                 if rows.ndim != 2 or rows.shape[1] != len(self._layout.columns):
                     raise BrokenStream(f"records of shape {rows.shape}, not (n, "
                                        f"{len(self._layout.columns)})")
-                return Records(self._layout.records(rows), rows.copy())
+                rows = rows.copy()
+                return Records(self._layout.records(rows), rows)
             if kind in ("snapshot", "state"):
                 dtype = self._spec.np_dtype
                 made = StateAt if kind == "state" else Snapshot

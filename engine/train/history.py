@@ -174,8 +174,11 @@ class RunHistory:
         over the records makes a table; the rest works on its columns."""
         if not records:
             return
-        table = np.array([(r.step, r.loss_scratch, r.loss_torch, r.drift, r.epoch_end,
-                           *self._diffs(r.grad_diff)) for r in records], dtype=np.float64)
+        if hasattr(records, "table"):     # rows from the training process: columns already
+            table = records.table(self.param_names)
+        else:
+            table = np.array([(r.step, r.loss_scratch, r.loss_torch, r.drift, r.epoch_end,
+                               *self._diffs(r.grad_diff)) for r in records], dtype=np.float64)
         steps = table[:, 0].astype(np.int64)
         losses, drift, ends = table[:, 1:3], table[:, 3], np.flatnonzero(table[:, 4])
         for column, engine in enumerate(ENGINES):
