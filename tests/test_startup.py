@@ -4,6 +4,7 @@ or more to load); torch loads when an export, a comparison's re-run or a trainin
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -121,3 +122,16 @@ def test_an_export_started_while_torch_loads_waits_for_it_and_the_window_goes_on
     assert result["files"] == ["data.csv", "model.json", "my_autograd.dat", "torch_autograd.dat"]
     assert result["ticks"] > 0, "the window's event loop stood still while the export waited"
     assert (out / "torch_autograd.dat").stat().st_size > 0
+
+
+def test_the_startup_benchmark_times_help_and_the_window_against_their_targets():
+    from bench import bench_startup
+    from bench.__main__ import modules
+
+    assert "bench.bench_startup" in modules()
+    out = bench_startup.report(bench_startup.Sizes(runs=1))
+    assert "app.py --help, start to exit" in out and "vs target ≤ 0.5 s" in out
+    assert "launch to window on screen, offscreen" in out and "vs target ≤ 1.5 s" in out
+    assert "torch's column filled in median" in out
+    windows = 2 if shutil.which("xvfb-run") else 1
+    assert out.count("PASS") + out.count("MISS") == 1 + windows

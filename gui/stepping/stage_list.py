@@ -4,7 +4,6 @@ arrow keys) makes it current. From the first stage where the scratch pass depart
 (an injected mistake, or a bug) the rows are red, and that first one says so."""
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -21,7 +20,7 @@ from gui.colors import DEPARTED, DEPARTED_BACKGROUND, GRADES, grade_icon, grade_
 from gui.numbers import digits_text, short
 from gui.session_model import SessionModel
 from gui.stepping.formula import describe, plain_symbol
-from gui.stepping.pending import LOADING_TIP, PENDING_LOOK
+from gui.stepping.pending import LOADING_TIP, PENDING_LOOK, blank_icon
 
 DIRECTION, STAGE, AGREEMENT, DIGITS = range(4)
 HEADERS = ("", "Stage", "Agreement", "Digits")
@@ -109,7 +108,7 @@ class StageList(QTreeWidget):
         item.setText(STAGE, f"{plain_symbol(info.symbol)} {DEPARTS}" if first
                      else plain_symbol(info.symbol))
         item.setText(AGREEMENT, look.word)  # the icon carries the glyph: not colour alone
-        item.setIcon(AGREEMENT, QIcon() if pair.pending else grade_icon(pair.grade))
+        item.setIcon(AGREEMENT, blank_icon() if pair.pending else grade_icon(pair.grade))
         item.setForeground(AGREEMENT, look.color)
         item.setBackground(AGREEMENT, look.background)
         item.setText(DIGITS, "…" if comparison is None else digits_text(comparison.digits))
