@@ -136,9 +136,17 @@ def test_a_torch_that_cannot_be_imported_is_a_message_and_the_window_goes_on(qtb
     assert w.model.session.stage.key == "a1" and w.stage_card.says_torch_loading()
 
 
-def test_an_export_while_torch_loads_writes_both_engines_files(qtbot, loading, tmp_path):
+def test_an_export_and_a_comparison_while_torch_loads_do_their_work(qtbot, loading, tmp_path):
     exported = loading.file_actions.export_gradients(str(tmp_path / "out"))
     assert exported is not None
     names = sorted(p.name for p in exported.files)
     assert "torch_autograd.dat" in names and "my_autograd.dat" in names
     assert not loading.model.session.torch_ready  # the export needed torch, not the session
+    # comparing needs no torch either, and a sample chosen in the comparison is stepped to
+    out = tmp_path / "out"
+    dialog = loading.file_actions.compare_files(str(out / "torch_autograd.dat"),
+                                                str(out / "my_autograd.dat"))
+    qtbot.addWidget(dialog)
+    assert dialog.comparison.report.agree
+    dialog.activate_sample(6)
+    assert loading.model.session.sample_index == 6 and loading.stage_card.says_torch_loading()
