@@ -31,6 +31,7 @@ import math
 import os
 import re
 import shutil
+import threading
 import time
 import zipfile
 from collections.abc import Mapping
@@ -185,6 +186,62 @@ class SessionFolder:
             os.close(self._lock_fd)   # first: Windows deletes no open file
             self._lock_fd = None
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Writer:
+    """Writes a SessionFolder's autosaves on a thread of its own, so that the event loop of
+    the window that asks never waits for the disk (an autosave took 9 ms here, a third of it
+    fsync, and over 30 ms on a busy machine). `put` hands over the newest snapshot: one not
+    written yet is replaced, never queued. The thread runs only while there is something to
+    write. `error` is the OSError that stopped it, for the caller to report."""
+
+    def __init__(self, folder: SessionFolder):
+        self.folder = folder
+        self.error: OSError | None = None
+        self._lock = threading.Lock()          # held while the folder is written
+        self._pending: Snapshot | None = None
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()         # guards _pending and _thread
+
+    def put(self, snapshot: Snapshot) -> None:
+        with self._guard:
+            if self.error is not None:
+                return
+            self._pending = snapshot
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="autosave",
+                                                daemon=True)
+                self._thread.start()
+
+    def write_now(self, snapshot: Snapshot) -> None:
+        """Write `snapshot` on the caller's thread, after any write under way; OSError when
+        the disk refuses."""
+        with self._guard:
+            self._pending = None
+        with self._lock:
+            self.folder.write(snapshot)
+
+    def wait(self) -> None:
+        """Until nothing is left to write."""
+        with self._guard:
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._guard:
+                snapshot, self._pending = self._pending, None
+                if snapshot is None:
+                    self._thread = None
+                    return
+            try:
+                with self._lock:
+                    self.folder.write(snapshot)
+            except OSError as e:
+                with self._guard:
+                    self.error, self._pending, self._thread = e, None, None
+                return
 
 
 def orphans(root: str | os.PathLike[str]) -> list[Path]:

@@ -6,6 +6,7 @@ running nothing; a garbled mistake alone is left out with a note."""
 import dataclasses
 import json
 import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from engine.autosave import (
     RunSnapshot,
     SessionFolder,
     Snapshot,
+    Writer,
     orphans,
     read_autosave,
 )
@@ -247,3 +249,39 @@ def test_a_garbled_mistake_is_told_and_the_rest_comes_back(tmp_path, entry, why)
     assert "\n" not in note and len(note) < 400
     assert_same(back, snapshot)
     assert back.run is not None and back.run.step == 7
+
+
+def test_the_writer_writes_the_newest_snapshot_on_a_thread_of_its_own(tmp_path, monkeypatch):
+    session = trained_session()
+    folder = SessionFolder.create(tmp_path)
+    writer = Writer(folder)
+    threads = []
+    real = folder.write
+    monkeypatch.setattr(folder, "write",
+                        lambda snapshot: (threads.append(threading.current_thread()),
+                                          real(snapshot)))
+    for stage in range(4):
+        session.go_to_stage(stage)
+        writer.put(Snapshot.of(session))
+    writer.wait()
+    assert 1 <= len(threads) <= 4 and threading.current_thread() not in threads
+    assert read_autosave(folder.path).stage_key == session.pairs[3].key   # the newest
+    session.go_to_stage(5)
+    writer.write_now(Snapshot.of(session))                # and on the caller's thread
+    assert threads[-1] is threading.current_thread()
+    assert read_autosave(folder.path).stage_key == session.pairs[5].key
+    assert writer.error is None
+
+
+def test_a_disk_that_refuses_stops_the_writer_with_its_error(tmp_path, monkeypatch):
+    session = trained_session()
+    folder = SessionFolder.create(tmp_path)
+    writer = Writer(folder)
+    monkeypatch.setattr(autosave, "atomic_write_bytes",
+                        lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    writer.put(Snapshot.of(session))
+    writer.wait()
+    assert isinstance(writer.error, OSError) and "No space left" in str(writer.error)
+    writer.put(Snapshot.of(session))                      # nothing more is tried
+    writer.wait()
+    assert not (folder.path / autosave.SESSION_FILE).exists()

@@ -20,6 +20,7 @@ from engine.autosave import (
     RunSnapshot,
     SessionFolder,
     Snapshot,
+    Writer,
     discard,
     orphans,
     read_autosave,
@@ -60,8 +61,10 @@ class Recovery(QObject):
         self.window = window
         self.root = Path(root) if root is not None else autosave_root()
         self.folder: SessionFolder | None = None
+        self.writer: Writer | None = None
         try:
             self.folder = SessionFolder.create(self.root)
+            self.writer = Writer(self.folder)
         except OSError as e:
             log.warning("no autosave: cannot make a folder in %s (%s)", self.root, e)
         self._changed = True
@@ -97,8 +100,15 @@ class Recovery(QObject):
 
     @Slot()
     def _on_timer(self) -> None:
-        if self._changed:
-            self.save_now()
+        """Hand the session to the writer's thread when it changed: the event loop never
+        waits for the disk."""
+        if self.writer is None:
+            return
+        if self.writer.error is not None:
+            self._stopped(self.writer.error)
+        elif self._changed:
+            self._changed = False
+            self.writer.put(self.snapshot())
 
     def snapshot(self) -> Snapshot:
         """The session as it is now; during a run, with the parameters the child last sent."""
@@ -116,16 +126,21 @@ class Recovery(QObject):
         return dataclasses.replace(saved, run=run)
 
     def save_now(self) -> None:
-        """Write the autosave; a disk that refuses is logged once and autosaving stops."""
-        if self.folder is None:
+        """Write the autosave now, on this thread; a disk that refuses is logged once and
+        autosaving stops."""
+        if self.writer is None:
             return
         try:
-            self.folder.write(self.snapshot())
+            self.writer.write_now(self.snapshot())
         except OSError as e:
-            log.warning("autosave stopped: cannot write %s (%s)", self.folder.path, e)
-            self.timer.stop()
+            self._stopped(e)
             return
         self._changed = False
+
+    def _stopped(self, error: OSError) -> None:
+        log.warning("autosave stopped: cannot write %s (%s)", self.folder.path, error)
+        self.timer.stop()
+        self.writer = None
 
     def offer_restore(self) -> bool:
         """When a session under the root was left by a window that did not close cleanly, ask
@@ -201,6 +216,9 @@ class Recovery(QObject):
     def finish(self) -> None:
         """A clean close: stop autosaving and delete this session's autosave."""
         self.timer.stop()
+        if self.writer is not None:
+            self.writer.wait()      # a write under way, then the folder goes
+            self.writer = None
         if self.folder is not None:
             self.folder.remove()
             self.folder = None

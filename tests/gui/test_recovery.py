@@ -305,3 +305,23 @@ def test_a_restored_run_is_autosaved_until_the_session_leaves_it(qtbot, tmp_path
     keeper.save_now()
     assert read_autosave(keeper.folder.path).run is None
     keeper.finish()
+
+
+def test_the_timer_autosaves_off_the_event_loop_and_a_refusing_disk_only_logs(
+        qtbot, tmp_path, caplog, monkeypatch):
+    window = build_window(None)
+    qtbot.addWidget(window)
+    keeper = Recovery(window, tmp_path / "autosave")
+    window.model.session.go_to_stage(3)
+    keeper._on_timer()                    # what the timer does every AUTOSAVE_MS
+    keeper.writer.wait()
+    assert read_autosave(keeper.folder.path).stage_key == window.model.session.pairs[3].key
+    monkeypatch.setattr(keeper.folder, "write",
+                        lambda snapshot: (_ for _ in ()).throw(OSError(28, "disk full")))
+    window.model.session.go_to_stage(4)
+    keeper._on_timer()
+    keeper.writer.wait()
+    keeper._on_timer()                    # the next tick hears of it
+    assert not keeper.timer.isActive() and keeper.writer is None
+    assert "autosave stopped" in caplog.text and "disk full" in caplog.text
+    keeper.finish()
