@@ -28,6 +28,7 @@ from gui.settings import APPLICATION, ORGANIZATION, last_network, open_settings
 
 SCREENSHOT_SIZE = (1280, 800)
 REPORT_SHOWN = "BPX_REPORT_SHOWN"
+TORCH_AT_THE_LATEST_MS = 3000  # torch's import starts then even if the window has not painted
 log = logging.getLogger(__name__)
 
 
@@ -75,15 +76,18 @@ def run_window(args: argparse.Namespace | None = None) -> int:
 
 
 class FirstPaint(QObject):
-    """Starts torch's import once `window` has painted for the first time, and, when
+    """Starts torch's import once `window` has painted for the first time (or after
+    `latest_ms` in any case: a window opened where it is not seen may not paint), and, when
     `launched` (seconds since the epoch) is given, prints how long after it the window painted
     and torch was in, then closes the window."""
 
-    def __init__(self, window: MainWindow, launched: str | None = None):
+    def __init__(self, window: MainWindow, launched: str | None = None,
+                 latest_ms: int = TORCH_AT_THE_LATEST_MS):
         super().__init__(window)
         self._window = window
         self._launched = float(launched) if launched else None
         window.installEventFilter(self)
+        QTimer.singleShot(latest_ms, self, window.model.load_torch)
         model = window.model
         model.torchReady.connect(self._torch_ready)
         model.torchFailed.connect(self._torch_failed)

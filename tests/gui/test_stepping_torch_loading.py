@@ -119,6 +119,15 @@ def test_the_first_paint_starts_torchs_import(qtbot):
     assert w.status.agreement.text().startswith("✓ exact to float32")
 
 
+def test_a_window_that_has_not_painted_gets_torch_all_the_same(qtbot):
+    w = MainWindow(SessionModel(Session(torch_later=True)))
+    qtbot.addWidget(w)
+    FirstPaint(w, latest_ms=0)   # never shown: opened where it is not seen
+    with qtbot.waitSignal(w.model.torchReady, timeout=60_000):
+        pass
+    assert w.model.session.torch_ready and not w.isVisible()
+
+
 def test_a_torch_that_cannot_be_imported_is_a_message_and_the_window_goes_on(qtbot,
                                                                               monkeypatch):
     def broken() -> None:
