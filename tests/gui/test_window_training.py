@@ -4,6 +4,10 @@ window reports and outlives."""
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 
@@ -16,6 +20,8 @@ from engine.train.run import TrainingRun
 from gui.main_window import MainWindow
 from gui.session_model import SessionModel
 from tests.helpers import children_of, gone
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def window_on(qtbot, n=20):
@@ -130,3 +136,46 @@ def test_pause_before_a_new_run_begins(qtbot):
         panel.buttons["Start"].click()      # resumes: the same run from its start
     assert panel.training.done and panel.training.step == panel.training.total
     window.close()
+
+
+KILLED_WINDOW = textwrap.dedent("""
+    import os, sys
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtWidgets import QApplication
+    from engine.files.datasets import default_set
+    from engine.net.params import init_params
+    from engine.net.spec import DEFAULT_PRESET, preset
+    from engine.session import Session
+    from gui.main_window import MainWindow
+    from gui.session_model import SessionModel
+    from tests.helpers import children_of
+    app = QApplication([])
+    spec = preset(DEFAULT_PRESET)
+    window = MainWindow(SessionModel(Session(spec, init_params(spec), default_set(spec, 20))))
+    window.show()
+    panel = window.training.panel
+    panel.epochs.setValue(100_000)
+    def report(records):
+        child = panel.controller.client.pid
+        helpers = children_of(child)
+        if helpers:      # the helper is up: both pids, then the window waits to be killed
+            print(child, helpers[0], flush=True)
+            panel.controller.records.disconnect(report)
+    panel.controller.records.connect(report)
+    panel.start(0)
+    app.exec()
+""")
+
+
+def test_killing_the_window_leaves_no_training_process_behind(qtbot):
+    window = subprocess.Popen([sys.executable, "-c", KILLED_WINDOW], stdout=subprocess.PIPE,
+                              text=True, cwd=ROOT)
+    try:
+        child, helper = map(int, window.stdout.readline().split())
+        assert not gone(child) and not gone(helper)
+        window.send_signal(signal.SIGKILL)
+        window.wait()
+        qtbot.waitUntil(lambda: gone(child) and gone(helper), timeout=60_000)
+    finally:
+        window.kill()
+        window.wait()
