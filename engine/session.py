@@ -22,6 +22,7 @@ Events, passed to each subscriber as a string:
     "sample"   another sample is current (its stages are new)
     "stage"    another stage of the same sample is current
     "torch"    torch's reference arrived: the same sample's stages now have their torch side
+    "no torch" torch could not be imported: its side stays pending, `torch_error` says why
 """
 
 from collections.abc import Callable, Mapping
@@ -43,7 +44,7 @@ from engine.net.stages import Stage
 
 Listener = Callable[[str], None]
 NETWORK, DATA, SAMPLE, STAGE, MISTAKE = "network", "data", "sample", "stage", "mistake"
-TORCH = "torch"
+TORCH, NO_TORCH = "torch", "no torch"
 PENDING = "pending"  # the grade of a stage whose torch side waits for torch to load
 WALK_CHUNK = 256  # samples per pass when filling the buffers of accumulated_gradients
 
@@ -100,6 +101,7 @@ class Session:
                  torch_later: bool = False):
         self._listeners: list[Listener] = []
         self.torch_ready = not torch_later
+        self.torch_error = ""  # why torch could not be imported, when it could not
         self.seed = seed
         self.spec = spec or preset(DEFAULT_PRESET)
         self.params: Params = (self._own(params) if params is not None
@@ -181,6 +183,13 @@ class Session:
         self.torch_ready = True
         self._compute()
         self._emit(TORCH)
+
+    def torch_failed(self, why: str) -> None:
+        """torch could not be imported (`why`): its side of the stages stays pending and
+        `torch_error` says why; fires "no torch"."""
+        if not self.torch_ready:
+            self.torch_error = why
+            self._emit(NO_TORCH)
 
     def set_network(self, spec: NetworkSpec, params: Mapping[str, np.ndarray] | None = None,
                     data: Dataset | None = None) -> None:

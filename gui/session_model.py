@@ -11,7 +11,17 @@ from typing import ClassVar
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from engine.session import DATA, MISTAKE, NETWORK, SAMPLE, STAGE, TORCH, Session, import_reference
+from engine.session import (
+    DATA,
+    MISTAKE,
+    NETWORK,
+    NO_TORCH,
+    SAMPLE,
+    STAGE,
+    TORCH,
+    Session,
+    import_reference,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +31,8 @@ class SessionModel(QObject):
     sample and stage; a data change a new sample and stage; another mistake of the scratch
     engine new stages of the same sample (as a sample change), and so does torch's arrival; a
     sample change a new stage: listeners connect to the narrowest signal that covers what they
-    show, and `changed` fires after any of them. `torchFailed` carries why torch could not be
-    imported (its stages then stay pending)."""
+    show, and `changed` fires after any of them. torch that cannot be imported is also a new
+    look of the same sample's stages, and `torchFailed` carries why."""
 
     networkChanged = Signal()
     mistakeChanged = Signal()
@@ -41,6 +51,7 @@ class SessionModel(QObject):
         STAGE: ("stageChanged",),
         MISTAKE: ("mistakeChanged", "sampleChanged", "stageChanged"),
         TORCH: ("torchReady", "sampleChanged", "stageChanged"),
+        NO_TORCH: ("sampleChanged", "stageChanged"),
     }
 
     def __init__(self, session: Session | None = None, parent: QObject | None = None):
@@ -82,6 +93,7 @@ class SessionModel(QObject):
     @Slot(str)
     def _on_imported(self, error: str) -> None:
         if error:
+            self.session.torch_failed(error)
             self.torchFailed.emit(error)
         else:
             self.session.torch_loaded()

@@ -7,7 +7,7 @@ from gui.colors import GRADES, grade_text
 from gui.numbers import digits_text
 from gui.session_model import SessionModel
 from gui.stepping.formula import describe, plain_symbol
-from gui.stepping.pending import PENDING_LOOK, TORCH_LOADING, look_style
+from gui.stepping.pending import look_style, torch_mark
 
 
 class StatusBar(QStatusBar):
@@ -56,12 +56,13 @@ class StatusBar(QStatusBar):
     def _show(self) -> None:
         session = self._model.session
         pair = session.stage
-        look = PENDING_LOOK if pair.pending else GRADES[pair.grade]
+        mark = torch_mark(session)
+        look = mark.look if pair.pending else GRADES[pair.grade]
         self.activity.setText(describe(pair.scratch.info))
         self.sample.setText(f"Sample {session.sample_index + 1} of {session.n_samples}")
         self.stage.setText(f"Stage {session.stage_index + 1} of {len(session.pairs)}: "
                            f"{plain_symbol(pair.scratch.info.symbol)}")
-        self.agreement.setText(TORCH_LOADING if pair.pending else
+        self.agreement.setText(mark.text if pair.pending else
                                f"{grade_text(pair.grade, session.spec.dtype)}, "
                                f"{digits_text(pair.comparison.digits)} digits")
         self.agreement.setStyleSheet(f"{look_style(look)}; padding: 0 4px")

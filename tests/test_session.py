@@ -256,3 +256,14 @@ def test_what_changes_while_torch_loads_is_torch_graded_once_it_is_in(change):
     later.torch_loaded()
     change(now)
     assert_same_pairs(later, now)
+
+
+def test_a_torch_that_cannot_be_imported_leaves_torchs_side_pending_and_says_why():
+    later = Session(torch_later=True)
+    events = []
+    later.subscribe(events.append)
+    later.torch_failed("torch could not be loaded (ImportError: no libtorch)")
+    assert events == ["no torch"] and later.torch_error.endswith("no libtorch)")
+    assert all(p.pending for p in later.pairs) and not later.torch_ready
+    later.step()
+    assert later.stage.key == "a1" and later.stage.pending

@@ -1,14 +1,38 @@
 """How a stage looks while torch's side of it is still loading (the first second or so after
-the window opens): grey, with "torch loading…" where torch's numbers and the grade will be."""
+the window opens): grey, with "torch loading…" where torch's numbers and the grade will be; and
+"torch unavailable" there, with the reason in its tooltip, when torch could not be imported."""
+
+from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
 
+from engine.session import Session
 from gui.colors import GradeLook
 
-TORCH_LOADING = "torch loading…"
-LOADING_TIP = "torch is loading: its value, the difference and the grade follow in a moment"
-PENDING_LOOK = GradeLook("…", "loading", QColor("#546e7a"), QColor("#eceff1"))
+TORCH_LOADING, TORCH_UNAVAILABLE = "torch loading…", "torch unavailable"
+_GREY, _PALE = QColor("#546e7a"), QColor("#eceff1")
+
+
+@dataclass(frozen=True)
+class TorchMark:
+    """What stands where torch's side of a stage is missing: a text, a tooltip, a look."""
+
+    text: str
+    tip: str
+    look: GradeLook
+
+
+LOADING = TorchMark(TORCH_LOADING, "torch is loading: its value, the difference and the grade "
+                    "follow in a moment", GradeLook("…", "loading", _GREY, _PALE))
+
+
+def torch_mark(session: Session) -> TorchMark:
+    """The mark for `session`'s pending stages: loading, or unavailable and why."""
+    if not session.torch_error:
+        return LOADING
+    return TorchMark(TORCH_UNAVAILABLE, session.torch_error,
+                     GradeLook("…", "no torch", _GREY, _PALE))
 
 
 def look_style(look: GradeLook) -> str:

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QFormLayout, QGridLayout, QLabel, QSpinBox, QVBoxL
 
 from gui.numbers import VECTOR_LIMIT, exact, short, vector_text
 from gui.session_model import SessionModel
-from gui.stepping.pending import TORCH_LOADING
+from gui.stepping.pending import torch_mark
 from gui.stepping.stage_values import element_diffs
 
 ENGINES = ("scratch", "torch")
@@ -107,7 +107,8 @@ class SamplePanel(QWidget):
             diff = None if theirs is None else element_diffs(ours, theirs)[0]
             for part, value in zip((*ENGINES, "diff"), (ours, theirs, diff), strict=True):
                 if value is None:
-                    self.readings[key, part].setText(TORCH_LOADING if part == "torch" else "…")
+                    self.readings[key, part].setText(torch_mark(session).text
+                                                     if part == "torch" else "…")
                     continue
                 # one value per line: the three columns stay aligned in a narrow dock
                 flat = np.ravel(value)

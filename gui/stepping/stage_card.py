@@ -29,7 +29,7 @@ from gui.numbers import digits_text, shape_text, short
 from gui.session_model import SessionModel
 from gui.stepping.array_table import ArrayTable
 from gui.stepping.formula import describe, plain_symbol, to_html, with_numbers
-from gui.stepping.pending import LOADING_TIP, PENDING_LOOK, TORCH_LOADING, look_style
+from gui.stepping.pending import LOADING, look_style, torch_mark
 from gui.stepping.stage_values import element_diffs, symbol_value
 
 # central differences cost two forward passes per element: beyond this, too slow to wait for
@@ -96,9 +96,7 @@ class StageCard(QWidget):
         self._titles = {name: QLabel(f"<b>{TITLES[name]}</b>") for name in COLUMNS}
         self._loading = {name: _label(rich=False) for name in ("torch", "difference")}
         for label in self._loading.values():
-            label.setText(TORCH_LOADING)
-            label.setToolTip(LOADING_TIP)
-            label.setStyleSheet(f"{look_style(PENDING_LOOK)}; padding: 6px")
+            label.setStyleSheet(f"{look_style(LOADING.look)}; padding: 6px")
             label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self._build_layout()
         # an explicit minimum: one that followed each stage's text would resize the window
@@ -145,8 +143,14 @@ class StageCard(QWidget):
         return not self.tables[column].isHidden()
 
     def says_torch_loading(self) -> bool:
-        """Whether torch's column says torch is loading instead of showing its values."""
+        """Whether torch's column says torch is loading (or unavailable) instead of showing
+        its values."""
         return not self._loading["torch"].isHidden()
+
+    def torch_note(self) -> tuple[str, str]:
+        """What torch's column says in place of its values, and its tooltip."""
+        label = self._loading["torch"]
+        return label.text(), label.toolTip()
 
     # keeping up with the session
     def _show(self) -> None:
@@ -157,8 +161,9 @@ class StageCard(QWidget):
         self.title.setText(f"<span style='font-size:large'><b>{to_html(info.symbol)}</b></span>"
                            f"&nbsp;&nbsp;stage {session.stage_index + 1} of "
                            f"{len(session.pairs)}, {direction}")
-        look = PENDING_LOOK if pair.pending else GRADES[pair.grade]
-        grade = TORCH_LOADING if pair.pending else grade_text(pair.grade, session.spec.dtype)
+        mark = torch_mark(session)
+        look = mark.look if pair.pending else GRADES[pair.grade]
+        grade = mark.text if pair.pending else grade_text(pair.grade, session.spec.dtype)
         self.badge.setText(f" {grade} ")
         self.badge.setStyleSheet(f"{look_style(look)}; border-radius: 3px; padding: 2px")
         self.description.setText(f"{describe(info)}  (key {info.key})")
@@ -178,7 +183,7 @@ class StageCard(QWidget):
         what = f"{shape_text(np.shape(ours))} {np.asarray(ours).dtype}"
         if pair.pending:
             scale = scale_of(np.ravel(ours))
-            self.summary.setText(f"{TORCH_LOADING} · {what}")
+            self.summary.setText(f"{mark.text} · {what}")
         else:
             theirs = pair.torch.value
             scale = scale_of(np.concatenate([np.ravel(ours), np.ravel(theirs)]))
@@ -190,14 +195,16 @@ class StageCard(QWidget):
                 f"{short(comparison.max_rel_diff)} · {digits_text(comparison.digits)} digits "
                 f"agree · {what}")
         self.tables["scratch"].set_values(ours, scale)
-        self._show_torch_loading(pair.pending)
+        self._show_torch_loading(pair.pending, mark.text, mark.tip)
         self._show_numerical(scale)
 
-    def _show_torch_loading(self, loading: bool) -> None:
+    def _show_torch_loading(self, loading: bool, text: str, tip: str) -> None:
         """While torch loads, its column and the difference say so in place of their tables."""
         for name in ("torch", "difference"):
             self.tables[name].setVisible(not loading)
             self._loading[name].setVisible(loading)
+            self._loading[name].setText(text)
+            self._loading[name].setToolTip(tip)
 
     def _show_mistake(self, session: Session) -> None:
         """The right formula beside the used one where the mistake swaps them: on the stages

@@ -20,7 +20,7 @@ from gui.colors import DEPARTED, DEPARTED_BACKGROUND, GRADES, grade_icon, grade_
 from gui.numbers import digits_text, short
 from gui.session_model import SessionModel
 from gui.stepping.formula import describe, plain_symbol
-from gui.stepping.pending import LOADING_TIP, PENDING_LOOK, blank_icon
+from gui.stepping.pending import TorchMark, blank_icon, torch_mark
 
 DIRECTION, STAGE, AGREEMENT, DIGITS = range(4)
 HEADERS = ("", "Stage", "Agreement", "Digits")
@@ -95,14 +95,15 @@ class StageList(QTreeWidget):
             self._rebuild()
             return
         departure = self._model.session.departure_index
+        mark = torch_mark(self._model.session)
         for row, pair in enumerate(pairs):
-            self._fill(self.topLevelItem(row), row, pair, departure)
+            self._fill(self.topLevelItem(row), row, pair, departure, mark)
         self._select_current()
 
     def _fill(self, item: QTreeWidgetItem, row: int, pair: StagePair,
-              departure: int | None) -> None:
+              departure: int | None, mark: TorchMark) -> None:
         info, comparison = pair.scratch.info, pair.comparison
-        look = PENDING_LOOK if pair.pending else GRADES[pair.grade]
+        look = mark.look if pair.pending else GRADES[pair.grade]
         item.setText(DIRECTION, ARROWS.get(info.direction, ""))
         first = row == departure
         item.setText(STAGE, f"{plain_symbol(info.symbol)} {DEPARTS}" if first
@@ -114,7 +115,7 @@ class StageList(QTreeWidget):
         item.setText(DIGITS, "…" if comparison is None else digits_text(comparison.digits))
         item.setTextAlignment(DIGITS, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         tip = f"{row + 1}. {describe(info)} (key {info.key})\n" + (
-            LOADING_TIP if comparison is None else
+            mark.tip if comparison is None else
             f"{look.word}: max |diff| {short(comparison.max_abs_diff)}, "
             f"max relative {short(comparison.max_rel_diff)}, "
             f"{digits_text(comparison.digits)} digits agree")

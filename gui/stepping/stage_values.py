@@ -14,7 +14,7 @@ from engine.net.stages import StageInfo
 from engine.session import Session
 from gui.numbers import exact, short
 from gui.stepping.formula import plain_symbol, symbol_key
-from gui.stepping.pending import TORCH_LOADING
+from gui.stepping.pending import TORCH_LOADING, torch_mark
 
 
 def element_diffs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,11 +53,12 @@ class Reading:
     scratch: np.generic
     torch: np.generic | None  # None while torch loads
     diff: float | None
+    missing: str = TORCH_LOADING  # what stands for torch's value while it is None
 
     def html(self) -> str:
         loading = self.torch is None
         rows = [("scratch", exact(self.scratch)),
-                ("torch", TORCH_LOADING if loading else exact(self.torch)),
+                ("torch", self.missing if loading else exact(self.torch)),
                 ("|difference|", "…" if loading else short(self.diff))]
         cells = "".join(f"<tr><td>{name}&nbsp;</td><td align='right'><tt>{value}</tt></td></tr>"
                         for name, value in rows)
@@ -92,7 +93,8 @@ def unit_reading(session: Session, column: int, unit: int) -> Reading:
     if on_units(info, column):
         index = () if info.kind == "loss" else (unit,)
         a, b, diff = _pair(session, info.key, index)
-        return Reading(f"{plain_symbol(info.symbol)}: {where}", "the current stage", a, b, diff)
+        return Reading(f"{plain_symbol(info.symbol)}: {where}", "the current stage", a, b, diff,
+                       torch_mark(session).text)
     key = forward_key(session, column)
     if key is None:
         x = session.sample[0][unit]
@@ -100,7 +102,7 @@ def unit_reading(session: Session, column: int, unit: int) -> Reading:
     index = () if key == "loss" else (unit,)
     a, b, diff = _pair(session, key, index)
     return Reading(f"{plain_symbol(_info(session, key).symbol)}: {where}", "forward value",
-                   a, b, diff)
+                   a, b, diff, torch_mark(session).text)
 
 
 def edge_reading(session: Session, layer: int, out: int, inp: int) -> Reading:
@@ -110,7 +112,8 @@ def edge_reading(session: Session, layer: int, out: int, inp: int) -> Reading:
     where = f"from unit {inp + 1} of {_column_name(layer - 1)} to unit {out + 1} of layer {layer}"
     if info.on_edges and info.key == f"dL/dw{layer}":
         a, b, diff = _pair(session, info.key, weight_index(session, out, inp))
-        return Reading(f"{plain_symbol(info.symbol)}: {where}", "the current stage", a, b, diff)
+        return Reading(f"{plain_symbol(info.symbol)}: {where}", "the current stage", a, b, diff,
+                       torch_mark(session).text)
     w = session.params[f"w{layer}"][out, inp]
     return Reading(f"{plain_symbol(f'w{layer}')}: {where}", "the weight, the same in both engines",
                    w, w, 0.0)

@@ -14,7 +14,7 @@ from gui.launch import FirstPaint
 from gui.main_window import MainWindow
 from gui.session_model import SessionModel
 from gui.stepping.array_table import as_matrix
-from gui.stepping.pending import TORCH_LOADING
+from gui.stepping.pending import TORCH_LOADING, TORCH_UNAVAILABLE
 from gui.stepping.stage_list import AGREEMENT, DIGITS
 
 
@@ -66,6 +66,7 @@ def test_while_torch_loads_the_scratch_pass_is_shown_and_torch_says_so(qtbot, lo
     assert not session.torch_ready
     np.testing.assert_array_equal(card.values_of("scratch"), as_matrix(session.stage.scratch.value))
     assert card.says_torch_loading() and not card.shows("torch") and not card.shows("difference")
+    assert card.torch_note()[0] == TORCH_LOADING
     assert TORCH_LOADING in card.badge.text() and TORCH_LOADING in card.summary.text()
     assert loading.status.agreement.text() == TORCH_LOADING
     assert loading.sample_panel.reading("loss", "torch") == TORCH_LOADING
@@ -139,10 +140,18 @@ def test_a_torch_that_cannot_be_imported_is_a_message_and_the_window_goes_on(qtb
     FirstPaint(w)
     with qtbot.waitSignal(w.model.torchFailed, timeout=60_000) as failed:
         w.show()
-    assert "torch could not be loaded (ImportError: libtorch_cpu.so" in failed.args[0]
-    assert w.status.activity.text() == failed.args[0]
+    why = failed.args[0]
+    assert "torch could not be loaded (ImportError: libtorch_cpu.so" in why
+    assert w.status.activity.text() == why
+    # torch's column says so for good, the reason in its tooltip; the scratch pass goes on
     qtbot.keyClick(w, Qt.Key.Key_F10)
     assert w.model.session.stage.key == "a1" and w.stage_card.says_torch_loading()
+    card = w.stage_card
+    assert TORCH_UNAVAILABLE in card.badge.text() and card.torch_note() == (TORCH_UNAVAILABLE, why)
+    assert w.status.agreement.text() == TORCH_UNAVAILABLE
+    assert w.sample_panel.reading("loss", "torch") == TORCH_UNAVAILABLE
+    assert w.stage_list.row_texts(0)[AGREEMENT] == "no torch"
+    assert TORCH_UNAVAILABLE in w.network_view.node_tooltip(1, 0)
 
 
 def test_an_export_and_a_comparison_while_torch_loads_do_their_work(qtbot, loading, tmp_path):
