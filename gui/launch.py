@@ -66,6 +66,9 @@ def run_window(args: argparse.Namespace | None = None) -> int:
     freeze_startup()
     recovery = Recovery(window)
     FirstPaint(window, os.environ.get(REPORT_SHOWN))
+    # the training process (which imports torch too) starts once the window's torch is in,
+    # not beside it: the first Start then finds it ready
+    window.model.torchReady.connect(window.training.panel.controller.warm)
     window.show()
     recovery.offer_restore()
     status = app.exec()

@@ -203,3 +203,29 @@ def test_screenshot_saves_the_whole_window_without_a_screen(tmp_path):
     assert image.width() >= 1280 and image.height() >= 800
     assert "stage dL/db3" in result.stdout  # 10 steps from z1
     assert not (tmp_path / "config").exists()  # a screenshot stores no settings
+
+
+def test_the_app_starts_its_training_process_once_torch_is_in_and_ends_it_on_close(qtbot):
+    """The first Start finds the child up; closing the window ends it, never pressed."""
+    from tests.helpers import gone
+    seen = []
+
+    def when_ready():
+        window = next(w for w in QApplication.topLevelWidgets()
+                      if isinstance(w, MainWindow) and w.isVisible())
+        controller = window.training.panel.controller
+
+        def child_up():
+            if controller.client is None:
+                return QTimer.singleShot(10, child_up)
+            seen.append(controller.client.pid)
+            window.close()
+
+        if not window.model.session.torch_ready:
+            window.model.torchReady.connect(child_up)
+        else:
+            child_up()
+
+    QTimer.singleShot(0, when_ready)
+    assert run_window() == 0
+    assert len(seen) == 1 and gone(seen[0])
