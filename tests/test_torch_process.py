@@ -15,9 +15,15 @@ from engine.files.datasets import default_set
 from engine.net.params import init_params, unflat
 from engine.net.reference import TorchNet, _engine_grad, torch_loss
 from engine.net.spec import NetworkSpec, preset
-from engine.train.lockstep import TrainConfig
-from engine.train.run import TrainingRun
-from engine.train.torch_process import CHECK_EVERY, MAX_PARAMS, MIN_STEPS, worthwhile
+from engine.train.lockstep import LocalTorch, Lockstep, TrainConfig
+from engine.train.run import TrainingRun, train
+from engine.train.torch_process import (
+    CHECK_EVERY,
+    MAX_PARAMS,
+    MIN_STEPS,
+    RemoteTorch,
+    worthwhile,
+)
 
 DEADLINE = 120.0   # seconds a helper may take to import torch on a loaded machine
 
@@ -237,3 +243,104 @@ def test_the_helper_finds_engine_where_it_is_not_installed():
     from engine.train.torch_process import ROOT
 
     assert (ROOT / "engine" / "train" / "torch_process.py").is_file()
+
+
+# the headless `train`: all of torch's steps in the helper, the scratch engine ahead of them
+
+
+def trained(spec: NetworkSpec, config: TrainConfig, parallel: bool, mistake: str | None = None,
+            stop_after: int | None = None) -> tuple[list, Lockstep]:
+    """The records of `train` (the first `stop_after` of them, then the generator closed) and
+    its engines after."""
+    params, data = init_params(spec, 3), default_set(spec, 30, 3)
+    lockstep = Lockstep(spec, params, data, mistake=mistake)
+    records = []
+    steps = train(spec, params, data, config, lockstep, parallel=parallel)
+    for record in steps:
+        records.append(record)
+        if len(records) == stop_after:
+            break
+    steps.close()
+    return records, lockstep
+
+
+def same_engines(a: Lockstep, b: Lockstep) -> bool:
+    return all(np.array_equal(x[k], y[k]) for x, y in zip((*a.params(), a.buffers()),
+                                                            (*b.params(), b.buffers()),
+                                                            strict=True)
+               for k in x) and a.buffers().keys() == b.buffers().keys()
+
+
+@pytest.mark.parametrize("name, config, mistake", [
+    ("2-10-10-1-sigmoid-squared", TrainConfig(lr=0.05, epochs=200), None),
+    ("2-10-10-1-sigmoid-squared-f64", TrainConfig(lr=0.05, epochs=200, shuffle=True, seed=7),
+     None),
+    ("2-2-1-tanh-bce", TrainConfig(lr=0.3, epochs=40, batch_size=4, shuffle=True), None),
+    ("2-10-10-1-sigmoid-squared", TrainConfig(lr=0.05, epochs=40), "accumulated_gradients"),
+])
+def test_train_with_the_helper_gives_the_records_and_engines_of_an_in_process_run(
+        name, config, mistake):
+    spec = (preset(name.removesuffix("-f64")).with_options(dtype="float64")
+            if name.endswith("-f64") else preset(name))
+    helped, with_helper = trained(spec, config, parallel=True, mistake=mistake)
+    local, in_process = trained(spec, config, parallel=False, mistake=mistake)
+    # every torch step came from the helper
+    assert isinstance(with_helper.torch, RemoteTorch) and with_helper.torch.local is None
+    assert helped == local and len(local) == config.epochs * -(-30 // config.batch_size)
+    assert same_engines(with_helper, in_process)
+
+
+@pytest.mark.parametrize("stop_after", [1, 700])
+@pytest.mark.parametrize("mistake", [None, "accumulated_gradients"])
+def test_a_train_stopped_early_leaves_the_engines_of_its_last_record(stop_after, mistake):
+    """The scratch engine runs ahead of torch's steps: a run left after `stop_after` records
+    sets it back, so the engines are those of the last record, as in-process."""
+    spec, config = preset("2-10-10-1-sigmoid-squared"), TrainConfig(lr=0.05, epochs=100)
+    helped, with_helper = trained(spec, config, True, mistake, stop_after)
+    local, in_process = trained(spec, config, False, mistake, stop_after)
+    assert helped == local and len(helped) == stop_after
+    assert same_engines(with_helper, in_process)
+    # and they go on from there with the same numbers (torch in this process now)
+    data = default_set(spec, 30, 3)
+    rows = np.array([stop_after % len(data)])
+    assert with_helper.step(rows, 0.05) == in_process.step(rows, 0.05)
+    assert same_engines(with_helper, in_process)
+
+
+def test_a_helper_that_dies_mid_train_leaves_it_going_in_process():
+    spec, config = preset("2-10-10-1-sigmoid-squared"), TrainConfig(lr=0.05, epochs=60)
+    params, data = init_params(spec, 3), default_set(spec, 30, 3)
+    lockstep = Lockstep(spec, params, data)
+    records = []
+    for record in train(spec, params, data, config, lockstep, parallel=True):
+        records.append(record)
+        if record.step == 100:
+            lockstep.torch.helper.process.kill()
+    assert lockstep.torch.local is not None                  # it went on in-process
+    local, in_process = trained(spec, config, parallel=False)
+    assert records == local
+    assert same_engines(lockstep, in_process)
+
+
+def test_a_helper_that_cannot_start_leaves_train_in_process(monkeypatch):
+    spec, config = preset("2-10-10-1-sigmoid-squared"), TrainConfig(lr=0.05, epochs=10)
+
+    def no_process(*args, **kwargs):
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    helped, with_helper = trained(spec, config, parallel=True)
+    assert isinstance(with_helper.torch, LocalTorch)
+    local, in_process = trained(spec, config, parallel=False)
+    assert helped == local and same_engines(with_helper, in_process)
+
+
+def test_only_long_trains_of_small_nets_use_a_helper():
+    spec = preset("2-10-10-1-sigmoid-squared")
+    params, data = init_params(spec, 3), default_set(spec, 10, 3)
+    lockstep = Lockstep(spec, params, data)
+    list(train(spec, params, data, TrainConfig(epochs=2), lockstep))
+    assert isinstance(lockstep.torch, LocalTorch)
+    lockstep = Lockstep(spec, params, data)
+    next(train(spec, params, data, TrainConfig(epochs=MIN_STEPS // 10), lockstep))
+    assert isinstance(lockstep._torch, RemoteTorch)

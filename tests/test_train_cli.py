@@ -1,0 +1,78 @@
+"""`app.py train` with torch's half in the helper: the same output and files as in one process,
+and this process never loads torch; its whole-process benchmark runs and reports."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import bench_train_cli
+from bench.__main__ import modules
+from engine.train.torch_process import MIN_STEPS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# app.main in a fresh interpreter, with or without the helper; then which of torch's modules
+# this process loaded, on stderr's last line
+RUN = """
+import json, sys
+import engine.train.torch_process as helper
+import app
+if sys.argv[1] == "in-process":
+    helper.MIN_STEPS = 10**12
+code = app.main(sys.argv[2:])
+print(json.dumps(["torch" in sys.modules, code]), file=sys.stderr)
+"""
+
+
+def train(mode: str, *args: str) -> tuple[str, bool, int]:
+    """stdout of `app.py train ARGS`, whether torch was loaded here, the exit code."""
+    result = subprocess.run([sys.executable, "-c", RUN, mode, "train", *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    loaded, code = json.loads(result.stderr.splitlines()[-1])
+    return result.stdout, loaded, code
+
+
+@pytest.mark.parametrize("options", [
+    ["--dtype", "float32"],
+    ["--dtype", "float64", "--shuffle", "--seed", "5"],
+    ["--dtype", "float32", "--inject", "accumulated_gradients", "--lr", "0.01"],
+])
+@pytest.mark.parametrize("json_out", [True, False])
+def test_train_prints_and_writes_the_same_with_the_helper_and_without(tmp_path, options,
+                                                                      json_out):
+    epochs = MIN_STEPS // 50   # 50 samples: a run long enough for the helper
+    common = ["--samples", "50", "--epochs", str(epochs), "--lr", "0.05", *options,
+              *(["--json"] if json_out else [])]
+    helped, helped_loaded, helped_code = train(
+        "helper", *common, "--save-model", str(tmp_path / "helped.json"))
+    local, local_loaded, local_code = train(
+        "in-process", *common, "--save-model", str(tmp_path / "local.json"))
+    assert helped_code == local_code == 0
+    assert not helped_loaded, "the run loaded torch although the helper did torch's half"
+    assert local_loaded
+    # every loss, difference and drift, printed in full with --json; the files byte for byte
+    assert helped.replace("helped.json", "local.json") == local
+    assert (tmp_path / "helped.json").read_bytes() == (tmp_path / "local.json").read_bytes()
+    if json_out:
+        assert json.loads(helped)["steps"] == epochs * 50
+
+
+def test_a_diverging_run_stops_the_same_way_with_the_helper(tmp_path):
+    common = ["--samples", "50", "--epochs", str(MIN_STEPS // 50), "--lr", "1e6", "--json",
+              "--save-model", str(tmp_path / "never.json")]
+    helped, helped_loaded, helped_code = train("helper", *common)
+    local, _, local_code = train("in-process", *common)
+    assert helped_code == local_code == 1 and helped == local and not helped_loaded
+    assert not (tmp_path / "never.json").exists()
+
+
+def test_the_whole_process_benchmark_runs_and_reports(capsys):
+    bench_train_cli.main(bench_train_cli.Sizes(epochs=2, rounds=1))
+    out = capsys.readouterr().out
+    assert "app.py train vs a plain-loop script, 200 steps, whole processes" in out
+    assert "vs target 3x" in out and ("PASS" in out or "MISS" in out)
+    assert "its first row after" in out
+    assert "bench.bench_train_cli" in modules()
