@@ -31,8 +31,9 @@ from gui.training.plot_curves import LogCurvePlot
 from gui.training.plot_heatmaps import LayerHeatmaps
 from gui.training.plot_surface import SurfacePanel
 
-REDRAW_MS = 50      # each curve plot, then the pictures, in turn: each 5 times a second
+REDRAW_MS = 40      # each curve plot, the surface, the heatmaps in turn: each 5 times a second
 REVEAL_STEP_MS = 20     # between the first paints of two panels (see reveal)
+PICTURES = ("surface", "heatmaps")   # drawn from the parameters, not the records
 STATE_INTERVAL = 0.5    # seconds between two drawings of the surface and the heatmaps
 ENGINES = {"scratch": QColor("#d95f02"), "torch": QColor("#1f78b4")}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -93,8 +94,8 @@ class TrainingPlots(QWidget):
         self.threshold: float | None = None
         self._drawn_spec: NetworkSpec | None = None
         self._state: tuple[NetworkSpec, Params, Dataset, object] | None = None
-        self._state_dirty = False
-        self._state_drawn_at = -math.inf
+        self._undrawn: set[str] = set()     # of PICTURES, those behind the state
+        self._drawn_at = dict.fromkeys(PICTURES, -math.inf)
         self.run_history = RunHistory(())
         self.timer = QTimer(self)
         self._turn = 0
@@ -133,7 +134,8 @@ class TrainingPlots(QWidget):
         self._follow(RunHistory(names))
         self.diverged_line.setVisible(False)
         self._configure(spec)
-        self._state, self._state_dirty = None, False
+        self._state = None
+        self._undrawn.clear()
         self.set_threshold(threshold)
 
     def _configure(self, spec: NetworkSpec) -> None:
@@ -184,7 +186,11 @@ class TrainingPlots(QWidget):
         heatmaps, whose gradients are those of `sample_x`: a row index of `data`, the inputs
         of one of its rows, or None for the first sample."""
         self._state = (spec, params, data, sample_x)
-        self._state_dirty = True
+        self._undrawn.update(PICTURES)
+
+    @property
+    def _state_dirty(self) -> bool:
+        return bool(self._undrawn)
 
     def reveal(self, *show: Callable[[], None]) -> None:
         """Show these plots with the steps `show` (which lay them out), then paint their panels
@@ -211,17 +217,17 @@ class TrainingPlots(QWidget):
 
     @Slot()
     def _on_timer(self) -> None:
-        # the three curve plots and the pictures take turns: one tick's work is the largest
-        # of the four, not their sum (the three curve plots and their repaints took 10-24 ms
-        # together, the pictures 2-12 ms)
+        # the three curve plots, the surface and the heatmaps take turns: one tick's work is
+        # the largest of the five, not their sum (the three curve plots and their repaints
+        # took 10-24 ms together, the surface and heatmaps 2-12 ms)
         plots = (self.loss_plot, self.diff_plot, self.drift_plot)
-        self._turn = (self._turn + 1) % (len(plots) + 1)
+        self._turn = (self._turn + 1) % (len(plots) + len(PICTURES))
         if self._turn < len(plots):
             plots[self._turn].redraw()
             if self._turn == 0:
                 self._show_diverged()
         else:
-            self._draw_pictures(now=False)
+            self._draw_pictures(now=False, which=(PICTURES[self._turn - len(plots)],))
 
     def _draw_curves(self) -> None:
         for plot in (self.loss_plot, self.diff_plot, self.drift_plot):
@@ -234,23 +240,28 @@ class TrainingPlots(QWidget):
             self.diverged_line.setValue(diverged_at)
             self.diverged_line.setVisible(True)
 
-    def _draw_pictures(self, now: bool) -> None:
-        """The surface and the heatmaps, if they changed and (unless `now`) were last drawn
-        STATE_INTERVAL ago or more."""
-        due = now or time.monotonic() - self._state_drawn_at >= STATE_INTERVAL
-        if self._state_dirty and due and self._state is not None:
-            self._draw_state(*self._state)
+    def _draw_pictures(self, now: bool, which: tuple[str, ...] = PICTURES) -> None:
+        """The pictures `which` (the surface, the heatmaps) that changed and (unless `now`)
+        were last drawn STATE_INTERVAL ago or more."""
+        if self._state is None:
+            return
+        for name in which:
+            due = now or time.monotonic() - self._drawn_at[name] >= STATE_INTERVAL
+            if name in self._undrawn and due:
+                self._draw_state(name, *self._state)
 
-    def _draw_state(self, spec: NetworkSpec, params: Params, data: Dataset,
+    def _draw_state(self, name: str, spec: NetworkSpec, params: Params, data: Dataset,
                     sample_x: int | np.ndarray | None) -> None:
         if spec != self._drawn_spec:
             self._configure(spec)
-        self.surface.show_state(spec, params, data)
-        index = sample_index(data, sample_x)
-        x, y = data.sample(index)
-        self.heatmaps.show_state(spec, params, x, y, f"sample {index + 1}")
-        self._state_dirty = False
-        self._state_drawn_at = time.monotonic()
+        if name == "surface":
+            self.surface.show_state(spec, params, data)
+        else:
+            index = sample_index(data, sample_x)
+            x, y = data.sample(index)
+            self.heatmaps.show_state(spec, params, x, y, f"sample {index + 1}")
+        self._undrawn.discard(name)
+        self._drawn_at[name] = time.monotonic()
 
     def ask_save_path(self, title: str, file_filter: str, name: str,
                       suffix: str) -> str | None:
