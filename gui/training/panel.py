@@ -8,7 +8,8 @@ the step the user is looking at."""
 import logging
 import time
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -21,6 +22,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
+    QStyle,
+    QStyleOptionSlider,
     QVBoxLayout,
     QWidget,
 )
@@ -35,6 +38,33 @@ from gui.training.controller import TrainController
 
 log = logging.getLogger(__name__)
 
+TRAVEL_MS = 150   # a key held on the slider moves it many steps: the explorer follows the last
+SPEED_EVERY = 0.5  # s between two updates of the steps-per-second figure
+PROGRESS = "step %v of %m"
+
+
+class TimeSlider(QSlider):
+    """The time-travel slider: a click on its groove puts the handle there (not a page
+    further), and from there it drags as usual."""
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.maximum() > self.minimum():
+            option = QStyleOptionSlider()
+            self.initStyleOption(option)
+            style = self.style()
+            handle = style.subControlRect(QStyle.ComplexControl.CC_Slider, option,
+                                          QStyle.SubControl.SC_SliderHandle, self)
+            at = event.position().toPoint()
+            if not handle.contains(at):
+                groove = style.subControlRect(QStyle.ComplexControl.CC_Slider, option,
+                                              QStyle.SubControl.SC_SliderGroove, self)
+                span = max(groove.width() - handle.width(), 1)
+                x = at.x() - groove.x() - handle.width() // 2
+                self.setValue(QStyle.sliderValueFromPosition(
+                    self.minimum(), self.maximum(), min(max(x, 0), span), span,
+                    option.upsideDown))
+        super().mousePressEvent(event)
+
 
 class TrainingPanel(QWidget):
     """Controls of a training run on `model`'s network and data."""
@@ -48,7 +78,10 @@ class TrainingPanel(QWidget):
         self.model = model
         self.controller = controller or TrainController(self)
         self._start_params = None
-        self._counted = (0, time.monotonic())
+        # (step, time) where the steps-per-second figure counts from, and where the run's
+        # stretch since Start counts from (None until its first records came)
+        self._counted: tuple[int, float] | None = None
+        self._stretch: tuple[int, float] | None = None
         self._last: StepRecord | None = None
         self._pending: str | None = None   # what to do once the loop has stopped: stop, reset
         self._travel_to: int | None = None  # the slider's step whose state was asked for
@@ -124,7 +157,9 @@ class TrainingPanel(QWidget):
         self.buttons["Reset"].clicked.connect(self.reset)
 
         self.progress = QProgressBar()
-        self.progress.setFormat("step %v of %m")
+        self.progress.setFormat("no run")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
         self.progress.setToolTip("Steps run of the whole run")
         self.speed = QLabel("")
         self.speed.setToolTip("Steps per second of both engines together")
@@ -135,12 +170,20 @@ class TrainingPanel(QWidget):
         self.smaller.clicked.connect(self._smaller_lr)
         self.smaller.hide()
 
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = TimeSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip("Time travel: show the stepping view at any step run so far "
-                               "(the parameters before that step, and its sample)")
+                               "(the parameters before that step, and its sample). Drag, "
+                               "click, or use the arrows, PgUp/PgDn, Home and End")
         self.slider.setMinimum(1)
+        self.slider.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.slider.sliderReleased.connect(self._travel)
         self.slider.valueChanged.connect(self._slider_label)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self._placing = False      # the panel itself sets the slider: no travel
+        self._travel_soon = QTimer(self)
+        self._travel_soon.setSingleShot(True)
+        self._travel_soon.setInterval(TRAVEL_MS)
+        self._travel_soon.timeout.connect(self._travel)
         self.slider_label = QLabel("")
 
         layout = QVBoxLayout(self)
@@ -193,9 +236,12 @@ class TrainingPanel(QWidget):
             self.controller.load(training, self.breakpoints())
             self.progress.setRange(0, training.total)
             self.progress.setValue(0)
+            self.progress.setFormat(PROGRESS)
+            self.outcome.setText("")
+            self.speed.setText("")
             self.smaller.hide()
             self.runReset.emit(training)
-        self._counted = (self.training.step, time.monotonic())
+        self._counted = self._stretch = None
         self._say("training…")
         self.controller.start(max_steps)
 
@@ -221,8 +267,11 @@ class TrainingPanel(QWidget):
     def _drop_run(self) -> None:
         self.controller.load(None)
         self._start_params, self._last = None, None
+        self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.slider.setMaximum(1)
+        self.progress.setFormat("no run")
+        self.speed.setText("")
+        self._place_slider(1)
         self.slider_label.setText("")
         self.outcome.setText("")
         self.smaller.hide()
@@ -240,11 +289,17 @@ class TrainingPanel(QWidget):
     def _on_records(self, records: list[StepRecord]) -> None:
         self._last = records[-1]
         self.progress.setValue(self._last.step)
+        now = time.monotonic()
+        if self._counted is None:
+            self._counted = self._stretch = (self._last.step, now)
+            return
         step, since = self._counted
-        elapsed = time.monotonic() - since
-        if elapsed >= 0.5:
-            self.speed.setText(f"{(self._last.step - step) / elapsed:,.0f} steps/s")
-            self._counted = (self._last.step, time.monotonic())
+        if now - since >= SPEED_EVERY:
+            self._show_speed(self._last.step - step, now - since)
+            self._counted = (self._last.step, now)
+
+    def _show_speed(self, steps: int, seconds: float) -> None:
+        self.speed.setText(f"{steps / seconds:,.0f} steps/s")
 
     @Slot(str)
     def _on_stopped(self, outcome: str) -> None:
@@ -253,8 +308,11 @@ class TrainingPanel(QWidget):
             self.reset()
             return
         training = self.training
-        self.slider.setMaximum(max(training.step, 1))
-        self.slider.setValue(training.step)
+        self._place_slider(training.step, training.step)
+        if self._stretch is not None:     # the stretch since Start, as a whole
+            step, since = self._stretch
+            if training.step > step and time.monotonic() - since >= 0.1:
+                self._show_speed(training.step - step, time.monotonic() - since)
         if outcome in (DONE, INTERRUPTED, STEPS):
             self._show_current()
             text = {DONE: f"finished: {training.step} steps",
@@ -297,7 +355,7 @@ class TrainingPanel(QWidget):
         training = self.training
         if training is not None:
             self._show_current()
-            self.slider.setMaximum(max(training.step, 1))
+            self._place_slider(training.step)
             text += (f"; the window keeps step {training.state_step}, the last state it "
                      "received (Start begins a new run from there)")
         self.outcome.setText(text)
@@ -324,9 +382,10 @@ class TrainingPanel(QWidget):
         broke = training.broke_from
         if broke is not None and broke[0] == step - 1:
             self._show_state(step, broke[1])
-        elif self.controller.travel(step - 1):
-            self._travel_to = step
-        else:
+            return
+        self._travel_to = step      # first: the answer may come within the call
+        if not self.controller.travel(step - 1):
+            self._travel_to = None
             self._say("time travel needs the training process, which has stopped; "
                       "Start begins a new run")
 
@@ -334,8 +393,26 @@ class TrainingPanel(QWidget):
         self.model.session.set_params(*state)
         self.model.session.go_to_sample(int(self.training.schedule.batch(step)[0]))
 
+    def _place_slider(self, maximum: int, value: int | None = None) -> None:
+        """The slider over steps 1..maximum (at `value`), set by the panel: no travel."""
+        self._placing = True
+        try:
+            self.slider.setMaximum(max(maximum, 1))
+            if value is not None:
+                self.slider.setValue(value)
+        finally:
+            self._placing = False
+
+    @Slot(int)
+    def _slider_moved(self, _step: int) -> None:
+        """A key or a click moved the slider: travel there once it rests (a drag travels
+        when the handle is let go)."""
+        if not self._placing and not self.slider.isSliderDown():
+            self._travel_soon.start()
+
     @Slot()
     def _travel(self) -> None:
+        self._travel_soon.stop()
         if self.training is not None and not self.controller.running:
             self._show_step(self.slider.value())
 
@@ -383,6 +460,9 @@ class TrainingPanel(QWidget):
     def _sync(self, *_) -> None:
         running = self.controller.running
         has_run = self.training is not None
+        if has_run and not running:       # a stopped run ends where it is: "step N of N"
+            self.progress.setRange(0, max(self.training.total, 1))
+            self.progress.setValue(self.training.step)
         # after a finished or stopped run, Start and Step begin a new one from where it ended
         self.buttons["Start"].setEnabled(not running)
         self.buttons["Step"].setEnabled(not running)

@@ -195,15 +195,21 @@ def test_time_travel_restores_both_engines_exactly(qtbot, panel):
     assert "step 37 (epoch 2, sample" in panel.slider_label.text()
 
 
-def test_an_old_answer_never_moves_the_view(qtbot, panel):
-    """The slider moved twice before the child answered: only the last move is shown."""
+def test_an_old_answer_never_moves_the_view(qtbot, panel, monkeypatch):
+    """The slider moved twice before the window read the child's answers: only the last move
+    is shown."""
     run_to_stop(qtbot, panel, panel.buttons["Start"].click)
-    for step in (10, 20):
-        panel.slider.setValue(step)
-        panel.slider.sliderReleased.emit()
+    shown = []
+    panel.model.session.subscribe(lambda event: shown.append(panel.model.session.params))
+    with monkeypatch.context() as unread:       # both asked before either answer is read
+        unread.setattr(panel.controller, "_pump", lambda *args: None)
+        for step in (10, 20):
+            panel.slider.setValue(step)
+            panel.slider.sliderReleased.emit()
     with qtbot.waitSignal(panel.controller.travelled, timeout=20_000,
                           check_params_cb=lambda step, state: step == 19):
         pass
+    assert not any(same_params(p, in_process(panel, 9).lockstep.params()[0]) for p in shown)
     expected = in_process(panel, 19).lockstep.params()[0]
     assert same_params(panel.model.session.params, expected)
 
@@ -263,3 +269,70 @@ def test_closing_mid_run_ends_the_helper(qtbot, panel):
     pids = child_pids(panel)
     panel.shutdown()
     assert all(gone(pid) for pid in pids)
+
+
+def test_a_new_run_clears_what_the_last_one_said_and_the_bar_agrees(qtbot, panel):
+    assert panel.progress.text() == "no run"
+    panel.epochs.setValue(3)
+    run_to_stop(qtbot, panel, panel.buttons["Start"].click)
+    assert panel.outcome.text() == "finished: 60 steps" and panel.progress.text() == "step 60 of 60"
+    with qtbot.waitSignal(panel.controller.stopped, timeout=20_000):
+        panel.buttons["Start"].click()               # a new run from where that one ended
+        assert panel.outcome.text() == "" and panel.progress.text() == "step 0 of 60"
+    panel.epochs.setValue(100_000)
+    panel.buttons["Reset"].click()
+    with qtbot.waitSignal(panel.controller.records, timeout=20_000):
+        panel.buttons["Start"].click()
+    assert run_to_stop(qtbot, panel, panel.stop) == "interrupted"
+    step = panel.training.step
+    assert "stopped after step" in panel.outcome.text()
+    assert panel.progress.value() == panel.progress.maximum() == step   # not "of 2,000,000"
+    panel.buttons["Reset"].click()
+    assert panel.progress.text() == "no run" and panel.outcome.text() == ""
+
+
+def test_the_steps_per_second_figure_is_shown(qtbot, panel):
+    panel.epochs.setValue(100_000)
+    with qtbot.waitSignal(panel.controller.records, timeout=20_000):
+        panel.buttons["Start"].click()
+    qtbot.waitUntil(lambda: panel.speed.text().endswith(" steps/s"), timeout=20_000)
+    assert float(panel.speed.text().split()[0].replace(",", "")) > 0
+    run_to_stop(qtbot, panel, panel.buttons["Pause"].click)
+    assert float(panel.speed.text().split()[0].replace(",", "")) > 0   # the stretch's mean
+
+
+def travelled_to(qtbot, panel, act) -> int:
+    with qtbot.waitSignal(panel.controller.travelled, timeout=20_000) as blocker:
+        act()
+    return blocker.args[0] + 1
+
+
+def test_time_travel_follows_the_keyboard(qtbot, panel):
+    from PySide6.QtCore import Qt
+    panel.epochs.setValue(5)
+    run_to_stop(qtbot, panel, panel.buttons["Start"].click)
+    expected = in_process(panel, 100).timeline
+    slider, session = panel.slider, panel.model.session
+    for key, step in ((Qt.Key.Key_Home, 1), (Qt.Key.Key_Right, 2), (Qt.Key.Key_End, 100),
+                      (Qt.Key.Key_Left, 99), (Qt.Key.Key_PageUp, 100),
+                      (Qt.Key.Key_PageDown, 100 - slider.pageStep())):
+        assert travelled_to(qtbot, panel, lambda k=key: qtbot.keyClick(slider, k)) == step
+        assert slider.value() == step
+        assert same_params(session.params, expected.params_at(step - 1)[0]), (key, step)
+        assert session.sample_index == int(expected.batch(step)[0])
+
+
+def test_time_travel_follows_a_click_on_the_groove(qtbot, panel):
+    from PySide6.QtCore import QPoint, Qt
+    panel.epochs.setValue(5)
+    run_to_stop(qtbot, panel, panel.buttons["Start"].click)
+    expected = in_process(panel, 100).timeline
+    panel.resize(400, panel.sizeHint().height())
+    panel.show()
+    qtbot.waitExposed(panel)
+    slider = panel.slider
+    at = QPoint(slider.width() // 4, slider.height() // 2)
+    step = travelled_to(qtbot, panel, lambda: qtbot.mouseClick(slider, Qt.MouseButton.LeftButton,
+                                                                pos=at))
+    assert step == slider.value() and 15 <= step <= 35        # where it was clicked, not a page
+    assert same_params(panel.model.session.params, expected.params_at(step - 1)[0])
