@@ -295,7 +295,8 @@ def _serve(incoming: Connection, outgoing: Connection) -> None:
         for k in range(count):
             x, y = batch_arrays(data, schedule.batch(step + k + 1))
             loss, grads, after = engine.step(x, y, config.lr)
-            rows[k, 0], rows[k, 1:1 + n], rows[k, 1 + n:] = loss, grads, after
+            row = rows[k]
+            row[0], row[1:1 + n], row[1 + n:] = loss, grads, after
         header[:] = step + 1, count
         outgoing.send_bytes(header.tobytes() + rows[:count].tobytes())
         step += count
