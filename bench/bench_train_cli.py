@@ -46,7 +46,7 @@ print(worst)
 @dataclass(frozen=True)
 class Sizes:
     epochs: int = 300   # of SAMPLES steps each: 30,000 steps
-    rounds: int = 3
+    rounds: int = 5
 
 
 FULL = Sizes()
