@@ -15,7 +15,7 @@ from engine.files.datasets import default_set
 from engine.net.params import init_params, unflat
 from engine.net.reference import TorchNet, _engine_grad, torch_loss
 from engine.net.spec import NetworkSpec, preset
-from engine.train.lockstep import LocalTorch, Lockstep, TrainConfig
+from engine.train.lockstep import LocalTorch, Lockstep, Schedule, TrainConfig
 from engine.train.run import TrainingRun, train
 from engine.train.torch_process import (
     CHECK_EVERY,
@@ -344,3 +344,66 @@ def test_only_long_trains_of_small_nets_use_a_helper():
     lockstep = Lockstep(spec, params, data)
     next(train(spec, params, data, TrainConfig(epochs=MIN_STEPS // 10), lockstep))
     assert isinstance(lockstep._torch, RemoteTorch)
+
+
+class SlowHelper:
+    """A stand-in for the helper's side of a run (RemoteTorch): torch's numbers, computed
+    here, "arrive" only after `waits` looks at whether they have; every call is logged."""
+
+    def __init__(self, spec: NetworkSpec, params: dict, waits: int, log: list):
+        self.local, self.waits, self.log = LocalTorch(spec, params), waits, log
+        self.helper = self   # what the run closes
+
+    def waiting(self) -> bool:
+        self.waits -= 1
+        return self.waits >= 0
+
+    def step(self, x, y, lr):
+        self.log.append("torch")
+        return self.local.step(x, y, lr)
+
+    def params(self):
+        return self.local.params()
+
+    def close(self) -> None:
+        self.log.append("closed")
+
+
+def run_ahead(waits: int, monkeypatch, ahead_bytes: int | None = None) -> tuple[list, list]:
+    """The records of a run on SlowHelper, and the order in which the engines stepped."""
+    from engine.train import run as run_module
+
+    if ahead_bytes is not None:
+        monkeypatch.setattr(run_module, "AHEAD_BYTES", ahead_bytes)
+    spec, config = preset("2-10-10-1-sigmoid-squared"), TrainConfig(lr=0.05, epochs=4)
+    params, data = init_params(spec, 3), default_set(spec, 30, 3)
+    lockstep, log = Lockstep(spec, params, data), []
+    scratch_step = lockstep.scratch_step
+
+    def logged(*args, **kwargs):
+        log.append("scratch")
+        return scratch_step(*args, **kwargs)
+
+    monkeypatch.setattr(lockstep, "scratch_step", logged)
+    remote = SlowHelper(spec, params, waits, log)
+    records = list(run_module._train_ahead(lockstep, Schedule(len(data), config), config.lr,
+                                           remote))
+    return records, log
+
+
+def test_the_scratch_engine_steps_on_while_torch_has_not_answered(monkeypatch):
+    records, log = run_ahead(waits=50, monkeypatch=monkeypatch)
+    # the first step, then one more for each look that found torch's numbers not there
+    assert log[:52] == ["scratch"] * 51 + ["torch"]
+    assert log.count("scratch") == log.count("torch") == 120 and log[-1] == "closed"
+    local, _ = trained(preset("2-10-10-1-sigmoid-squared"), TrainConfig(lr=0.05, epochs=4),
+                       parallel=False)
+    assert records == local
+
+
+def test_the_scratch_engine_runs_ahead_only_so_far(monkeypatch):
+    spec = preset("2-10-10-1-sigmoid-squared")
+    row = 2 * spec.n_params * 4 + 256
+    _, log = run_ahead(waits=10**6, monkeypatch=monkeypatch, ahead_bytes=10 * row)
+    ahead = [log[:i].count("scratch") - log[:i].count("torch") for i in range(len(log))]
+    assert max(ahead) == 10

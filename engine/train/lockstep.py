@@ -146,12 +146,13 @@ class Lockstep:
     @property
     def torch(self) -> TorchSide:
         if self._torch is None:
-            self._torch = LocalTorch(self.spec, self._torch_start)
+            self.torch = LocalTorch(self.spec, self._torch_start)
         return self._torch
 
     @torch.setter
     def torch(self, side: TorchSide) -> None:
         self._torch = side
+        self._torch_start = {}   # the torch side holds them now
 
     @classmethod
     def from_params(cls, spec: NetworkSpec, scratch: Mapping[str, np.ndarray],
