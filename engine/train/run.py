@@ -4,6 +4,9 @@ The loop is a plain function taking a `state` object (Orange3's pattern): it adv
 hands records to `state.report` in batches at most every `report_every` seconds (and once more
 before it returns), checks `state.interrupted()` between steps, and stops at a breakpoint.
 It knows nothing of threads or Qt, and is tested directly with a mock state.
+
+`train` is the headless run (`app.py train`): a generator of every step's record, whose long
+runs overlap the two engines across two processes from the first step (see `train`).
 """
 
 import math

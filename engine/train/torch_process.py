@@ -37,7 +37,7 @@ MAX_PARAMS = 100_000       # bigger nets would spend more on the pipe than the h
 CHUNK_BYTES = 256 * 1024   # the most one message carries; the first ones are smaller
 PIPE_BYTES = 1024 * 1024   # the pipe holds a few chunks, so the helper can run ahead
 SILENCE = 10.0             # seconds without a chunk after which the helper counts as dead
-FIRST_SILENCE = 30.0       # the same for the first chunk, which comes after torch's import
+FIRST_SILENCE = 60.0       # the same for the first chunk, which comes after torch's import
 CHECK_EVERY = 64           # steps between looks at whether a starting helper is ready
 _READY = b"ready"
 # the folder holding engine/: the child imports it from there even when it is not installed
