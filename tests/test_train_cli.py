@@ -2,6 +2,9 @@
 and this process never loads torch; its whole-process benchmark runs and reports."""
 
 import json
+import os
+import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +79,39 @@ def test_the_whole_process_benchmark_runs_and_reports(capsys):
     assert "vs target 3x" in out and ("PASS" in out or "MISS" in out)
     assert "its first row after" in out
     assert "bench.bench_train_cli" in modules()
+
+
+def test_the_helper_goes_when_train_is_killed():
+    """kill -9 of `app.py train` mid-run leaves no helper behind: it sees its pipe close."""
+    app = subprocess.Popen([sys.executable, "app.py", "train", "--epochs", "100000"], cwd=ROOT,
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        for _ in range(3):   # the network, the column names, epoch 1: torch's steps came
+            app.stdout.readline()
+        helpers = [pid for pid in children(app.pid) if b"engine.train.torch_process" in
+                   Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(helpers) == 1
+        gone = os.pidfd_open(helpers[0])
+        try:
+            os.kill(app.pid, signal.SIGKILL)
+            app.wait(timeout=10)
+            # readable once the process has exited (zombies count: they hold nothing)
+            assert select.select([gone], [], [], 30)[0], "the helper outlived the app"
+        finally:
+            os.close(gone)
+    finally:
+        app.kill()
+        app.wait()
+        app.stdout.close()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
