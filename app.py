@@ -18,6 +18,15 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{printable(f'{self.prog}: {message}')} (see {self.prog} --help)\n")
 
 
+def window_size(text: str) -> tuple[int, int]:
+    """ "1366x768" as (1366, 768)."""
+    width, x, height = text.lower().partition("x")
+    if not (x and width.isdecimal() and height.isdecimal()) or \
+            not (200 <= int(width) <= 8000 and 200 <= int(height) <= 8000):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a window size such as 1366x768")
+    return int(width), int(height)
+
+
 def build_parser() -> argparse.ArgumentParser:
     # imported here, not at the top, so that a Ctrl-C while torch loads is caught by main
     from cli import compare_cmd, export_cmd, train_cmd
@@ -29,9 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
     parser.add_argument("--screenshot", metavar="FILE",
                         help="build the window (offscreen without a screen), save a PNG of it "
-                             "at 1280x800 to FILE and exit")
+                             "to FILE and exit")
     parser.add_argument("--step", type=int, default=0, metavar="N",
-                        help="with --screenshot: take N steps through the first sample first")
+                        help="with --screenshot: take N steps through the sample first")
+    parser.add_argument("--size", type=window_size, default=(1600, 1000), metavar="WxH",
+                        help="with --screenshot: the window's size (default 1600x1000)")
+    parser.add_argument("--train", type=int, default=0, metavar="STEPS",
+                        help="with --screenshot: train STEPS SGD steps first, so the live "
+                             "plots show")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for module in (export_cmd, compare_cmd, train_cmd):
         module.add_parser(commands)
@@ -54,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from gui.launch import run_window, screenshot  # Qt only when the window is wanted
 
     if args.screenshot:
-        return screenshot(args.screenshot, args.step)
+        return screenshot(args.screenshot, args.step, args.size, args.train)
     return run_window(args)
 
 

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QTimer, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject, QSettings, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 from engine.session import Session
@@ -26,7 +26,8 @@ from gui.main_window import MainWindow
 from gui.session_model import SessionModel
 from gui.settings import APPLICATION, ORGANIZATION, last_network, open_settings
 
-SCREENSHOT_SIZE = (1280, 800)
+SCREENSHOT_SIZE = (1600, 1000)
+SCREENSHOT_TRAIN_WAIT_MS = 120_000   # the longest a screenshot's training may take
 REPORT_SHOWN = "BPX_REPORT_SHOWN"
 TORCH_AT_THE_LATEST_MS = 3000  # torch's import starts then even if the window has not painted
 log = logging.getLogger(__name__)
@@ -142,19 +143,35 @@ def _dispose(window: MainWindow) -> None:
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
-def screenshot(path: str, steps: int = 0) -> int:
-    """Build the window at 1280x800 with default settings, take `steps` steps through the
-    first sample and save the whole window as a PNG at `path`. 0 when saved, 2 when not."""
+def screenshot(path: str, steps: int = 0, size: tuple[int, int] = SCREENSHOT_SIZE,
+               train: int = 0) -> int:
+    """Build the window at `size` with default settings, train `train` SGD steps (through the
+    training process, so the live plots show), take `steps` steps through the current sample,
+    and save the whole window as a PNG at `path`. 0 when saved, 2 when not."""
     app = _application()
     window = build_window(None)
-    window.resize(*SCREENSHOT_SIZE)
+    window.resize(*size)
+    if train > 0:   # before the window exists: its size limits settle once (see MainWindow)
+        window.training.plots_dock.show()
+        window.layout().activate()
+    window.show()
+    app.processEvents()
+    if train > 0 and not _train_for_screenshot(window, train):
+        print(f"backprop-explorer: the training for the screenshot did not finish: "
+              f"{window.training.panel.outcome.text()}", file=sys.stderr)
+        window.unsaved.mark_saved()
+        window.close()
+        _dispose(window)
+        return 2
     for _ in range(max(0, steps)):
         window.model.session.step()
-    window.show()
+    app.processEvents()
+    window.training.plots.redraw()
     app.processEvents()
     image = window.grab()
     stage = window.model.session.stage.key
     saved = image.save(path, "PNG")
+    window.unsaved.mark_saved()     # a picture has nothing to keep: close without asking
     window.close()
     _dispose(window)
     if not saved:
@@ -162,3 +179,19 @@ def screenshot(path: str, steps: int = 0) -> int:
         return 2
     print(f"{path}: {image.width()}x{image.height()}, stage {stage}")
     return 0
+
+
+def _train_for_screenshot(window: MainWindow, steps: int) -> bool:
+    """Run `steps` steps of SGD in `window`, waiting in an event loop; whether they ran."""
+    panel = window.training.panel
+    samples = len(window.model.session.data)
+    panel.epochs.setValue(max(1, -(-steps // samples)))
+    loop = QEventLoop()
+    for signal in (panel.controller.stopped, panel.controller.failed, panel.controller.refused,
+                   panel.controller.lost):
+        signal.connect(loop.quit)
+    QTimer.singleShot(SCREENSHOT_TRAIN_WAIT_MS, loop.quit)
+    panel.start(steps)
+    loop.exec()
+    return panel.training is not None and panel.training.step >= min(steps,
+                                                                     panel.training.total)

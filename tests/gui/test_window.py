@@ -205,6 +205,26 @@ def test_screenshot_saves_the_whole_window_without_a_screen(tmp_path):
     assert not (tmp_path / "config").exists()  # a screenshot stores no settings
 
 
+def test_a_screenshot_at_a_size_after_training_shows_the_run(tmp_path):
+    out = tmp_path / "trained.png"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("DISPLAY", None)
+    env.pop("QT_QPA_PLATFORM", None)
+    result = subprocess.run([sys.executable, "app.py", "--screenshot", str(out), "--size",
+                             "1366x768", "--train", "250", "--step", "3"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1366, 768)
+    assert f"{out}: 1366x768, stage a2" in result.stdout
+    refused = subprocess.run([sys.executable, "app.py", "--screenshot", str(out), "--size",
+                              "big"], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2
+    assert "'big' is not a window size such as 1366x768" in refused.stderr
+
+
 def test_the_app_starts_its_training_process_once_torch_is_in_and_ends_it_on_close(qtbot):
     """The first Start finds the child up; closing the window ends it, never pressed."""
     from tests.helpers import gone
