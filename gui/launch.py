@@ -66,6 +66,7 @@ def run_window(args: argparse.Namespace | None = None) -> int:
     window = build_window(open_settings(), torch_later=True)
     freeze_startup()
     recovery = Recovery(window)
+    fit_to_screen(window)
     FirstPaint(window, os.environ.get(REPORT_SHOWN))
     # the training process (which imports torch too) starts once the window's torch is in,
     # not beside it: the first Start then finds it ready
@@ -77,6 +78,20 @@ def run_window(args: argparse.Namespace | None = None) -> int:
     window.model.wait_for_torch()
     _dispose(window)
     return status
+
+
+def fit_to_screen(window: MainWindow) -> None:
+    """Shrink `window` to the screen's free area if it is larger (a 1366x768 laptop, a size
+    stored on a bigger screen), never below its minimum size."""
+    screen = window.screen()
+    if screen is None:
+        return
+    free = screen.availableGeometry()
+    # the frame the window manager adds, which the window's own size leaves out
+    width, height = min(window.width(), free.width()), min(window.height(), free.height() - 40)
+    if (width, height) != (window.width(), window.height()):
+        window.resize(max(width, window.minimumWidth()), max(height, window.minimumHeight()))
+        window.move(free.topLeft())
 
 
 class FirstPaint(QObject):

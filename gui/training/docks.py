@@ -10,6 +10,8 @@ from gui.session_model import SessionModel
 from gui.training.panel import TrainingPanel
 from gui.training.plots import TrainingPlots
 
+PLOTS_SHARE = 0.4   # of the window's height the live plots take when they appear
+
 
 class TrainingDocks(QObject):
     """The panel (right, beside the sample) and the plots (bottom) of `window`, and
@@ -72,10 +74,18 @@ class TrainingDocks(QObject):
             # loop 60-130 ms) while the run's first steps come; the rest of the window, laid
             # out anew, repaints in a turn of its own too
             rest = self.parent().centralWidget()
-            self.plots.reveal(lambda: (rest.setUpdatesEnabled(False), self.plots_dock.show()),
+            self.plots.reveal(lambda: (rest.setUpdatesEnabled(False), self._show_plots()),
                               lambda: rest.setUpdatesEnabled(True))
         else:
             self.plots.redraw()
+
+    def _show_plots(self) -> None:
+        """Show the plots dock at a readable height: PLOTS_SHARE of the window's, at least
+        its plots' minimum."""
+        window = self.parent()
+        self.plots_dock.show()
+        window.resizeDocks([self.plots_dock], [int(window.height() * PLOTS_SHARE)],
+                           Qt.Orientation.Vertical)
 
     @Slot(object)
     def _on_snapshot(self, snapshot: tuple) -> None:

@@ -9,7 +9,7 @@ import logging
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QMouseEvent, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -41,6 +41,42 @@ log = logging.getLogger(__name__)
 TRAVEL_MS = 150   # a key held on the slider moves it many steps: the explorer follows the last
 SPEED_EVERY = 0.5  # s between two updates of the steps-per-second figure
 PROGRESS = "step %v of %m"
+FIELD_WIDTH = 160  # px: the fields need no more, and the dock keeps beside the explorer
+
+
+class ScientificSpinBox(QDoubleSpinBox):
+    """A positive number in the notation it reads best in ("1e-05", "0.25"), typed as such;
+    the arrows multiply or divide it by 10."""
+
+    def __init__(self, low: float, high: float, value: float, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setDecimals(30)         # Qt rounds the value to this many places: keep 1e-30
+        self.setRange(low, high)
+        self.setValue(value)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        try:
+            value = float(text)
+        except ValueError:
+            partial = text.strip().lower()
+            ok = partial == "" or all(c in "0123456789.e+-" for c in partial)
+            return (QValidator.State.Intermediate if ok else QValidator.State.Invalid), text, pos
+        state = (QValidator.State.Acceptable if self.minimum() <= value <= self.maximum()
+                 else QValidator.State.Intermediate)
+        return state, text, pos
+
+    def stepBy(self, steps: int) -> None:
+        value = self.value() or 1e-5
+        self.setValue(min(max(value * 10.0 ** steps, self.minimum()), self.maximum()))
 
 
 class TimeSlider(QSlider):
@@ -103,16 +139,14 @@ class TrainingPanel(QWidget):
         self.lr.setToolTip("Learning rate of both engines' SGD steps (a positive number)")
         self.epochs = _spin(1, 1_000_000, 5, "Passes over the data")
         self.batch = _spin(1, 100_000, 1, "Samples per SGD step (1 as the seeds)")
-        self.shuffle = QCheckBox("Shuffle")
+        self.shuffle = QCheckBox("Shuffle, seed")
         self.shuffle.setToolTip("Shuffle the samples each epoch, seeded")
         self.seed = _spin(0, 2**31 - 1, 0, "Seed of the shuffling")
         self.threshold_on = QCheckBox("Pause when a gradient difference exceeds")
         self.threshold_on.setToolTip("Breakpoint: max |scratch - torch| of any parameter")
-        self.threshold = QDoubleSpinBox()
-        self.threshold.setDecimals(12)
-        self.threshold.setRange(0.0, 1e6)
-        self.threshold.setValue(1e-5)
-        self.threshold.setToolTip("The gradient-difference threshold of the breakpoint")
+        self.threshold = ScientificSpinBox(0.0, 1e6, 1e-5)
+        self.threshold.setToolTip("The gradient-difference threshold of the breakpoint (such "
+                                  "as 1e-5; the arrows multiply or divide it by 10)")
         self.nonfinite = QCheckBox("Pause when the loss becomes NaN or infinite")
         self.nonfinite.setChecked(True)
         self.nonfinite.setToolTip("Breakpoint: the run diverged")
@@ -126,17 +160,13 @@ class TrainingPanel(QWidget):
         form.addRow("Learning rate", self.lr)
         form.addRow("Epochs", self.epochs)
         form.addRow("Batch size", self.batch)
-        shuffle_row = QHBoxLayout()
-        shuffle_row.addWidget(self.shuffle)
-        shuffle_row.addWidget(QLabel("seed"))
-        shuffle_row.addWidget(self.seed)
-        form.addRow("", shuffle_row)
-        threshold_row = QHBoxLayout()
-        threshold_row.addWidget(self.threshold_on)
-        threshold_row.addWidget(self.threshold)
-        form.addRow(threshold_row)
+        form.addRow(self.shuffle, self.seed)
+        form.addRow(self.threshold_on)
+        form.addRow("", self.threshold)
         form.addRow(self.nonfinite)
         form.addRow(self.epoch_end)
+        for field in (self.lr, self.epochs, self.batch, self.seed, self.threshold):
+            field.setMaximumWidth(FIELD_WIDTH)
 
         self.buttons = {}
         grid = QGridLayout()
@@ -148,7 +178,7 @@ class TrainingPanel(QWidget):
                 ("Reset", "Discard the run and go back to the parameters it started from"))):
             button = QPushButton(name)
             button.setToolTip(tip)
-            grid.addWidget(button, 0, i)
+            grid.addWidget(button, i // 3, i % 3)   # two rows: the dock stays narrow
             self.buttons[name] = button
         self.buttons["Start"].clicked.connect(lambda: self.start(0))
         self.buttons["Step"].clicked.connect(lambda: self.start(1))

@@ -33,6 +33,7 @@ from gui.training.plot_surface import SurfacePanel
 
 REDRAW_MS = 40      # each curve plot, the surface, the heatmaps in turn: each 5 times a second
 REVEAL_STEP_MS = 20     # between the first paints of two panels (see reveal)
+MIN_CURVE_PLOT = (220, 200)   # px: room for the y ticks, the title and a readable curve
 PICTURES = ("surface", "heatmaps")   # drawn from the parameters, not the records
 STATE_INTERVAL = 0.5    # seconds between two drawings of the surface and the heatmaps
 ENGINES = {"scratch": QColor("#d95f02"), "torch": QColor("#1f78b4")}
@@ -60,7 +61,7 @@ class TrainingPlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.loss_plot = LogCurvePlot("Loss: per step (thin) and per-epoch mean (bold)", "loss")
+        self.loss_plot = LogCurvePlot("Loss per step (thin), per epoch (bold)", "loss")
         for engine, color in ENGINES.items():
             self.loss_plot.add_series(engine, _pen(color, alpha=90))
         for engine, color in ENGINES.items():
@@ -104,18 +105,25 @@ class TrainingPlots(QWidget):
         self.timer.start()
 
     def _build_layout(self) -> None:
-        curves = QSplitter(Qt.Orientation.Vertical)
+        # the curve plots side by side, not stacked: a dock below the explorer is wide and
+        # short (about 1366x260 on a laptop), and stacked they were 10 px high each
+        curves = QSplitter(Qt.Orientation.Horizontal)
         for plot in (self.loss_plot, self.diff_plot, self.drift_plot):
+            plot.setMinimumSize(*MIN_CURVE_PLOT)
             curves.addWidget(plot)
         pictures = QSplitter(Qt.Orientation.Vertical)
         pictures.addWidget(self.surface)
         pictures.addWidget(self.heatmaps)
-        pictures.setSizes([3, 2])
+        pictures.setSizes([1, 1])
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(curves)
         split.addWidget(pictures)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
+        split.setSizes([3000, 2000])    # shares of the width, from the first layout on
+        curves.setSizes([1000] * 3)
+        for splitter in (curves, pictures, split):
+            splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
