@@ -31,7 +31,7 @@ from gui.training.plot_curves import LogCurvePlot
 from gui.training.plot_heatmaps import LayerHeatmaps
 from gui.training.plot_surface import SurfacePanel
 
-REDRAW_MS = 40      # each curve plot, the surface, the heatmaps in turn: each 5 times a second
+REDRAW_MS = 80      # the curves, the surface, the heatmaps in turn: each about 4 times a second
 REVEAL_STEP_MS = 20     # between the first paints of two panels (see reveal)
 MIN_CURVE_PLOT = (220, 200)   # px: room for the y ticks, the title and a readable curve
 PICTURES = ("surface", "heatmaps")   # drawn from the parameters, not the records
@@ -225,17 +225,15 @@ class TrainingPlots(QWidget):
 
     @Slot()
     def _on_timer(self) -> None:
-        # the three curve plots, the surface and the heatmaps take turns: one tick's work is
-        # the largest of the five, not their sum (the three curve plots and their repaints
-        # took 10-24 ms together, the surface and heatmaps 2-12 ms)
-        plots = (self.loss_plot, self.diff_plot, self.drift_plot)
-        self._turn = (self._turn + 1) % (len(plots) + len(PICTURES))
-        if self._turn < len(plots):
-            plots[self._turn].redraw()
-            if self._turn == 0:
-                self._show_diverged()
+        # the curves, the surface and the heatmaps take turns: one tick's work is the largest
+        # of the three, not their sum. The three curve plots go together: their x axes are
+        # linked, so redrawing one repaints all three (one at a time, they were repainted
+        # three times as often, and the window's process took most of a core)
+        self._turn = (self._turn + 1) % (1 + len(PICTURES))
+        if self._turn == 0:
+            self._draw_curves()
         else:
-            self._draw_pictures(now=False, which=(PICTURES[self._turn - len(plots)],))
+            self._draw_pictures(now=False, which=(PICTURES[self._turn - 1],))
 
     def _draw_curves(self) -> None:
         for plot in (self.loss_plot, self.diff_plot, self.drift_plot):
