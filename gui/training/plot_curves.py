@@ -88,7 +88,7 @@ class LogCurvePlot(pg.PlotWidget):
         item.setTitle(title, color=TEXT, size="10pt")
         item.setLabel("left", y_label, color=TEXT)
         item.getAxis("left").enableAutoSIPrefix(False)
-        item.getAxis("left").setWidth(LEFT_AXIS_WIDTH)    # the linked x axes line up
+        item.getAxis("left").setWidth(LEFT_AXIS_WIDTH)    # the x axes of the plots line up
         item.setLabel("bottom", "step", color=TEXT)
         item.showGrid(x=True, y=True, alpha=0.15)
         item.setLogMode(y=True)

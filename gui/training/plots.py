@@ -31,7 +31,7 @@ from gui.training.plot_curves import LogCurvePlot
 from gui.training.plot_heatmaps import LayerHeatmaps
 from gui.training.plot_surface import SurfacePanel
 
-REDRAW_MS = 80      # the curves, the surface, the heatmaps in turn: each about 4 times a second
+REDRAW_MS = 50      # each curve plot, the surface, the heatmaps in turn: each 4 times a second
 REVEAL_STEP_MS = 20     # between the first paints of two panels (see reveal)
 MIN_CURVE_PLOT = (220, 200)   # px: room for the y ticks, the title and a readable curve
 PICTURES = ("surface", "heatmaps")   # drawn from the parameters, not the records
@@ -81,8 +81,11 @@ class TrainingPlots(QWidget):
         self.drift_plot = LogCurvePlot("Parameter drift", "‖θ scratch − θ torch‖")
         self.drift_plot.add_series("drift", _pen(QColor("#6a3d9a")))
         self.drift_plot.legend.setVisible(False)
-        for plot in (self.diff_plot, self.drift_plot):
-            plot.setXLink(self.loss_plot)
+        # x follows across the three when the user zooms or pans one; not linked in
+        # pyqtgraph's way, where each redraw of one repaints all three
+        for plot in self._curve_plots().values():
+            plot.getViewBox().sigRangeChangedManually.connect(
+                lambda _mask, moved=plot: self._follow_x(moved))
         self.surface = SurfacePanel()
         self.heatmaps = LayerHeatmaps()
         self._build_layout()
@@ -225,15 +228,24 @@ class TrainingPlots(QWidget):
 
     @Slot()
     def _on_timer(self) -> None:
-        # the curves, the surface and the heatmaps take turns: one tick's work is the largest
-        # of the three, not their sum. The three curve plots go together: their x axes are
-        # linked, so redrawing one repaints all three (one at a time, they were repainted
-        # three times as often, and the window's process took most of a core)
-        self._turn = (self._turn + 1) % (1 + len(PICTURES))
-        if self._turn == 0:
-            self._draw_curves()
+        # the three curve plots, the surface and the heatmaps take turns: one tick's work is
+        # the largest of the five, not their sum (the curve plots' redraw and repaint took
+        # 20-36 ms together)
+        plots = tuple(self._curve_plots().values())
+        self._turn = (self._turn + 1) % (len(plots) + len(PICTURES))
+        if self._turn < len(plots):
+            plots[self._turn].redraw()
+            if self._turn == 0:
+                self._show_diverged()
         else:
-            self._draw_pictures(now=False, which=(PICTURES[self._turn - 1],))
+            self._draw_pictures(now=False, which=(PICTURES[self._turn - len(plots)],))
+
+    def _follow_x(self, moved: LogCurvePlot) -> None:
+        """The user zoomed or panned `moved`: the other curve plots show the same steps."""
+        low, high = moved.getViewBox().viewRange()[0]
+        for plot in self._curve_plots().values():
+            if plot is not moved:
+                plot.getViewBox().setXRange(low, high, padding=0)
 
     def _draw_curves(self) -> None:
         for plot in (self.loss_plot, self.diff_plot, self.drift_plot):

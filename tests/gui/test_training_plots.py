@@ -382,21 +382,34 @@ def test_how_records_are_batched_changes_no_curve(plots, size):
 
 
 def test_curves_and_pictures_are_drawn_in_turns(plots, monkeypatch):
-    """One tick draws the curve plots (together: their x axes are linked), the surface or the
-    heatmaps: its work is the largest of the three drawings, not their sum; in three ticks
-    each is drawn once."""
+    """One tick draws one of the three curve plots, the surface or the heatmaps: its work is
+    the largest of the five drawings, not their sum; in five ticks each is drawn once."""
     monkeypatch.setattr("gui.training.plots.STATE_INTERVAL", 0.0)
     plots.reset(REGRESSION, None)
     data = default_set(REGRESSION, 30)
     curves = [next(iter(plot.series.values())).curve
               for plot in (plots.loss_plot, plots.diff_plot, plots.drift_plot)]
     drawn_by = []
-    for tick in range(6):
+    for tick in range(10):
         plots.add_records(synthetic(REGRESSION, 1 + 10 * tick, 10))
         plots.set_state(REGRESSION, init_params(REGRESSION, tick), data)
         plots._on_timer()
-        now = [all(len(drawn(curve)[0]) == 10 * (tick + 1) for curve in curves)]
+        now = [len(drawn(curve)[0]) == 10 * (tick + 1) for curve in curves]
         now += [name not in plots._undrawn for name in ("surface", "heatmaps")]
         assert sum(now) == 1, (tick, now)
         drawn_by.append(now.index(True))
-    assert sorted(drawn_by[:3]) == [0, 1, 2] and drawn_by[3:] == drawn_by[:3]
+    assert sorted(drawn_by[:5]) == [0, 1, 2, 3, 4] and drawn_by[5:] == drawn_by[:5]
+
+
+def test_zooming_one_curve_plot_shows_the_same_steps_in_the_others(plots):
+    """Their x axes are not linked in pyqtgraph's way (a redraw of one would repaint all
+    three), but a zoom or pan by the user is followed."""
+    plots.reset(REGRESSION, None)
+    plots.add_records(synthetic(REGRESSION, 1, 500))
+    plots.redraw()
+    box = plots.diff_plot.getViewBox()
+    box.setXRange(100, 200, padding=0)
+    box.sigRangeChangedManually.emit([True, False])     # as a drag or the wheel says it
+    for plot in (plots.loss_plot, plots.drift_plot):
+        low, high = plot.getViewBox().viewRange()[0]
+        assert (low, high) == pytest.approx((100, 200))
