@@ -4,12 +4,13 @@ Each panel observes the session model by itself; the window keeps their layout b
 
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QSplitter, QWidget
 
 from gui import settings as stored
 from gui.files.file_actions import FileActions
 from gui.files.unsaved import CLOSING, NEW_NETWORK, OPENING, UnsavedGuard
+from gui.help_pages import shortcuts_dialog, tour_dialog
 from gui.icons import icon
 from gui.mistake_actions import MistakeActions
 from gui.network_dialog import choose_network
@@ -35,6 +36,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.model = model or SessionModel(parent=self)
         self._settings = settings
+        self._help: QWidget | None = None   # the help window shown last
         self.network_view = NetworkView(self.model)
         self.stage_column = StageColumn(self.model)
         self.stage_list = self.stage_column.list
@@ -116,6 +118,12 @@ class MainWindow(QMainWindow):
         self.mistake_actions = MistakeActions(self, self.model)
         tools = self.mistake_actions.menu()
         help_menu = QMenu("&Help", self)
+        tour = help_menu.addAction("&Quick tour", self.show_tour)
+        tour.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
+        tour.setToolTip("What to press first and what the colours mean (F1)")
+        keys = help_menu.addAction("&Keyboard shortcuts", self.show_shortcuts)
+        keys.setToolTip("Every key of the window, read from its actions")
+        help_menu.addSeparator()
         help_menu.addAction("&About Backprop Explorer", self._about)
         for menu in (run, network, view, tools, help_menu):
             menu.setToolTipsVisible(True)
@@ -125,6 +133,14 @@ class MainWindow(QMainWindow):
     def choose_network(self) -> bool:
         """The Network and data dialog; True when the user chose a new network."""
         return choose_network(self, self.model, lambda: self.unsaved.confirm(NEW_NETWORK))
+
+    def show_tour(self) -> None:
+        self._help = tour_dialog(self)
+        self._help.show()
+
+    def show_shortcuts(self) -> None:
+        self._help = shortcuts_dialog(self)
+        self._help.show()
 
     def _about(self) -> None:
         QMessageBox.about(self, "About Backprop Explorer",

@@ -1,6 +1,8 @@
 """The status bar's hints and badges: where to go after the last stage, and the mistake the
 scratch engine is made to make, visible for as long as it makes it."""
 
+from PySide6.QtWidgets import QMenu
+
 from engine.check.mistakes import MISTAKES
 from engine.files.datasets import default_set
 from engine.net.params import init_params
@@ -43,3 +45,36 @@ def test_an_injected_mistake_shows_a_badge_while_it_is_made(qtbot):
     assert badge.isVisible()
     window.model.session.set_mistake(None)
     assert badge.isHidden()
+
+
+def test_the_keyboard_shortcuts_are_read_from_the_actions_themselves(qtbot):
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QTableWidget
+    window = window_on(qtbot)
+    window.show_shortcuts()
+    table = window._help.findChild(QTableWidget)
+    rows = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+    assert rows["Run > Step"] == "F10" and rows["Run > Start or pause training"] == "Ctrl+T"
+    assert rows["Network > Network and data"] == "Ctrl+N" and rows["Help > Quick tour"] == "F1"
+    # every action of the menus with a shortcut is listed, and nothing without one
+    keyed = [a for a in window.findChildren(QAction)
+             if a.shortcut().toString() and a.text() and not a.menu()]
+    assert len(rows) >= len({a.text() for a in keyed if a in window.menuBar().actions()
+                             or any(a in m.actions() for m in window.findChildren(QMenu))})
+    assert all(keys for keys in rows.values())
+    # a shortcut changed is a shortcut listed
+    next(a for a in window.findChildren(QAction) if a.text() == "&Quick tour").setShortcut("F2")
+    window.show_shortcuts()
+    table = window._help.findChild(QTableWidget)
+    assert any(table.item(r, 1).text() == "F2" for r in range(table.rowCount()))
+
+
+def test_the_quick_tour_says_what_to_press_first_and_what_the_colours_mean(qtbot):
+    from PySide6.QtWidgets import QTextBrowser
+    window = window_on(qtbot)
+    window.show_tour()
+    text = window._help.findChild(QTextBrowser).toPlainText()
+    for words in ("F10", "PgDn", "Ctrl+T", "Ctrl+N", "✓ exact", "≈ drift", "✗ flagged",
+                  "blue is negative"):
+        assert words in text, words
+    assert window._help.isVisible()
