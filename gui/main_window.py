@@ -7,6 +7,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QSplitter, QWidget
 
+from engine.net.spec import PRESETS
 from gui import settings as stored
 from gui.files.file_actions import FileActions
 from gui.files.unsaved import CLOSING, NEW_NETWORK, OPENING, UnsavedGuard
@@ -131,8 +132,14 @@ class MainWindow(QMainWindow):
 
     # actions
     def choose_network(self) -> bool:
-        """The Network and data dialog; True when the user chose a new network."""
-        return choose_network(self, self.model, lambda: self.unsaved.confirm(NEW_NETWORK))
+        """The Network and data dialog; True when the user chose a new network. A preset just
+        chosen, untouched, is nothing to save: the dialog makes it again from its seed."""
+        chosen = choose_network(self, self.model, lambda: self.unsaved.confirm(NEW_NETWORK))
+        spec = self.model.session.spec
+        if chosen and any(spec == p.with_options(dtype=spec.dtype, layout=spec.layout)
+                          for p in PRESETS.values()):
+            self.unsaved.mark_saved()
+        return chosen
 
     def show_tour(self) -> None:
         self._help = tour_dialog(self)

@@ -199,3 +199,15 @@ def test_opening_a_model_mid_run_stops_the_run_first(qtbot, window, questions, t
     assert not panel.controller.running
     assert 0 < panel.training.step < panel.training.total    # paused, not finished
     np.testing.assert_array_equal(window.model.session.params["w1"], init_params(SPEC, 5)["w1"])
+
+
+def test_an_untouched_fresh_preset_asks_nothing_and_a_trained_one_does(window, questions,
+                                                                       monkeypatch):
+    monkeypatch.setattr(network_dialog.NetworkDialog, "exec",
+                        lambda self: QDialog.DialogCode.Accepted)
+    questions.will_answer(unsaved.DISCARD)
+    changed(window)
+    assert window.choose_network()               # asked once: the changed network
+    assert len(questions.asked) == 1 and not window.unsaved.dirty
+    assert window.close()                        # the fresh preset: closed without a question
+    assert len(questions.asked) == 1
