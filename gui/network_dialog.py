@@ -93,6 +93,10 @@ class NetworkDialog(QDialog):
         self._spec: NetworkSpec | None = None
         self._data: Dataset | None = None
         self._data_chosen = False   # until the user picks a data source it follows the loss
+        # the activations chosen, hidden layers by index and the output's: rows that a typo in
+        # the sizes took away come back as they were
+        self._hidden: list[str] = []
+        self._output = "identity"
         self._build(n_samples, seed)
         self._show_spec(spec)
         self._select_default_data()
@@ -210,6 +214,7 @@ class NetworkDialog(QDialog):
         for widget in widgets:
             widget.blockSignals(True)
         self.sizes_edit.setText(", ".join(map(str, spec.sizes)))
+        self._hidden, self._output = list(spec.activations[:-1]), spec.activations[-1]
         self._set_activation_rows(spec.sizes, list(spec.activations))
         self.loss_box.setCurrentText(spec.loss)
         self.dtype_box.setCurrentText(spec.dtype)
@@ -260,6 +265,9 @@ class NetworkDialog(QDialog):
     def _on_preset(self, name: str) -> None:
         if name in PRESETS:
             self._show_spec(PRESETS[name])
+            if self.source() != CSV:   # a preset brings the data its loss needs
+                self._data_chosen = False
+                self._select_default_data()
             self._validate()
 
     @Slot()
@@ -269,12 +277,25 @@ class NetworkDialog(QDialog):
         except SizesError:
             sizes = ()
         if 2 <= len(sizes) <= MAX_LAYERS + 1:
-            self._set_activation_rows(sizes, _fit_activations(self._activations(),
-                                                              len(sizes) - 1))
+            self._set_activation_rows(sizes, self._remembered(len(sizes) - 1))
         self._on_field()
+
+    def _remembered(self, n: int) -> list[str]:
+        """Activations for `n` layers from those chosen so far: each hidden layer's own where
+        it had one, else the last hidden one's; the output's."""
+        hidden = _fit_activations([*self._hidden, self._output], n)[:-1]
+        hidden[:len(self._hidden)] = self._hidden[:len(hidden)]
+        return [*hidden, self._output]
+
+    def _remember(self) -> None:
+        chosen = self._activations()
+        if chosen:
+            self._hidden[:len(chosen) - 1] = chosen[:-1]
+            self._output = chosen[-1]
 
     @Slot()
     def _on_field(self) -> None:
+        self._remember()
         if not self._data_chosen and self.source() != CSV:
             self._select_default_data()
         self._validate()

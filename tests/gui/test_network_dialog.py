@@ -166,3 +166,28 @@ def test_choose_network_applies_the_choice_to_the_session(qtbot):
     assert session.seed == 3 and session.n_samples == 30
     np.testing.assert_array_equal(session.params["w1"],
                                   init_params(session.spec, 3)["w1"])
+
+
+def test_a_typo_in_the_sizes_keeps_the_activations_and_fixing_it_restores_them(dialog):
+    set_activations(dialog, ["relu", "tanh", "sigmoid"])
+    dialog.sizes_edit.setText("2, 10, x, 1")               # a typo: reported, rows kept
+    assert not dialog.ok_button.isEnabled()
+    assert dialog._activations() == ["relu", "tanh", "sigmoid"]
+    for typed in ("2, 1", "2, 10", "2, 10, 1"):            # on the way to the right sizes
+        dialog.sizes_edit.setText(typed)
+    dialog.sizes_edit.setText("2, 10, 10, 1")
+    assert dialog._activations() == ["relu", "tanh", "sigmoid"]
+    assert dialog.ok_button.isEnabled()
+    dialog.sizes_edit.setText("2, 10, 10, 10, 1")          # a new layer copies the last hidden
+    assert dialog._activations() == ["relu", "tanh", "tanh", "sigmoid"]
+
+
+def test_a_bce_preset_brings_the_two_class_data_and_a_regression_preset_its_own(dialog):
+    dialog.preset_box.setCurrentText("2-2-1-tanh-bce")
+    assert dialog.source() == "classification"
+    spec, _, data = dialog.result_network()
+    assert spec == PRESETS["2-2-1-tanh-bce"] and set(np.unique(data.y)) <= {0.0, 1.0}
+    dialog.preset_box.setCurrentText("2-10-10-1-sigmoid-squared")
+    assert dialog.source() == "regression"
+    _, _, data = dialog.result_network()
+    assert not set(np.unique(data.y)) <= {0.0, 1.0}
