@@ -170,11 +170,15 @@ class TrainingPlots(QWidget):
     def restore_history(self, spec: NetworkSpec,
                         history: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         """Start over for `spec` with the curves `history()` gave (a restored session); names
-        these plots do not have are left out."""
+        these plots do not have are left out. The surface and the heatmaps keep the state
+        they were given and are drawn now too."""
+        state = self._state
         self.reset(spec, self.threshold)
         self._follow(RunHistory.restored(spec.param_names, history))
         for plot in self._curve_plots().values():
             plot.changed()
+        if state is not None and state[0] == spec:
+            self.set_state(*state)
         self.redraw()
 
     def _follow(self, history: RunHistory) -> None:

@@ -127,6 +127,11 @@ def test_killed_mid_training_the_session_comes_back_exactly(qtbot, tmp_path, ans
     plotted, _ = window.training.plots.loss_plot.series["scratch"].history.arrays()
     assert plotted[-1] == loss_steps[-1] > 0         # the loss curve comes back to its last step
     assert not window.training.plots_dock.isHidden()
+    # every panel is drawn, the surface and the heatmaps of the restored parameters included
+    plots = window.training.plots
+    assert not plots._undrawn
+    assert plots.surface.output_image.image is not None
+    assert all(image.image is not None for image in plots.heatmaps.weight_images)
     assert float(window.training.panel.lr.text()) == doc["training"]["config"]["lr"]
     when, detail = answers[0]
     assert time.strftime("%H:%M", time.localtime(doc["saved_at"])) in when
