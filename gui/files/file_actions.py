@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QAction, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox, QStyle
 
 from engine.budget import check_export
@@ -238,7 +238,7 @@ class FileActions(QObject):
         except UserInputError as e:
             self._error("Export gradients", str(e))
             return None
-        folder = folder or self._ask_folder("Export gradients to folder")
+        folder = folder or self._choose_export_folder()
         if not folder:
             return None
         names = (TORCH_FILE, SCRATCH_FILE, MODEL_FILE, DATA_FILE)
@@ -263,10 +263,38 @@ class FileActions(QObject):
                         f"({SCRATCH_FILE} says so)")
         if trained:
             made.append("each engine's gradients at its own parameters after training")
-        self._status(f"Exported {session.n_samples} samples to {folder}: "
-                     f"{', '.join(p.name for p in exported.files)}"
-                     + "".join(f"; {m}" for m in made))
+        said = (f"Exported {session.n_samples} samples to {folder}: "
+                f"{', '.join(p.name for p in exported.files)}" + "".join(f"; {m}" for m in made))
+        self._status(said)
+        self._tell_exported(folder, said)
         return exported
+
+    def _choose_export_folder(self) -> str | None:
+        """The folder the user chose; one that does not exist yet is made once they agree
+        (as `app.py export OUTDIR` makes OUTDIR), never a folder they did not choose."""
+        folder = self._ask_folder("Export gradients to folder")
+        if not folder or os.path.lexists(folder):
+            return folder     # a file where the folder should be: the export says so
+        if not self._confirm("Export gradients", f"{folder} does not exist. Create it?"):
+            return None
+        try:
+            os.makedirs(folder)
+        except OSError as e:
+            self._error("Export gradients", f"cannot create {folder}: {e.strerror or e}")
+            return None
+        return folder
+
+    def _tell_exported(self, folder: str, text: str) -> None:
+        """Where the files went, in a message that stays out of the way (not modal), with a
+        button that opens the folder."""
+        box = QMessageBox(QMessageBox.Icon.Information, "Export gradients", printable(text),
+                          QMessageBox.StandardButton.Close, self.window)
+        opener = box.addButton("Open folder", QMessageBox.ButtonRole.ActionRole)
+        opener.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(folder)))
+        box.setModal(False)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.exported_message = box
+        box.show()
 
     @Slot()
     def _on_compare(self) -> None:

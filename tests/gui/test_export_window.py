@@ -33,8 +33,11 @@ EXPORTED = (TORCH_FILE, SCRATCH_FILE, MODEL_FILE, DATA_FILE)
 
 
 def export_from(window: MainWindow, folder, monkeypatch) -> None:
-    """File > Export gradients, the folder picker answering `folder`."""
+    """File > Export gradients, the folder picker answering `folder` (made if missing, as
+    the user agrees to, unless a test answers otherwise)."""
     monkeypatch.setattr(window.file_actions, "_ask_folder", lambda title: str(folder))
+    if "_confirm" not in vars(window.file_actions):     # no answer of the test's own
+        monkeypatch.setattr(window.file_actions, "_confirm", lambda title, text: True)
     window.file_actions.export_action.trigger()
 
 
@@ -170,3 +173,29 @@ def test_the_export_reads_copies_of_the_training_state(qtbot, tmp_path):
     assert runner.run() is not None
     assert_holds(tmp_path / TORCH_FILE, want_torch)
     assert_holds(tmp_path / SCRATCH_FILE, want_scratch)
+
+
+def test_the_export_says_where_the_files_went_with_a_button_to_open_the_folder(
+        qtbot, tmp_path, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+    window = window_on(qtbot)
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
+    folder = tmp_path / "new" / "out"
+    asked = []
+    monkeypatch.setattr(window.file_actions, "_confirm",
+                        lambda title, text: asked.append(text) or True)
+    export_from(window, folder, monkeypatch)
+    assert asked == [f"{folder} does not exist. Create it?"]
+    assert (folder / TORCH_FILE).is_file()
+    box = window.file_actions.exported_message
+    assert box.isVisible() and not box.isModal() and str(folder) in box.text()
+    next(b for b in box.buttons() if b.text() == "Open folder").click()
+    assert opened == [str(folder)]
+
+
+def test_a_missing_folder_the_user_does_not_want_made_gets_nothing(qtbot, tmp_path, monkeypatch):
+    window = window_on(qtbot)
+    monkeypatch.setattr(window.file_actions, "_confirm", lambda title, text: False)
+    export_from(window, tmp_path / "nope", monkeypatch)
+    assert not (tmp_path / "nope").exists() and not any(tmp_path.iterdir())

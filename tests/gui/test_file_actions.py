@@ -35,6 +35,8 @@ class Picker:
         self.asked: list[str] = []
         for method in ("_ask_open_file", "_ask_save_file", "_ask_folder"):
             monkeypatch.setattr(actions, method, self._answer)
+        # "... does not exist. Create it?" of a folder picked for an export: yes
+        monkeypatch.setattr(actions, "_confirm", lambda title, text: True)
 
     def _answer(self, title, *args):
         self.asked.append(title)

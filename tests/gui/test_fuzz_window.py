@@ -31,6 +31,7 @@ def _actions(window, session: Session, folder: object, monkeypatch) -> tuple[Fil
     actions = FileActions(window, SessionModel(session))
     asked: list[str] = []
     monkeypatch.setattr(actions, "_ask_folder", lambda title: asked.append(title) or str(folder))
+    monkeypatch.setattr(actions, "_confirm", lambda title, text: True)   # "Create it?": yes
     return actions, asked
 
 
