@@ -174,9 +174,7 @@ def screenshot(path: str, steps: int = 0, size: tuple[int, int] = SCREENSHOT_SIZ
     if train > 0 and not _train_for_screenshot(window, train):
         print(f"backprop-explorer: the training for the screenshot did not finish: "
               f"{window.training.panel.outcome.text()}", file=sys.stderr)
-        window.unsaved.mark_saved()
-        window.close()
-        _dispose(window)
+        _close_unasked(window)
         return 2
     for _ in range(max(0, steps)):
         window.model.session.step()
@@ -186,14 +184,19 @@ def screenshot(path: str, steps: int = 0, size: tuple[int, int] = SCREENSHOT_SIZ
     image = window.grab()
     stage = window.model.session.stage.key
     saved = image.save(path, "PNG")
-    window.unsaved.mark_saved()     # a picture has nothing to keep: close without asking
-    window.close()
-    _dispose(window)
+    _close_unasked(window)
     if not saved:
         print(f"backprop-explorer: cannot write the screenshot {path}", file=sys.stderr)
         return 2
     print(f"{path}: {image.width()}x{image.height()}, stage {stage}")
     return 0
+
+
+def _close_unasked(window: MainWindow) -> None:
+    """Close and destroy a screenshot's window: a picture has nothing to keep, no question."""
+    window.unsaved.mark_saved()
+    window.close()
+    _dispose(window)
 
 
 def _train_for_screenshot(window: MainWindow, steps: int) -> bool:

@@ -13,6 +13,7 @@ import logging
 from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal, Slot
 
 from engine.train.client import (
+    RUNS,
     SILENCE,
     Exited,
     Failed,
@@ -204,10 +205,9 @@ class TrainController(QObject):
     def _on_failed(self, message: Failed) -> None:
         if message.command == "state_at" and self._travels:
             self._travels.pop(0)
-        was_running = self.running and message.command in ("start", "run", "resume", "step")
-        if message.command == "start" and self.training is not None:
-            self.training.end_here()     # never built: nothing will run
-        elif was_running and self.training is not None:
+        was_running = self.running and message.command in ("start", *RUNS)
+        # a run never built, or stopped by the failure: nothing more of it will run
+        if self.training is not None and (message.command == "start" or was_running):
             self.training.end_here()
         if was_running:
             self._set_running(False)

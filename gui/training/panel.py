@@ -5,7 +5,6 @@ It drives a TrainController (the run itself is in a child process) and, whenever
 moving, puts the parameters it stands at into the session, so the stepping view shows exactly
 the step the user is looking at."""
 
-import logging
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -35,8 +34,6 @@ from engine.train.run import DONE, INTERRUPTED, STEPS, Breakpoints
 from engine.train.timeline import State
 from gui.session_model import SessionModel
 from gui.training.controller import TrainController
-
-log = logging.getLogger(__name__)
 
 TRAVEL_MS = 150   # a key held on the slider moves it many steps: the explorer follows the last
 SPEED_EVERY = 0.5  # s between two updates of the steps-per-second figure
@@ -361,7 +358,6 @@ class TrainingPanel(QWidget):
 
     @Slot(str)
     def _on_failed(self, text: str) -> None:
-        log.error("training stopped by an error of ours:\n%s", text)
         self._pending = None
         self._show_current()
         self.outcome.setText("training stopped by an internal error (see the log); "

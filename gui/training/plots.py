@@ -203,10 +203,6 @@ class TrainingPlots(QWidget):
         self._state = (spec, params, data, sample_x)
         self._undrawn.update(PICTURES)
 
-    @property
-    def _state_dirty(self) -> bool:
-        return bool(self._undrawn)
-
     def reveal(self, *show: Callable[[], None]) -> None:
         """Show these plots with the steps `show` (which lay them out), then paint their panels
         one per turn of the event loop, then redraw them, each REVEAL_STEP_MS after the last:
