@@ -113,6 +113,18 @@ def test_closing_ends_the_helper_and_the_run_can_still_go_on():
     assert same_params(local, helped)
 
 
+def test_the_helper_is_in_the_runs_session_in_a_process_group_of_its_own():
+    """So that the run's nice value holds for the helper too (see the child's test), and
+    Ctrl-C goes to the run only."""
+    _, helped = runs(preset("2-10-10-1-sigmoid-squared"), TrainConfig(lr=0.05, epochs=20))
+    try:
+        pid = helped.handover.helper.process.pid
+        assert os.getsid(pid) == os.getsid(0)
+        assert os.getpgid(pid) == pid != os.getpgid(0)
+    finally:
+        helped.close()
+
+
 def test_a_finished_run_ends_its_helper():
     _, helped = runs(preset("2-2-1-tanh-bce"), TrainConfig(lr=0.1, epochs=30))
     handed_over(helped)

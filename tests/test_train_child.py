@@ -357,6 +357,21 @@ def test_stop_ends_the_child_and_close_leaves_none_behind():
     assert not left_behind(early.pid)
 
 
+def test_the_child_runs_below_the_window_in_its_session_but_not_its_process_group():
+    """Where the kernel shares the cores between sessions first (Linux's autogroup), a child
+    in a session of its own would get as much as the window whatever its nice value, and the
+    window's event loop waited for a core (paints took twice their CPU time); in a process
+    group of its own, Ctrl-C at the terminal still goes to the window alone."""
+    client = TrainingClient(nice=5)
+    try:
+        assert os.getsid(client.pid) == os.getsid(0)
+        assert os.getpgid(client.pid) == client.pid != os.getpgid(0)
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, client.pid) == min(ours + 5, 19)
+    finally:
+        client.close()
+
+
 def test_the_child_ends_when_its_parent_is_killed():
     script = textwrap.dedent("""
         import sys, time

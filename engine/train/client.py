@@ -151,8 +151,11 @@ class TrainingClient:
                 [*command, str(to_child), str(from_child)], pass_fds=(to_child, from_child),
                 stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": path},
                 # out of the terminal's process group: Ctrl-C goes to the window, which stops
-                # the child itself; the child watches its parent should it die
-                start_new_session=True)
+                # the child itself; the child watches its parent should it die. A process
+                # group, not a session: where the kernel groups processes by session
+                # (autogroup), a new session would share the cores equally with the window's
+                # whatever its nice value
+                process_group=0)
         finally:
             os.close(to_child)
             os.close(from_child)

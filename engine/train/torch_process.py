@@ -82,8 +82,10 @@ class TorchHelper:
                 pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONPATH": path},
                 # out of the terminal's process group: Ctrl-C goes to the run, which stops
-                # the helper itself, and never prints a traceback of the helper's
-                start_new_session=True)
+                # the helper itself, and never prints a traceback of the helper's; in the
+                # run's session, so that the run's nice value holds for it too (see
+                # engine.train.client)
+                process_group=0)
         except (OSError, ValueError):   # ValueError: pass_fds where it does not exist
             self.process = None
         finally:

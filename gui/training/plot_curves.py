@@ -18,17 +18,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QPen
+from PySide6.QtCore import QLineF, QRectF, Qt, Slot
+from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 from engine.train.history import OVERVIEW, RECENT, History
 
+# the spans of steps the x axis takes as a run grows (times powers of ten): the curves fill 75%
+# of it or more, and the axis, drawn again only when its range changes, changes ~10 times a
+# decade of steps, not at every redraw
+X_SPANS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 ZERO_FLOOR = 1e-30      # where zeros go when a plot has no nonzero value to go below
 MAX_POINTS = RECENT + 2 * OVERVIEW  # what one curve of a run is ever given to draw
 LEFT_AXIS_WIDTH = 64
 TEXT = "#263238"
 AXIS = "#607d8b"
+GRID = (QColor(0, 0, 0, 36), QColor(0, 0, 0, 16))    # major, minor tick lines
 FLOOR_NOTE = ("Log scale: exact zeros are drawn on the dotted line marked 0, a decade below "
               f"the smallest nonzero value (at {ZERO_FLOOR:g} if there is none); NaN and "
               "infinite values are left out. Older steps are shown as the lowest and highest "
@@ -68,6 +73,106 @@ def loggable(x: np.ndarray, y: np.ndarray,
     return x, np.where(y > 0, y, floor)
 
 
+class GridLines(pg.GraphicsObject):
+    """Light lines across a plot at the ticks of its two axes (the first two levels: major and
+    minor), behind the curves. pyqtgraph's own grid (showGrid) is painted by the axes, and
+    every repaint of a live plot, whose axes' ranges move, then cost three times as much."""
+
+    def __init__(self, item: pg.PlotItem):
+        super().__init__()
+        self._item = item
+        self.setZValue(-1e9)
+        self._pens = [pg.mkPen(color, width=1) for color in GRID]
+        for pen in self._pens:
+            pen.setCosmetic(True)
+        item.getViewBox().sigRangeChanged.connect(self._moved)
+
+    @Slot()
+    def _moved(self) -> None:
+        self.prepareGeometryChange()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._item.getViewBox().viewRect()
+
+    def lines(self) -> list[list[QLineF]]:
+        """The lines of each level (major, minor) across the view, in view coordinates."""
+        view = self._item.getViewBox()
+        rect, (width, height) = view.viewRect(), (view.width(), view.height())
+        if width <= 0 or height <= 0:
+            return [[] for _ in GRID]
+        verticals = self._item.getAxis("bottom").tickValues(rect.left(), rect.right(), width)
+        horizontals = self._item.getAxis("left").tickValues(rect.top(), rect.bottom(), height)
+        levels = []
+        for level in range(len(GRID)):
+            lines = [QLineF(x, rect.top(), x, rect.bottom())
+                     for x in (verticals[level][1] if level < len(verticals) else ())]
+            lines += [QLineF(rect.left(), y, rect.right(), y)
+                      for y in (horizontals[level][1] if level < len(horizontals) else ())]
+            levels.append(lines)
+        return levels
+
+    def paint(self, painter: QPainter, *_args) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        for pen, lines in zip(self._pens, self.lines(), strict=True):
+            if lines:
+                painter.setPen(pen)
+                painter.drawLines(lines)
+
+
+def x_span(span: float) -> float:
+    """The smallest of X_SPANS times a power of ten that holds `span` (> 0)."""
+    decade = 10.0 ** math.floor(math.log10(span))
+    return next(decade * f for f in X_SPANS if decade * f >= span * (1 - 1e-12))
+
+
+def decimated(x: np.ndarray, y: np.ndarray, low: float, high: float,
+              columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """What a plot `columns` px wide showing x from `low` to `high` can show of the points
+    (x, y), x increasing: those outside dropped but the nearest on each side (the line goes on
+    to the edge), and where a pixel column holds more than two, its lowest and highest value
+    (at its first and last step), so spikes survive. Painting a curve costs what its path
+    has: a thousand steps of a noisy loss within one pixel took 40-80 ms to stroke."""
+    start = max(int(np.searchsorted(x, low)) - 1, 0)
+    stop = min(int(np.searchsorted(x, high, side="right")) + 1, len(x))
+    x, y = x[start:stop], y[start:stop]
+    if len(x) <= 2 * columns or high <= low:
+        return x, y
+    column = np.floor((x - low) * (columns / (high - low)))
+    starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
+    ends = np.r_[starts[1:], len(x)] - 1
+    lowest, highest = np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)
+    return (np.column_stack([x[starts], x[ends]]).ravel(),
+            np.column_stack([lowest, highest]).ravel())
+
+
+def view_range(xs: list[np.ndarray], ys: list[np.ndarray],
+               log_y: bool) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The x and y ranges (in view coordinates: log10 of y on a log axis) that show the points
+    (xs, ys) as drawn: x from the first step over a span of X_SPANS, y over whole decades on a
+    log axis, whole units of its order of magnitude on a linear one. Steady: a run that grows
+    moves them seldom."""
+    x = np.concatenate(xs) if xs else np.empty(0)
+    y = np.concatenate(ys) if ys else np.empty(0)
+    if log_y:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.log10(y)
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    low = float(x.min()) if x.size else 0.0
+    high = float(x.max()) if x.size else low + 10.0
+    x_range = (low, low + x_span(max(high - low, 10.0)))
+    if not y.size:
+        return x_range, ((-1.0, 0.0) if log_y else (0.0, 1.0))
+    bottom, top = float(y.min()), float(y.max())
+    if log_y:
+        bottom, top = math.floor(bottom - 0.02), math.ceil(top + 0.02)
+    else:
+        unit = 10.0 ** math.floor(math.log10(max(top - bottom, abs(top), abs(bottom), 1e-300)))
+        bottom, top = math.floor(bottom / unit) * unit, math.ceil(top / unit) * unit
+        top = top if top > bottom else bottom + unit
+    return x_range, (bottom, top)
+
+
 @dataclass
 class Series:
     """One named series: the history it draws (a run's) and the curve that draws it."""
@@ -90,11 +195,17 @@ class LogCurvePlot(pg.PlotWidget):
         item.getAxis("left").enableAutoSIPrefix(False)
         item.getAxis("left").setWidth(LEFT_AXIS_WIDTH)    # the x axes of the plots line up
         item.setLabel("bottom", "step", color=TEXT)
-        item.showGrid(x=True, y=True, alpha=0.15)
+        self.grid = GridLines(item)
+        item.getViewBox().addItem(self.grid, ignoreBounds=True)
         item.setLogMode(y=True)
-        # peak keeps the spikes; clipping helps once the user zooms in on x (x auto-range off)
-        item.setDownsampling(auto=True, mode="peak")
-        item.setClipToView(True)
+        # the curves are given at most two points a pixel column (`decimated`), not left to
+        # pyqtgraph's downsampling, which takes the steps as evenly spaced: a history's are not
+        # the range follows the curves by our steady steps (view_range), not pyqtgraph's auto
+        # range, which moves both axes at every redraw and so has them and every curve drawn
+        # again; until the user zooms or pans an axis, and again once they ask for auto range
+        item.getViewBox().disableAutoRange()
+        self._following = [True, True]
+        item.getViewBox().sigRangeChangedManually.connect(self._taken)
         # an axis paints its text again whenever the plot repaints: half of a repaint's cost
         # unless kept as a pixmap, which only a change of its range redraws
         for name in ("left", "bottom"):
@@ -129,6 +240,8 @@ class LogCurvePlot(pg.PlotWidget):
             series.curve.setData([], [])
         self.set_level(self.zero_line, None)
         self._dirty = False
+        self._following = [True, True]
+        self._fit([], [])
 
     def changed(self) -> None:
         """The histories grew: the next `redraw` draws them."""
@@ -141,8 +254,12 @@ class LogCurvePlot(pg.PlotWidget):
         arrays = [series.history.arrays() for series in self.series.values()]
         floor = zero_floor([y for _, y in arrays])
         has_zero = False
-        for series, (x, y) in zip(self.series.values(), arrays, strict=True):
-            series.curve.setData(*loggable(x, y, floor))
+        shown = [loggable(x, y, floor) for x, y in arrays]
+        self._fit([x for x, _ in shown], [y for _, y in shown])
+        low, high = self.getViewBox().viewRange()[0]
+        columns = max(int(self.getViewBox().width()), 100)
+        for series, (_, y), points in zip(self.series.values(), arrays, shown, strict=True):
+            series.curve.setData(*decimated(*points, low, high, columns))
             zeros = float(np.count_nonzero(y == 0)) / max(len(y), 1)
             has_zero = has_zero or zeros > 0
             # a series that keeps dropping to the zero line draws a fence: keep it beneath
@@ -152,6 +269,38 @@ class LogCurvePlot(pg.PlotWidget):
         # settle the auto range now: settled inside the paint, it changes the axes and so
         # asks for a second paint of the whole plot
         self.scene().prepareForPaint()
+
+    def _fit(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
+        """Show the points drawn (view_range) on the axes the user has not taken."""
+        box = self.getViewBox()
+        for axis, auto in enumerate(box.state["autoRange"]):
+            if auto is not False:   # asked for again (the A button, View All)
+                self._following[axis] = True
+        box.disableAutoRange()
+        x_range, y_range = view_range(xs, ys, self.log_y)
+        shown = box.viewRange()
+        if self._following[0] and tuple(shown[0]) != x_range:
+            box.setXRange(*x_range, padding=0)
+        if self._following[1] and tuple(shown[1]) != y_range:
+            box.setYRange(*y_range, padding=0)
+
+    @Slot(object)
+    def _taken(self, axes: list[bool]) -> None:
+        """The user zoomed or panned `axes` ([x, y]): they stay where the user put them."""
+        for axis, moved in enumerate(axes):
+            if moved:
+                self._following[axis] = False
+        self._dirty = True      # the steps now shown, to the pixel
+
+    def show_steps(self, low: float, high: float) -> None:
+        """Show steps `low` to `high` (another plot's zoom), from now on as the user's."""
+        self._following[0] = False
+        self.getViewBox().setXRange(low, high, padding=0)
+        self._dirty = True
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._dirty = True      # as many points as it has pixel columns now
 
     @property
     def log_y(self) -> bool:
@@ -180,6 +329,8 @@ class LogCurvePlot(pg.PlotWidget):
     def _place_levels(self, _log: bool) -> None:
         for line, value in self._levels.items():
             self._place(line, value)
+        self._dirty = True      # and the range in the axis's new units
+        self.redraw()
 
     def _place(self, line: pg.InfiniteLine, value: float | None) -> None:
         usable = value is not None and np.isfinite(value) and (value > 0 or not self.log_y)

@@ -63,9 +63,7 @@ class LayerHeatmaps(pg.GraphicsLayoutWidget):
 
     def configure(self, spec: NetworkSpec) -> None:
         """One column of two images per layer of `spec`, empty until `show_state`."""
-        if spec.sizes == self._sizes:
-            for image in (*self.weight_images, *self.grad_images):
-                image.clear()
+        if spec.sizes == self._sizes:   # the images are replaced by the next show_state
             return
         self._sizes = spec.sizes
         self.clear()
@@ -99,8 +97,8 @@ class LayerHeatmaps(pg.GraphicsLayoutWidget):
                 matrix = layer_matrix(values, layer)
                 scale = scale_of(matrix)
                 image.setImage(matrix, autoLevels=False, levels=(-scale, scale))
-                title.setText(f"{name}  {scale_text(matrix, scale)}", color=TEXT, size="8pt")
-        self.grad_label.setText(f"gradients of {sample_label}", color=TEXT, size="9pt")
+                _set_text(title, f"{name}  {scale_text(matrix, scale)}", "8pt")
+        _set_text(self.grad_label, f"gradients of {sample_label}", "9pt")
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         """The widget's actions (the exports): the view boxes have no menu of their own."""
@@ -108,3 +106,9 @@ class LayerHeatmaps(pg.GraphicsLayoutWidget):
             menu = QMenu(self)
             menu.addActions(self.actions())
             menu.exec(event.globalPos())
+
+
+def _set_text(label: pg.LabelItem, text: str, size: str) -> None:
+    """Give `label` `text` unless it has it: a label set lays the whole widget out again."""
+    if label.text != text:
+        label.setText(text, color=TEXT, size=size)

@@ -114,6 +114,7 @@ class SurfacePanel(QStackedWidget):
         self._rect = QRectF()
         self._levels = (0.0, 1.0)
         self._shown = ""
+        self._configured: tuple[int, str] | None = None
 
     def _square_plot(self) -> pg.PlotItem:
         plot = pg.PlotItem()
@@ -126,7 +127,13 @@ class SurfacePanel(QStackedWidget):
         return plot
 
     def configure(self, spec: NetworkSpec) -> None:
-        """Set up for a network of `spec`; nothing is drawn until `show_state`."""
+        """Set up for a network of `spec`; nothing is drawn until `show_state`. A network like
+        the last one (two inputs, the same loss) keeps its drawing and its data until then:
+        drawn from nothing, the panel is laid out and painted whole (90 ms, at the start of
+        every run)."""
+        if self._configured == (spec.n_inputs, spec.loss):
+            return
+        self._configured = (spec.n_inputs, spec.loss)
         self.available = spec.n_inputs == 2
         self.bce = spec.loss == "bce"
         self._data = None
@@ -164,9 +171,11 @@ class SurfacePanel(QStackedWidget):
             what = "P(class 1), line p = 0.5, ○ class 0, △ class 1" + self._shown
         else:
             what = "network output ŷ₁" if spec.n_outputs > 1 else "network output ŷ"
-        self.output_plot.setTitle(what, color=TEXT, size="9pt")
-        self.note.setText("" if finite else "not finite:\nthe run diverged")
-        self.note.setPos(self._rect.center())
+        _set_title(self.output_plot, what)
+        note = "" if finite else "not finite:\nthe run diverged"
+        if note != self.note.toPlainText():
+            self.note.setText(note)
+            self.note.setPos(self._rect.center())
 
     def _set_data(self, data: Dataset) -> None:
         """The square, the levels and the samples of new data."""
@@ -200,6 +209,11 @@ class SurfacePanel(QStackedWidget):
             self.target_image.setRect(self._rect)
         colors = self.colorbar.colorMap().map((y - lo) / (self._levels[1] - lo), mode="qcolor")
         self.target_samples.setData(x[:, 0], x[:, 1], brush=[pg.mkBrush(c) for c in colors])
-        self.target_plot.setTitle(
-            ("target (x1² + x2²)/2" if target is not None else "targets of the samples")
-            + shown, color=TEXT, size="9pt")
+        _set_title(self.target_plot, ("target (x1² + x2²)/2" if target is not None
+                                      else "targets of the samples") + shown)
+
+
+def _set_title(plot: pg.PlotItem, text: str) -> None:
+    """Title `plot` `text` unless it has it: a title set lays the whole panel out again."""
+    if plot.titleLabel.text != text or not plot.titleLabel.isVisible():
+        plot.setTitle(text, color=TEXT, size="9pt")

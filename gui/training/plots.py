@@ -45,9 +45,11 @@ CSV_FILTER = "CSV files (*.csv);;All files (*)"
 
 
 def _pen(color: QColor, width: int = 1, alpha: int = 255) -> QPen:
-    color = QColor(color)
-    color.setAlpha(alpha)
-    return pg.mkPen(color, width=width)
+    """A pen of `color` as if `alpha` of it were laid on the white background, but opaque: a
+    translucent pen strokes a noisy curve's whole path as one shape (tens of ms a paint)."""
+    mix = alpha / 255
+    return pg.mkPen(QColor(*(round(c * mix + 255 * (1 - mix)) for c in color.getRgb()[:3])),
+                    width=width)
 
 
 def parameter_color(index: int, count: int) -> QColor:
@@ -245,7 +247,7 @@ class TrainingPlots(QWidget):
         low, high = moved.getViewBox().viewRange()[0]
         for plot in self._curve_plots().values():
             if plot is not moved:
-                plot.getViewBox().setXRange(low, high, padding=0)
+                plot.show_steps(low, high)
 
     def _draw_curves(self) -> None:
         for plot in (self.loss_plot, self.diff_plot, self.drift_plot):

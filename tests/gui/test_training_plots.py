@@ -2,6 +2,7 @@
 drawing stays bounded, the surface and heatmaps show the engine's numbers, exports write files."""
 
 import csv
+import math
 import warnings
 
 import numpy as np
@@ -9,6 +10,8 @@ import pyqtgraph as pg
 import pyqtgraph.exporters
 import pytest
 import shiboken6
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PySide6.QtGui import QImage
 
 from engine.files.datasets import classification_set, default_set, regression_set
@@ -17,7 +20,7 @@ from engine.net.scratch import ScratchNet
 from engine.net.spec import NetworkSpec, preset
 from engine.train.lockstep import StepRecord, TrainConfig
 from engine.train.run import train
-from gui.training.plot_curves import MAX_POINTS, RECENT, loggable, zero_floor
+from gui.training.plot_curves import MAX_POINTS, decimated, loggable, zero_floor
 from gui.training.plot_surface import GRID, grid_points, input_square
 from gui.training.plots import TrainingPlots, sample_index
 
@@ -160,12 +163,40 @@ def test_drawing_stays_bounded_after_200000_records(plots):
         plots.add_records(batch)
         plots.redraw()
     for plot in (plots.loss_plot, plots.diff_plot, plots.drift_plot):
+        columns = plot.getViewBox().width()
         for name, series in plot.series.items():
             x, _ = drawn(series.curve)
-            assert 0 < len(x) <= MAX_POINTS, name
+            assert 0 < len(x) <= min(MAX_POINTS, 2 * columns), name
     x, _ = drawn(plots.loss_plot.series["torch"].curve)
-    np.testing.assert_array_equal(x[-RECENT:], np.arange(200_000 - RECENT + 1, 200_001))
-    assert x[0] == 1    # the overview still reaches back to the first step
+    assert x[0] == 1 and x[-1] == 200_000   # from the first step to the last
+    # zoomed in on the last steps, each of them is drawn
+    box = plots.loss_plot.getViewBox()
+    box.setXRange(200_000 - 300, 200_000, padding=0)
+    box.sigRangeChangedManually.emit([True, False])
+    plots.loss_plot.redraw()
+    x, _ = drawn(plots.loss_plot.series["torch"].curve)
+    np.testing.assert_array_equal(x, np.arange(200_000 - 301, 200_001))
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=3000), st.integers(1, 500),
+       st.floats(0, 1), st.floats(0.01, 1))
+@settings(max_examples=200, deadline=None)
+def test_decimated_keeps_each_pixel_columns_lowest_and_highest_and_the_edges(
+        ys, columns, left, width):
+    y = np.array(ys)
+    x = np.arange(len(y), dtype=np.float64)
+    low = left * len(y)
+    high = low + width * len(y)
+    dx, dy = decimated(x, y, low, high, columns)
+    inside = (x >= low) & (x <= high)
+    assert len(dx) <= max(2 * columns, inside.sum() + 2)
+    assert np.all(np.diff(dx) >= 0)
+    if inside.any():
+        assert dy.max() >= y[inside].max() and dy.min() <= y[inside].min()
+        # the line reaches on to the steps just outside the view
+        first, last = np.flatnonzero(inside)[[0, -1]]
+        assert dx[0] == x[max(first - 1, 0)] and dx[-1] == x[min(last + 1, len(x) - 1)]
+    assert set(dx) <= set(x) and set(dy) <= set(y)     # steps and values of the run only
 
 
 def test_threshold_line_follows_the_value_and_the_log_toggle(plots):
@@ -413,3 +444,68 @@ def test_zooming_one_curve_plot_shows_the_same_steps_in_the_others(plots):
     for plot in (plots.loss_plot, plots.drift_plot):
         low, high = plot.getViewBox().viewRange()[0]
         assert (low, high) == pytest.approx((100, 200))
+
+
+def test_a_growing_run_moves_the_axes_seldom_and_keeps_every_point_in_view(plots):
+    """The view follows the curves by steady steps (the axes and every curve are drawn again
+    when it moves): the curves fill most of the steps shown, and stay inside the view."""
+    plots.reset(REGRESSION, None)
+    ranges = set()
+    for start in range(1, 20_001, 250):
+        plots.add_records(synthetic(REGRESSION, start, 250, loss=1.0 / start,
+                                    diff=1e-8 * (1 + start % 7)))
+        plots.redraw()
+        for plot in plots._curve_plots().values():
+            (x0, x1), (y0, y1) = plot.getViewBox().viewRange()
+            ranges.add((plot.plot_item.titleLabel.text, x0, x1, y0, y1))
+            for series in plot.series.values():
+                x, y = drawn(series.curve)
+                assert x0 <= x.min() and x.max() <= x1
+                assert y0 <= np.log10(y).min() and np.log10(y).max() <= y1
+                assert (x.max() - x0) >= 0.75 * (x1 - x0)
+    # 80 redraws of three plots over two decades of steps: about ten moves a decade each
+    assert len(ranges) <= 3 * 25
+
+
+def test_a_new_run_starts_from_an_empty_view(plots):
+    plots.reset(REGRESSION, None)
+    plots.add_records(synthetic(REGRESSION, 1, 5000))
+    plots.redraw()
+    assert plots.loss_plot.getViewBox().viewRange()[0][1] >= 5000
+    plots.reset(REGRESSION, None)
+    plots.redraw()
+    for plot in plots._curve_plots().values():
+        assert plot.getViewBox().viewRange()[0][1] <= 100
+
+
+def test_the_users_zoom_stays_until_they_ask_for_the_auto_range_again(plots):
+    plots.reset(REGRESSION, None)
+    plots.add_records(synthetic(REGRESSION, 1, 1000))
+    plots.redraw()
+    box = plots.loss_plot.getViewBox()
+    box.setRange(xRange=(100, 300), yRange=(-3, -1), padding=0)
+    box.sigRangeChangedManually.emit([True, True])
+    plots.add_records(synthetic(REGRESSION, 1001, 4000))
+    plots.redraw()
+    assert box.viewRange() == [pytest.approx([100, 300]), pytest.approx([-3, -1])]
+    box.enableAutoRange()      # the A button, View All
+    plots.add_records(synthetic(REGRESSION, 5001, 10))
+    plots.redraw()
+    (x0, x1), (y0, y1) = box.viewRange()
+    assert x0 <= 1 and x1 >= 5010 and y0 <= np.log10(0.25) <= y1
+
+
+def test_the_grid_is_ours_at_the_axes_ticks_not_drawn_by_the_axes(plots):
+    """pyqtgraph's grid is painted by the axes, which made each repaint three times dearer."""
+    plots.reset(REGRESSION, None)
+    plots.add_records(synthetic(REGRESSION, 1, 3000, diff=1e-8))
+    plots.redraw()
+    plot = plots.diff_plot
+    assert all(plot.plot_item.getAxis(name).grid is False for name in ("left", "bottom"))
+    major = plot.grid.lines()[0]
+    (x0, x1), (y0, y1) = plot.getViewBox().viewRange()
+    heights = {round(line.y1(), 9) for line in major if line.y1() == line.y2()}
+    assert {float(v) for v in range(math.floor(y0) + 1, math.ceil(y1))} <= heights
+    assert all(y0 <= h <= y1 for h in heights)
+    steps = [line.x1() for line in major if line.x1() == line.x2()]
+    assert len(steps) >= 2 and all(x0 <= x <= x1 for x in steps)
