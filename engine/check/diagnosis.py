@@ -118,8 +118,8 @@ def transposed(aligned: Aligned, bad: list[str], _: np.ndarray) -> str | None:
         return None
     return (f"B's {', '.join(found)} {'is' if len(found) == 1 else 'are'} the transpose of "
             "A's in every sample: one file holds the weight gradient as (in, out) where the "
-            "other holds (out, in), either as its layout or by computing y_(l-1)ᵀ·δ where "
-            "δᵀ·y_(l-1) is meant; if it is only the layout, state it (a model.json with "
+            "other holds (out, in), either as its layout or by computing yₗ₋₁ᵀ·δ where "
+            "δᵀ·yₗ₋₁ is meant; if it is only the layout, state it (a model.json with "
             "\"layout\", or --model)")
 
 

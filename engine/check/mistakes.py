@@ -158,7 +158,7 @@ def _bias_over_units(delta: Array) -> Array:
 
 
 def _bias_used(info: StageInfo, layer: int) -> str:
-    return f"{info.symbol} = Σ_units ∂L/∂z{layer}, the same number in every unit"
+    return f"{info.symbol} = Σ over the units of ∂L/∂z{layer}, the same number in every unit"
 
 
 # --- buffers and the update -------------------------------------------------------------------
@@ -179,7 +179,7 @@ MISTAKES: dict[str, Mistake] = {
                 "(activations {activations}, loss {loss})",
                 _sigmoid_used, _sigmoid_of_activation),
         Mistake("forgotten_activation_derivative", "Activation derivative forgotten",
-                "δ_l = w_{l+1}ᵀ·δ_{l+1} in the hidden layers, the factor f'(z_l) left out",
+                "δₗ = wₗ₊₁ᵀ·δₗ₊₁ in the hidden layers, the factor f'(zₗ) left out",
                 DERIVATIVE, _hidden_nonlinear,
                 "the network {sizes} has no hidden layer with a derivative other than 1 "
                 "(activations {activations})",
@@ -191,7 +191,7 @@ MISTAKES: dict[str, Mistake] = {
                 "half_squared_error's ½ cancels it)",
                 lambda info, layer: info.formula.replace("= 2(", "= (", 1), _halved),
         Mistake("untransposed_weight", "Weight used untransposed in the backward pass",
-                "∂L/∂y_{l-1} = w_l·δ_l where w_lᵀ·δ_l is right; only a square w_l lets it "
+                "∂L/∂yₗ₋₁ = wₗ·δₗ where wₗᵀ·δₗ is right; only a square wₗ lets it "
                 "through, any other shape makes numpy refuse the product",
                 BACK, _square_layers,
                 "no weight above the first layer of {sizes} is square, and with any other shape "
@@ -207,8 +207,8 @@ MISTAKES: dict[str, Mistake] = {
                 "samples 1..k (and the update uses that sum)",
                 ACCUMULATE, _all_layers, "", _accumulated_used, from_sample=2),
         Mistake("bias_gradient_wrong_axis", "Bias gradient summed over the wrong axis",
-                "∂L/∂b_l summed over the layer's units instead of the samples: each unit gets "
-                "the sum of δ_l over the units, which broadcasts even with one sample",
+                "∂L/∂bₗ summed over the layer's units instead of the samples: each unit gets "
+                "the sum of δₗ over the units, which broadcasts even with one sample",
                 BIAS, _wide_layers,
                 "every layer of {sizes} has one unit, where the sum over units is the unit "
                 "itself", _bias_used, _bias_over_units),

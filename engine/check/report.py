@@ -23,6 +23,7 @@ from engine.check.compare import (
     printing_rtol,
 )
 from engine.check.diagnosis import backward_order, located, patterns
+from engine.check.notation import unicode_notation
 from engine.check.reproduce import KnownRun, Reproduction, known_run, reproduce, within_rounding
 from engine.files.datasets import Dataset
 from engine.files.gradset import GradientSet
@@ -282,7 +283,8 @@ def compare_files(path_a: str | os.PathLike, path_b: str | os.PathLike,
 
     a, b = read(path_a), read(path_b)
     aligned = align(a, b, model)
-    notes = [f"{gs.source}: {note}" for gs in (a, b) for note in gs.notes]
+    # a file's own notes as a reader should see them (older exports wrote δ_{l+1})
+    notes = [f"{gs.source}: {unicode_notation(note)}" for gs in (a, b) for note in gs.notes]
     (carry_a, why_a), (carry_b, why_b) = file_carry(a, rtol), file_carry(b, rtol)
     notes += [why for why in (why_a, why_b) if why]
     carry = coarser(carry_a, carry_b)
