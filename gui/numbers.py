@@ -29,6 +29,31 @@ def exact(value: float | np.generic) -> str:
     return repr(float(value))
 
 
+def cell_text(value: float | np.generic) -> str:
+    """A table cell's number: the shortest text that reads back to the same value in its own
+    dtype (float32 values as float32, anything else as float64)."""
+    if isinstance(value, np.floating) and value.dtype.itemsize <= 4:
+        return str(value)
+    return str(np.float64(value))
+
+
+def diff_text(value: float | np.generic) -> str:
+    """A difference of two engines' values (float64): the shortest text that reads back to
+    it in float32 where float32 holds it exactly (most differences of a float32 run: nine
+    digits, not seventeen), else in float64."""
+    wide = np.float64(value)
+    if not np.isfinite(wide) or abs(wide) > np.finfo(np.float32).max:
+        return str(wide)
+    narrow = np.float32(wide)
+    return str(narrow) if np.float64(narrow) == wide else str(wide)
+
+
+def widest_cell(dtype: np.dtype) -> str:
+    """The longest text `cell_text` gives a value of `dtype` (float32 or float64), for the
+    width of a column that must show every digit."""
+    return "-1.23456789e-05" if np.dtype(dtype).itemsize <= 4 else "-1.2345678901234567e-305"
+
+
 def shape_text(shape: tuple[int, ...]) -> str:
     """(10, 2) as "10×2", (10,) as "10", () as "scalar"."""
     return "×".join(str(n) for n in shape) if shape else "scalar"

@@ -1,21 +1,25 @@
 """A small array as a table with a heat colour per cell: values on the diverging scale, or
 differences coloured by their agreement grade. A vector shows as a column, as in the notes'
-column form; a scalar as one cell. Wide arrays drop the numbers and keep the colours: each
-cell's tooltip still gives its exact value."""
+column form; a scalar as one cell. Every cell shows its number in full (the shortest text that
+reads back to the same value; a difference in float32 where float32 holds it), in columns
+wide enough for it: a table wider than its room scrolls a whole row or column at a time, and
+the stage card scrolls its tables together."""
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy, QTableView, QWidget
 
 from engine.check.rounding import EXACT
 from gui.colors import GRADES, NAN_COLOR, diverging_rgb, text_on
-from gui.numbers import exact, short
+from gui.numbers import cell_text, diff_text, exact, short, widest_cell
 
 VALUES, DIFFS = "values", "diffs"
-# above this many columns a cell is too narrow for a number
-MAX_TEXT_COLUMNS = 4
 MAX_ROWS_SHOWN = 10
+MIN_ROWS_SHOWN = 3      # however little room the card has (the live plots open below it)
+ROW_HEIGHT = 20
+CELL_PADDING = 14       # px around a cell's text
+MEASURED = 10_000       # arrays up to this size have the width of their own widest text
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -62,9 +66,13 @@ class ArrayModel(QAbstractTableModel):
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self._values.shape[1]
 
-    @property
-    def shows_numbers(self) -> bool:
-        return self._values.shape[1] <= MAX_TEXT_COLUMNS
+    def texts(self) -> list[str]:
+        """What the cells show, or for a big array (above MEASURED elements) the widest text
+        a value of its dtype can have."""
+        if self._values.size > MEASURED:
+            return [widest_cell(self._values.dtype)]
+        text = diff_text if self._mode == DIFFS else cell_text
+        return [text(v) for v in self._values.ravel()]
 
     def value(self, row: int, column: int) -> np.generic:
         return self._values[row, column]
@@ -75,7 +83,7 @@ class ArrayModel(QAbstractTableModel):
         row, column = index.row(), index.column()
         value = self._values[row, column]
         if role == Qt.ItemDataRole.DisplayRole:
-            return short(value) if self.shows_numbers else None
+            return diff_text(value) if self._mode == DIFFS else cell_text(value)
         if role == Qt.ItemDataRole.ToolTipRole:
             text = exact(value)
             if self._mode == DIFFS and self._rel is not None:
@@ -100,7 +108,8 @@ class ArrayModel(QAbstractTableModel):
 
 
 class ArrayTable(QTableView):
-    """A read-only heat table of one array; see ArrayModel."""
+    """A read-only heat table of one array; see ArrayModel. Its columns are `natural_width`
+    wide: the widest of its numbers, whole."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -110,6 +119,11 @@ class ArrayTable(QTableView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)
+        # by whole cells: tables whose columns differ in width still show the same first
+        # row and column when the card scrolls them together
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerItem)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerItem)
         font = self.font()
         font.setPointSizeF(font.pointSizeF() * 0.9)
         self.setFont(font)
@@ -117,8 +131,8 @@ class ArrayTable(QTableView):
             header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
             header.setMinimumSectionSize(8)
             header.setFont(font)
-        self.verticalHeader().setDefaultSectionSize(20)
-        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Maximum)
+        self.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.array_model.modelReset.connect(self._fit_columns)
 
     def set_values(self, values: np.ndarray, scale: float) -> None:
@@ -128,21 +142,36 @@ class ArrayTable(QTableView):
                   grade: str) -> None:
         self.array_model.set_diffs(diffs, rel, excess, grade)
 
+    def natural_width(self) -> int:
+        """The column width (px) that shows the widest of this table's numbers whole."""
+        metrics = QFontMetrics(self.font())
+        return max(metrics.horizontalAdvance(t) for t in self.array_model.texts()) + CELL_PADDING
+
     def _fit_columns(self) -> None:
-        width = 78 if self.array_model.shows_numbers else 18
-        self.horizontalHeader().setDefaultSectionSize(width)
-        self.verticalHeader().setDefaultSectionSize(20 if self.array_model.shows_numbers else 18)
+        self.horizontalHeader().setDefaultSectionSize(self.natural_width())
         self.updateGeometry()
+
+    def _frame_and_headers(self) -> tuple[int, int]:
+        frame = 2 * self.frameWidth()
+        return (self.verticalHeader().sizeHint().width() + frame,
+                self.horizontalHeader().sizeHint().height() + frame)
+
+    def _hint(self, rows_shown: int, columns_shown: int) -> QSize:
+        model = self.array_model
+        rows, columns = model.rowCount(), model.columnCount()
+        side, top = self._frame_and_headers()
+        column = self.horizontalHeader().defaultSectionSize()
+        # room for the scroll bars whenever the whole table might not fit
+        vertical = self.verticalScrollBar().sizeHint().width() if rows > rows_shown else 0
+        horizontal = self.horizontalScrollBar().sizeHint().height() if columns > 1 else 0
+        return QSize(side + min(columns, columns_shown) * column + vertical,
+                     top + min(rows, rows_shown) * ROW_HEIGHT + horizontal)
 
     def sizeHint(self) -> QSize:
         """As big as the cells (no bigger, up to MAX_ROWS_SHOWN rows): the tables side by side
         stay together and the summary below them stays close."""
-        model = self.array_model
-        rows = model.rowCount()
-        columns = model.columnCount() * self.horizontalHeader().defaultSectionSize()
-        frame = 2 * self.frameWidth()
-        scroll = self.verticalScrollBar().sizeHint().width() if rows > MAX_ROWS_SHOWN else 0
-        width = self.verticalHeader().sizeHint().width() + columns + frame + scroll
-        height = (self.horizontalHeader().sizeHint().height() + frame
-                  + min(rows, MAX_ROWS_SHOWN) * self.verticalHeader().defaultSectionSize())
-        return QSize(width, height)
+        return self._hint(MAX_ROWS_SHOWN, self.array_model.columnCount())
+
+    def minimumSizeHint(self) -> QSize:
+        """One column and MIN_ROWS_SHOWN rows: less room scrolls, never cuts a number."""
+        return self._hint(MIN_ROWS_SHOWN, 1)

@@ -21,6 +21,11 @@ _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 Lookup = Callable[[str], np.ndarray | None]
 _OPERATORS = tuple("+-·⊙*/−")
+# Qt draws <sup> smaller than the text around it: at 9 pt a T of 6 px whose bar is hinted to
+# the width of its stem reads "I" or "|" in most fonts; from a span of this size it is 7 px
+# with a bar twice its stem in every font found here (at 9 and 11.7 pt, the card's sizes)
+SUPERSCRIPT_PT = 11.0
+TRANSPOSE_HTML = f"<sup><span style='font-size:{SUPERSCRIPT_PT:g}pt'>T</span></sup>"
 
 
 def _symbol_html(letter: str, layer: str) -> str:
@@ -30,7 +35,8 @@ def _symbol_html(letter: str, layer: str) -> str:
 
 def to_html(text: str) -> str:
     """Plain formula text as rich text: "∂L/∂z2 = y1·w2ᵀ" becomes
-    ∂<i>L</i>/∂<i>z</i><sub>2</sub> = <i>y</i><sub>1</sub>·<i>w</i><sub>2</sub><sup>T</sup>."""
+    ∂<i>L</i>/∂<i>z</i><sub>2</sub> = <i>y</i><sub>1</sub>·<i>w</i><sub>2</sub><sup>T</sup> (the
+    T at a size that reads, TRANSPOSE_HTML)."""
     parts: list[str] = []
     end = 0
     for match in _SYMBOL.finditer(text):
@@ -41,7 +47,7 @@ def to_html(text: str) -> str:
             parts.append(_symbol_html(match["var"], match["layer"]))
         end = match.end()
     parts.append(html.escape(text[end:]))
-    return "".join(parts).replace("ᵀ", "<sup>T</sup>")
+    return "".join(parts).replace("ᵀ", TRANSPOSE_HTML)
 
 
 def plain_symbol(symbol: str) -> str:

@@ -98,6 +98,7 @@ class StageCard(QWidget):
         for label in self._loading.values():
             label.setStyleSheet(f"{look_style(LOADING.look)}; padding: 6px")
             label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self._scroll_together()
         self._build_layout()
         # an explicit minimum: one that followed each stage's text would resize the window
         self.setMinimumSize(420, 260)
@@ -117,8 +118,10 @@ class StageCard(QWidget):
             if name in self._loading:
                 grid.addWidget(self._loading[name], 1, column,
                                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        grid.setColumnStretch(len(COLUMNS), 1)
-        grid.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        for column in range(len(COLUMNS)):   # short of room, the tables share it evenly
+            grid.setColumnStretch(column, 1)
+        self._grid = grid
+        grid.setAlignment(Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.addLayout(head)
         layout.addWidget(self.description)
@@ -131,6 +134,19 @@ class StageCard(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.numerical_summary)
         layout.addStretch(1)
+
+    def _scroll_together(self) -> None:
+        """Scrolling one table (wheel, bar, keys) scrolls the others to the same place: they
+        scroll by whole cells, so each shows the same first row and column."""
+        tables = list(self.tables.values())
+        for table in tables:
+            for bar in (table.horizontalScrollBar, table.verticalScrollBar):
+                bar().valueChanged.connect(
+                    lambda value, which=bar.__name__: self._scroll_all(which, value))
+
+    def _scroll_all(self, which: str, value: int) -> None:
+        for table in self.tables.values():
+            getattr(table, which)().setValue(value)   # no signal where it is there already
 
     # what tests may read
     def values_of(self, column: str) -> np.ndarray:
@@ -251,6 +267,7 @@ class StageCard(QWidget):
         wanted = gradient and self.numerical_box.isChecked()
         self.tables["numerical"].setVisible(wanted)
         self._titles["numerical"].setVisible(wanted)
+        self._grid.setColumnStretch(COLUMNS.index("numerical"), int(wanted))  # none if hidden
         self.numerical_summary.setVisible(wanted)
         if not wanted:
             return

@@ -1,17 +1,29 @@
 """The stage list, the stage card and the sample panel show the session's numbers, follow its
 stage and sample, and move it when a person clicks or types; the formula helpers they use."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontDatabase, QFontMetrics, QImage
+from PySide6.QtWidgets import QLabel
 
-from engine.net.spec import NetworkSpec, preset
+from engine.files.datasets import regression_set
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, NetworkSpec, preset
 from engine.session import Session
 from gui.colors import GRADES
 from gui.numbers import digits_text, exact, short
 from gui.session_model import SessionModel
-from gui.stepping.array_table import as_matrix
-from gui.stepping.formula import plain_symbol, symbol_key, to_html, with_numbers
+from gui.stepping.array_table import ROW_HEIGHT, as_matrix
+from gui.stepping.formula import (
+    TRANSPOSE_HTML,
+    plain_symbol,
+    symbol_key,
+    to_html,
+    with_numbers,
+)
 from gui.stepping.sample_panel import SamplePanel
 from gui.stepping.stage_card import StageCard
 from gui.stepping.stage_list import AGREEMENT, DIGITS, STAGE, StageList
@@ -38,10 +50,44 @@ def key_index(session: Session, key: str) -> int:
 def test_formulas_become_rich_text_with_subscripts_and_transposes():
     html = to_html("z2 = y1·w2ᵀ + b2")
     assert html == ("<i>z</i><sub>2</sub> = <i>y</i><sub>1</sub>·<i>w</i><sub>2</sub>"
-                    "<sup>T</sup> + <i>b</i><sub>2</sub>")
+                    f"{TRANSPOSE_HTML} + <i>b</i><sub>2</sub>")
     assert to_html("∂L/∂z3 = ∂L/∂y3 ⊙ [z3 > 0]").startswith("∂<i>L</i>/∂<i>z</i><sub>3</sub>")
     assert "&gt;" in to_html("[z3 > 0]") and "sigmoid" in to_html("sigmoid(z1)")
     assert plain_symbol("∂L/∂w3") == "∂L/∂w₃"
+
+
+def ink_rows(html: str, family: str, point_size: float, after: str = "") -> list[int]:
+    """How many inked pixels each row of `html` has, drawn in `family` at `point_size`, right
+    of where the text `after` (drawn first, in the same label) ends."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.RichText)
+    font = QFont(family)
+    font.setPointSizeF(point_size)
+    label.setFont(font)
+    label.setStyleSheet("background: white; color: black")
+    label.setText(after + html)
+    label.resize(label.sizeHint().width() + 20, label.sizeHint().height() + 10)
+    image = label.grab().toImage().convertToFormat(QImage.Format.Format_Grayscale8)
+    start = QFontMetrics(font).horizontalAdvance(after) + label.margin() + 1 if after else 0
+    rows = [sum(image.pixelColor(x, y).value() < 230 for x in range(start, image.width()))
+            for y in range(image.height())]
+    return [n for n in rows if n]
+
+
+@pytest.mark.parametrize("point_size", [9.0, 11.7])   # the card's text and its formula
+def test_the_transpose_mark_is_a_t_with_its_bar_in_every_font_found(qapp, point_size):
+    """At 9 pt Qt's plain <sup>T</sup> lost its bar and read "I" or "|" in most fonts."""
+    for family in QFontDatabase.families():
+        rows = ink_rows(TRANSPOSE_HTML, family, point_size, after="w")
+        assert len(rows) >= 4, family
+        bar, stem = max(rows[:2]), min(rows[len(rows) // 2:])
+        assert bar >= 2 * stem and bar >= 3, (family, rows)   # a T, not an I
+
+
+def test_subscripts_draw_in_every_font_found(qapp):
+    for family in QFontDatabase.families():
+        assert ink_rows(plain_symbol("∂L/∂w2"), family, 9.0), family
+        assert ink_rows(to_html("w2"), family, 9.0), family
 
 
 def test_symbols_name_the_session_keys():
@@ -182,3 +228,64 @@ def test_the_sample_panel_follows_new_data(qtbot, model):
     model.session.set_network(spec)
     assert "3-4-2" in panel.network.text()
     assert panel.reading("y_hat", "scratch").count("\n") == 1  # two outputs, one per line
+
+
+def card_at(qtbot, dtype: str, key: str = "dL/dw2", size=(700, 600)) -> StageCard:
+    spec = dataclasses.replace(preset(DEFAULT_PRESET), dtype=dtype)
+    model = SessionModel(Session(spec, init_params(spec), regression_set(spec, 20)))
+    card = widget(qtbot, StageCard(model))
+    card.resize(*size)
+    model.session.go_to_stage(key_index(model.session, key))
+    qtbot.waitUntil(lambda: card.tables["scratch"].array_model.rowCount() == 10)
+    return card
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_cell_shows_its_whole_number_and_it_reads_back_to_the_value(qtbot, dtype):
+    """Matrix stages too (today's 10x10 showed colours only): the text of a cell is the
+    shortest that reads back bit for bit, in a column wide enough for it."""
+    card = card_at(qtbot, dtype)
+    session = card._model.session
+    for index in range(len(session.pairs)):
+        session.go_to_stage(index)
+        pair = session.stage
+        diff = np.abs(pair.scratch.value.astype(np.float64) - pair.torch.value.astype(np.float64))
+        for name, values, kind in (("scratch", pair.scratch.value, np.dtype(dtype)),
+                                   ("torch", pair.torch.value, np.dtype(dtype)),
+                                   ("difference", diff, np.dtype(np.float64))):
+            table = card.tables[name]
+            model, metrics = table.array_model, QFontMetrics(table.font())
+            width = table.horizontalHeader().defaultSectionSize()
+            values = as_matrix(values)
+            for row, column in np.ndindex(values.shape):
+                text = model.data(model.index(row, column))
+                assert text, (pair.key, name, row, column)
+                value = values[row, column].astype(kind)
+                read = np.array(text, dtype=np.float64).astype(kind)
+                if name == "difference" and read != value:   # a float32 number, as float32
+                    read = np.float32(text).astype(kind)
+                    assert str(np.float32(value)) == text
+                assert read.tobytes() == value.tobytes(), (pair.key, name, text, value)
+                assert metrics.horizontalAdvance(text) + 4 <= width, (pair.key, name, text)
+
+
+def test_the_three_tables_scroll_together(qtbot):
+    """By whole cells: each shows the same first row and column."""
+    card = card_at(qtbot, "float32", size=(700, 320))
+    tables = [card.tables[name] for name in ("scratch", "torch", "difference")]
+    for bars in (lambda t: t.horizontalScrollBar(), lambda t: t.verticalScrollBar()):
+        qtbot.waitUntil(lambda bars=bars: bars(tables[0]).maximum() > 0)  # it has to scroll
+        # (where all can: a table that shows fewer columns at once can scroll further)
+        reach = min(bars(t).maximum() for t in tables)
+        for moved in tables:
+            bars(moved).setValue(reach - tables.index(moved) % (reach + 1))
+            assert {bars(t).value() for t in tables} == {bars(moved).value()}
+
+
+def test_the_tables_keep_three_rows_of_whole_numbers_in_little_room(qtbot):
+    """As when the Live plots dock opens below the card."""
+    card = card_at(qtbot, "float64", size=(700, 300))
+    for table in card.tables.values():
+        if not table.isHidden():
+            qtbot.waitUntil(lambda t=table: t.viewport().height() >= 3 * ROW_HEIGHT)
+            assert table.horizontalHeader().defaultSectionSize() >= table.natural_width()
