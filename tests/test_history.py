@@ -4,6 +4,8 @@ diverged at, and what an autosave keeps of it, each checked against plain numpy.
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.autosave import RunSnapshot, SessionFolder, Snapshot, read_autosave
 from engine.files.datasets import default_set
@@ -56,6 +58,23 @@ def test_batches_and_single_appends_give_the_same_history():
         many.extend(np.arange(start, min(start + 77, 3000)), values[start:min(start + 77, 3000)])
     for a, b in zip(one.arrays(), many.arrays(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@given(st.lists(st.integers(1, 300), min_size=1, max_size=40), st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_any_batching_gives_the_history_of_one_batch(sizes, seed):
+    """The ring takes batches smaller and larger than itself, wrapping anywhere."""
+    values = np.random.default_rng(seed).random(sum(sizes))
+    whole, batched = History(recent=50, overview=8), History(recent=50, overview=8)
+    whole.extend(np.arange(len(values)), values)
+    start = 0
+    for size in sizes:
+        batched.extend(np.arange(start, start + size), values[start:start + size])
+        start += size
+        assert batched.last() == values[start - 1]
+    for a, b in zip(whole.arrays(), batched.arrays(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert batched.count == len(values)
 
 
 def test_buckets_keep_the_extremes_of_what_they_cover():

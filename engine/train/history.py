@@ -53,15 +53,26 @@ class History:
         values = np.asarray(values, dtype=np.float64).ravel()
         if not len(steps):
             return
-        self.count += len(steps)
-        old_x, old_y = self._ordered_ring()
-        all_x, all_y = np.concatenate([old_x, steps]), np.concatenate([old_y, values])
-        spill = max(len(all_x) - self.recent, 0)
+        n = len(steps)
+        self.count += n
+        if n >= self.recent:     # the whole ring and the oldest new values fold
+            old_x, old_y = self._ordered_ring()
+            self._fold(np.concatenate([old_x, steps[:n - self.recent]]),
+                       np.concatenate([old_y, values[:n - self.recent]]))
+            self._ring_x[:], self._ring_y[:] = steps[n - self.recent:], values[n - self.recent:]
+            self._ring_start, self._ring_len = 0, self.recent
+            return
+        # what a batch costs is its own size, not the ring's: the values it pushes out fold,
+        # the new ones take their places
+        spill = max(self._ring_len + n - self.recent, 0)
         if spill:
-            self._fold(all_x[:spill], all_y[:spill])
-        keep_x, keep_y = all_x[spill:], all_y[spill:]
-        self._ring_x[:len(keep_x)], self._ring_y[:len(keep_y)] = keep_x, keep_y
-        self._ring_start, self._ring_len = 0, len(keep_x)
+            gone = (self._ring_start + np.arange(spill)) % self.recent
+            self._fold(self._ring_x[gone], self._ring_y[gone])
+            self._ring_start = (self._ring_start + spill) % self.recent
+            self._ring_len -= spill
+        places = (self._ring_start + self._ring_len + np.arange(n)) % self.recent
+        self._ring_x[places], self._ring_y[places] = steps, values
+        self._ring_len += n
 
     def _ordered_ring(self) -> tuple[np.ndarray, np.ndarray]:
         order = (self._ring_start + np.arange(self._ring_len)) % self.recent
