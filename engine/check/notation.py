@@ -9,9 +9,9 @@ as my_autograd.dat or dL_dw1 are left alone.
 
 import re
 
-_SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx",
+SUBSCRIPT = dict(zip("0123456789+-=()aehijklmnoprstuvx",
                 "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", strict=True))
-_SUP = dict(zip("0123456789+-=()inT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿᵀ", strict=True))
+SUPERSCRIPT = dict(zip("0123456789+-=()inT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿᵀ", strict=True))
 
 # x_{l+1}, x^{T}; x_l, x^2 after a one-letter symbol (so "my_autograd" is no subscript)
 _GROUP = re.compile(r"(?P<mark>[_^])\{(?P<braced>[^{}]*)\}"
@@ -25,7 +25,7 @@ def unicode_notation(text: str) -> str:
     def rewrite(match: re.Match) -> str:
         mark = match["mark"] or match["bare_mark"]
         inner = match["braced"] if match["mark"] else match["bare"]
-        table = _SUB if mark == "_" else _SUP
+        table = SUBSCRIPT if mark == "_" else SUPERSCRIPT
         if inner and all(c in table for c in inner.replace(" ", "")):
             return (match["letter"] or "") + "".join(table[c] for c in inner.replace(" ", ""))
         return match.group(0)

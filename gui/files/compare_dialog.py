@@ -5,10 +5,12 @@ it the explorer's current sample when the files were made from the current data.
 import html
 import math
 import os
+import re
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
+from PySide6 import QtGui
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent, QTextDocument
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -20,17 +22,18 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from engine.check.compare import dtype_digits, elementwise
+from engine.check.notation import SUBSCRIPT
 from engine.check.report import FileComparison, backward_order, compare_files
 from engine.files.gradset import GradientSet, ReadCancelled
 from engine.net.spec import NetworkSpec
 from gui.files.diff_heatmap import DiffHeatmap
 from gui.session_model import SessionModel
+from gui.stepping.formula import to_html
 from gui.task_runner import TaskProgress, TaskRunner
 
 X_MATCH_RTOL, X_MATCH_ATOL = 1e-5, 1e-7   # files printed with fewer digits still match
@@ -39,6 +42,14 @@ DISAGREE_TEXT, AGREE_TEXT = QColor(150, 0, 20), QColor(0, 110, 40)
 PARAM_COLUMNS = ("param", "shape", "max |diff|", "max rel", "digits",
                  "worst (sample: element)", "verdict")
 SAMPLE_COLUMNS = ("sample", "max rel", "worst element", "verdict")
+# the largest the dialog opens at, and what it leaves of the screen for the title bar and a panel
+DEFAULT_SIZE = QSize(1280, 820)
+SCREEN_MARGIN = QSize(40, 70)
+HEATMAP_MIN_HEIGHT = 180
+PARAM_TABLE_MAX_HEIGHT = 300
+_ASCII = {v: k for k, v in SUBSCRIPT.items()}
+_SUBSCRIPT_RUN = re.compile(f"[{''.join(_ASCII)}]+")
+_DELTA = re.compile(r"δ(\d+)")
 
 
 class CompareDialog(QDialog):
@@ -73,7 +84,8 @@ class CompareDialog(QDialog):
             session_model.networkChanged.connect(self._show_membership)
             session_model.dataChanged.connect(self._show_membership)
         self._show_membership()
-        self.resize(1180, 800)
+        screen = (parent.screen() if parent is not None else self.screen()).availableGeometry()
+        self.resize(default_size(screen.size()))
 
     @property
     def ok(self) -> bool:
@@ -131,6 +143,8 @@ class CompareDialog(QDialog):
 
     # widgets
     def _build(self) -> None:
+        """Verdict and diagnosis on top, where they are read first, beside the parameter table;
+        the notes under them; the heatmap and the samples share what height is left."""
         report = self.comparison.report
         header = QLabel(self._header_html())
         header.setTextFormat(Qt.TextFormat.RichText)
@@ -150,29 +164,42 @@ class CompareDialog(QDialog):
             self.verdict.setStyleSheet(f"color: {DISAGREE_TEXT.name()};")
 
         self.param_table = self._param_table()
-        self.details = QTextBrowser()
-        self.details.setHtml(self._details_html())
-        self.details.setOpenLinks(False)
+        # the diagnosis is a label, not a scrolled view: it takes the height its text needs
+        self.details = _rich_label(self._diagnosis_html())
+        self.notes = _rich_label(self._notes_html())
+        self.notes.setStyleSheet("color: #455a64")
+        self.notes.setVisible(bool(report.notes))
 
         self.heatmap = DiffHeatmap()
+        self.heatmap.setMinimumHeight(HEATMAP_MIN_HEIGHT)
         self.heatmap.show_values(self.heat, (self.floor, -self.floor), self.offsets, self.names,
-                                 self.excess > 1)
+                                 self.worst_cells())
         self.heatmap.cellHovered.connect(self._on_cell_hovered)
         self.heatmap.cellClicked.connect(self._on_cell_clicked)
-        self.readout = QLabel("Hover over the heatmap to read a value; click a sample to "
-                              "show it.")
+        self.readout = QLabel("Colour: how many powers of ten a difference is above the "
+                              "tolerance (red to yellow: disagrees) or below it (blue). A ring "
+                              "marks the worst cell of each parameter that disagrees. Hover to "
+                              "read a value; click a sample to show it.")
+        self.readout.setWordWrap(True)
+        self.readout.setMinimumHeight(2 * self.readout.fontMetrics().lineSpacing() + 4)
+        self.readout.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.sample_table = self._sample_table()
         self.membership = QLabel()
         self.membership.setWordWrap(True)
         self.note = QLabel()
         self.note.setWordWrap(True)
+        self.note.setVisible(False)     # until a sample is clicked: no blank line before then
 
-        top = QWidget()
-        top_layout = QHBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addWidget(self.param_table, 3)
-        top_layout.addWidget(self.details, 2)
+        reading = QVBoxLayout()
+        reading.setContentsMargins(0, 0, 0, 0)
+        reading.addWidget(self.verdict)
+        reading.addWidget(self.details)
+        reading.addWidget(self.notes)
+        reading.addStretch(1)
+        top = QHBoxLayout()
+        top.addLayout(reading, 1)
+        top.addWidget(self.param_table, 0, Qt.AlignmentFlag.AlignTop)
 
         heat = QWidget()
         heat_layout = QVBoxLayout(heat)
@@ -184,20 +211,12 @@ class CompareDialog(QDialog):
         samples_layout.setContentsMargins(0, 0, 0, 0)
         samples_layout.addWidget(QLabel("Samples (click one to show it):"))
         samples_layout.addWidget(self.sample_table, 1)
+        self.sample_table.setMinimumWidth(_table_width(self.sample_table))
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(heat)
         bottom.addWidget(samples)
-        bottom.setSizes([800, 360])
-
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(top)
-        splitter.addWidget(bottom)
-        # the parameter table shows every row when it can (it has two per layer)
-        rows = self.param_table.rowCount() + 1
-        top_height = min(rows * self.param_table.verticalHeader().defaultSectionSize() + 8,
-                         280)
-        splitter.setSizes([top_height, 800 - top_height])
-        splitter.setStretchFactor(1, 1)
+        bottom.setStretchFactor(0, 1)
+        bottom.setSizes([900, _table_width(self.sample_table)])
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -205,11 +224,22 @@ class CompareDialog(QDialog):
         self.close_button.setDefault(True)
         layout = QVBoxLayout(self)
         layout.addWidget(header)
-        layout.addWidget(self.verdict)
-        layout.addWidget(splitter, 1)
+        layout.addLayout(top)
+        layout.addWidget(bottom, 1)
         layout.addWidget(self.membership)
         layout.addWidget(self.note)
         layout.addWidget(buttons)
+
+    def worst_cells(self) -> list[tuple[int, int]]:
+        """(sample from 0, heatmap column) of the worst cell of each parameter that
+        disagrees: the one ring it gets on the heatmap."""
+        cells = []
+        for i, _name in enumerate(self.names):
+            block = self.excess[:, self.offsets[i]:self.offsets[i + 1]]
+            if block.size and block.max() > 1:
+                sample, local = np.unravel_index(int(np.argmax(block)), block.shape)
+                cells.append((int(sample), self.offsets[i] + int(local)))
+        return cells
 
     def _header_html(self) -> str:
         comparison, report = self.comparison, self.comparison.report
@@ -222,16 +252,37 @@ class CompareDialog(QDialog):
                 f"{report.rtol:g}·max(|A|, |B|)")
         return "<br>".join([line("A", comparison.a), line("B", comparison.b), rule])
 
-    def _details_html(self) -> str:
-        report = self.comparison.report
-        parts = ["<b>Diagnosis</b><ul>"]
-        parts += [f"<li>{html.escape(s)}</li>" for s in report.diagnosis]
-        parts.append("</ul>")
-        if report.notes:
-            parts.append("<b>Notes</b><ul>")
-            parts += [f"<li>{html.escape(n)}</li>" for n in report.notes]
-            parts.append("</ul>")
-        return "".join(parts)
+    def _diagnosis_html(self) -> str:
+        return _bullets("Diagnosis", [rich_text(s) for s in self.comparison.report.diagnosis])
+
+    def _notes_html(self) -> str:
+        """The notes, formulas as rich text; a note's leading file name is left as written."""
+        sources = {gs.source for gs in (self.comparison.a, self.comparison.b)}
+        items = []
+        for note in self.comparison.report.notes:
+            source, sep, rest = note.partition(": ")
+            if sep and source in sources:
+                items.append(f"{html.escape(source)}: {rich_text(rest)}")
+            else:
+                items.append(rich_text(note))
+        return _bullets("Notes", items)
+
+    def user_texts(self) -> list[str]:
+        """Every text the dialog shows a user, as displayed (rich text as its plain text):
+        labels, table cells and headers, tooltips, the heatmap's axes and colour bar."""
+        texts = [_displayed(w.text(), w.textFormat()) for w in self.findChildren(QLabel)]
+        texts.append(self.windowTitle())
+        for table in (self.param_table, self.sample_table):
+            texts.append(table.toolTip())
+            for col in range(table.columnCount()):
+                texts.append(table.horizontalHeaderItem(col).text())
+                texts += [table.item(row, col).text() for row in range(table.rowCount())]
+        plot = self.heatmap.getPlotItem()
+        # pyqtgraph draws axis labels as rich text
+        axes = [plot.getAxis("left"), plot.getAxis("bottom"), self.heatmap.colorbar.axis]
+        texts += [_displayed(axis.labelText, Qt.TextFormat.RichText) for axis in axes]
+        texts += [name for _, name in self.heatmap.block_ticks(self.names)]
+        return texts
 
     def _param_table(self) -> QTableWidget:
         report = self.comparison.report
@@ -264,6 +315,11 @@ class CompareDialog(QDialog):
                     item.setForeground(AGREE_TEXT)
                 table.setItem(row, col, item)
         table.resizeColumnsToContents()
+        # all of it in view, two rows a layer: the table is read whole beside the diagnosis
+        header = table.horizontalHeader().sizeHint().height()
+        rows = len(order) * table.verticalHeader().defaultSectionSize()
+        table.setFixedHeight(min(header + rows + 2 * table.frameWidth(), PARAM_TABLE_MAX_HEIGHT))
+        table.setFixedWidth(_table_width(table))
         table.cellDoubleClicked.connect(self._on_param_double_clicked)
         self._param_order = order
         return table
@@ -319,6 +375,7 @@ class CompareDialog(QDialog):
         self.sample_table.blockSignals(True)
         self.sample_table.selectRow(index)
         self.sample_table.blockSignals(False)
+        self.note.setVisible(True)
         self.sampleActivated.emit(index)
         if self.session_model is None:
             self.note.setText(f"Sample {index + 1} selected.")
@@ -396,6 +453,54 @@ def _relative(a: np.ndarray, b: np.ndarray, rtol: float, atol: float
     return rel, excess
 
 
+def default_size(available: QSize) -> QSize:
+    """The size the dialog opens at on a screen of `available` size: DEFAULT_SIZE, or what the
+    screen leaves (a 1366x768 laptop gets 1280x698)."""
+    return DEFAULT_SIZE.boundedTo(available - SCREEN_MARGIN)
+
+
+def rich_text(text: str) -> str:
+    """Plain text with formulas as rich text: symbols in italics, layer numbers and Unicode
+    subscripts (δₗ₊₁) as <sub>, ᵀ as a superscript T, so that no font has to have the glyphs."""
+    rich = _SUBSCRIPT_RUN.sub(lambda m: f"<sub>{''.join(_ASCII[c] for c in m.group(0))}</sub>",
+                              to_html(text))
+    # to_html knows the letters of the forward pass; δ3 is layer 3's error
+    return _DELTA.sub(r"<i>δ</i><sub>\1</sub>", rich)
+
+
+def _bullets(title: str, items: list[str]) -> str:
+    if not items:
+        return ""
+    rows = "".join(f"<li>{item}</li>" for item in items)
+    return f"<b>{title}</b><ul style='margin: 0; -qt-list-indent: 1;'>{rows}</ul>"
+
+
+def _rich_label(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def _displayed(text: str, text_format: Qt.TextFormat) -> str:
+    """What a reader sees of a label's text: rich text as its plain text, plain as it is."""
+    rich = text_format == Qt.TextFormat.RichText or (
+        text_format == Qt.TextFormat.AutoText and QtGui.Qt.mightBeRichText(text))
+    if not rich:
+        return text
+    document = QTextDocument()
+    document.setHtml(text)
+    return document.toPlainText()
+
+
+def _table_width(table: QTableWidget) -> int:
+    """The width that shows every column without a horizontal scroll bar."""
+    return (table.horizontalHeader().length() + 2 * table.frameWidth()
+            + table.verticalScrollBar().sizeHint().width())
+
+
 def _table(columns: tuple[str, ...], rows: int) -> QTableWidget:
     table = QTableWidget(rows, len(columns))
     table.setHorizontalHeaderLabels(list(columns))
@@ -404,6 +509,7 @@ def _table(columns: tuple[str, ...], rows: int) -> QTableWidget:
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    table.horizontalHeader().setStretchLastSection(True)
+    # a stretched last section is at least the default section size, wider than its contents
+    table.horizontalHeader().setStretchLastSection(False)
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
     return table

@@ -1,18 +1,22 @@
-"""The compare dialog: the report table, the heatmap's hot spot, and clicking a sample."""
+"""The compare dialog: the report table, the heatmap's hot spot, and clicking a sample; what a
+student reads: every parameter named on the heatmap, one ring per disagreeing parameter, no
+formula as markup, and the diagnosis whole at the size the dialog opens at on a laptop."""
 
 import dataclasses
 import pickle
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, QSize, Qt
+from PySide6.QtWidgets import QAbstractScrollArea, QWidget
 
+from engine.check.notation import raw_markup
 from engine.export import SCRATCH_FILE, TORCH_FILE, export
 from engine.files.datasets import default_set
 from engine.files.gradfile import write_gradients
 from engine.files.readers import read_gradients
 from engine.session import Session
-from gui.files.compare_dialog import CompareDialog
+from gui.files.compare_dialog import CompareDialog, default_size
 from gui.files.diff_heatmap import MAX_IMAGE_SIDE, pool_max
 from gui.session_model import SessionModel
 
@@ -20,6 +24,9 @@ pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
               pytest.mark.qt_log_ignore("does not support propagateSizeHints")]
 
 TAMPERED_SAMPLE, TAMPERED_ELEMENT = 6, (3, 4)   # sample 7 as the files count, w2[3, 4]
+LAPTOP = QSize(1366, 768)
+# a note as versions before issue 14 wrote it into a file
+OLD_NOTE = "injected mistake: δ_l = w_{l+1}ᵀ·δ_{l+1} in the hidden layers, f'(z_l) left out"
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +43,19 @@ def files(tmp_path_factory):
             for name in (TORCH_FILE, "tampered.dat")]
     write_gradients(folder / "torch_no_x.dat", no_x[0])
     write_gradients(folder / "tampered_no_x.dat", no_x[1])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def mistaken(tmp_path_factory):
+    """An export whose scratch file holds a mistake in layers 1 and 2, and the same file with a
+    note in the markup older versions wrote."""
+    folder = tmp_path_factory.mktemp("mistaken")
+    session = Session()
+    export(folder, session.spec, session.params, session.data,
+           mistake="forgotten_activation_derivative")
+    gs = read_gradients(folder / SCRATCH_FILE)
+    write_gradients(folder / "old_note.dat", dataclasses.replace(gs, notes=[OLD_NOTE]))
     return folder
 
 
@@ -65,7 +85,8 @@ def test_agreeing_files(qtbot, files):
     assert list(verdicts(dialog)) == ["b3", "w3", "b2", "w2", "b1", "w1"]
     assert set(verdicts(dialog).values()) == {"agree"}
     assert dialog.heat.shape == (100, 20 + 10 + 100 + 10 + 10 + 1)
-    assert "agree in every one of the 100 samples" in dialog.details.toPlainText()
+    assert "agree in every one of the 100 samples" in dialog.details.text()
+    assert dialog.worst_cells() == [] and len(dialog.heatmap.rings[0].data) == 0
 
 
 def test_a_tampered_element_is_marked_in_the_table_and_is_the_heatmaps_hot_spot(qtbot, files):
@@ -81,7 +102,7 @@ def test_a_tampered_element_is_marked_in_the_table_and_is_the_heatmaps_hot_spot(
 
     column = dialog.column("w2", TAMPERED_ELEMENT)
     assert dialog.element_at(column) == ("w2", TAMPERED_ELEMENT)
-    shown = dialog.heatmap.image.image
+    shown = np.concatenate([image.image for image in dialog.heatmap.images], axis=1)
     assert np.unravel_index(np.argmax(shown), shown.shape) == (TAMPERED_SAMPLE, column)
     others = np.delete(shown.ravel(), TAMPERED_SAMPLE * shown.shape[1] + column)
     assert shown[TAMPERED_SAMPLE, column] > others.max() + 2   # orders of magnitude hotter
@@ -93,6 +114,11 @@ def test_a_tampered_element_is_marked_in_the_table_and_is_the_heatmaps_hot_spot(
                         heatmap.mapFromScene(heatmap.scene_point(TAMPERED_SAMPLE, column)))
     assert dialog.readout.text().startswith("sample 7, w2[3, 4]:")
     assert dialog.readout.text().endswith("disagrees")
+    # the hovered cell is framed, and only it
+    frame = heatmap.hover.rect()
+    centre = heatmap.view.mapSceneToView(heatmap.scene_point(TAMPERED_SAMPLE, column))
+    assert heatmap.hover.isVisible() and frame.contains(centre)
+    assert frame.height() == 1 and frame.width() < 2
 
     with qtbot.waitSignal(dialog.sampleActivated) as blocker:
         click_heatmap(qtbot, dialog, TAMPERED_SAMPLE, column)
@@ -168,3 +194,104 @@ def test_a_huge_heatmap_is_pooled_and_keeps_its_hot_spot():
     pooled = pool_max(image, 0.0)
     assert pooled.shape[0] <= MAX_IMAGE_SIDE and pooled.max() == 5.0
     assert np.argmax(pooled[:, 1]) == 7_777 // 3
+
+
+def ring_cells(dialog: CompareDialog) -> list[tuple[int, int]]:
+    """The (sample from 0, column) of every ring on the heatmap."""
+    heatmap = dialog.heatmap
+    rings = heatmap.rings[0].data
+    cells = [heatmap.cell_at(heatmap.view.mapViewToScene(QPointF(x, y)))
+             for x, y in zip(rings["x"], rings["y"], strict=True)]
+    assert all(len(ring.data) == len(rings) for ring in heatmap.rings)
+    return cells
+
+
+def test_one_ring_per_disagreeing_parameter_on_its_worst_cell(qtbot, files, mistaken):
+    dialog = open_dialog(qtbot, files / TORCH_FILE, files / "tampered.dat")
+    assert ring_cells(dialog) == [(TAMPERED_SAMPLE, dialog.column("w2", TAMPERED_ELEMENT))]
+
+    dialog = open_dialog(qtbot, mistaken / TORCH_FILE, mistaken / SCRATCH_FILE)
+    bad = [name for name, p in dialog.comparison.report.params.items() if not p.agree]
+    assert sorted(bad) == ["b1", "b2", "w1", "w2"]
+    cells = ring_cells(dialog)
+    assert sorted(dialog.element_at(column)[0] for _, column in cells) == sorted(bad)
+    for sample, column in cells:
+        name = dialog.element_at(column)[0]
+        i = dialog.names.index(name)
+        block = dialog.excess[:, dialog.offsets[i]:dialog.offsets[i + 1]]
+        assert dialog.excess[sample, column] == block.max()
+
+
+def test_every_parameter_is_named_on_the_axis_with_room_for_its_name(qtbot, files):
+    dialog = open_dialog(qtbot, files / TORCH_FILE, files / "tampered.dat")
+    dialog.resize(default_size(LAPTOP))
+    heatmap = dialog.heatmap
+    qtbot.waitUntil(lambda: heatmap.width() > 500)
+    axis = heatmap.getPlotItem().getAxis("bottom")
+    assert [name for _, name in axis._tickLevels[0]] == dialog.names
+    metrics = axis.fontMetrics() if hasattr(axis, "fontMetrics") else heatmap.fontMetrics()
+    for i, name in enumerate(dialog.names):
+        left, right = (heatmap.view.mapViewToScene(QPointF(x, 1)).x()
+                       for x in heatmap.edges[i:i + 2])
+        # b3 is one element of 151, and still as wide as its name with room to spare
+        assert right - left > 2 * metrics.horizontalAdvance(name), name
+    # every cell of a widened block is still found where it is drawn
+    for column in (dialog.column("b3", (0,)), dialog.column("b1", (9,)),
+                   dialog.column("w2", (9, 9))):
+        assert heatmap.cell_at(heatmap.scene_point(3, column)) == (3, column)
+
+
+def test_no_text_of_the_dialog_is_markup(qtbot, files, mistaken):
+    pairs = ((mistaken / TORCH_FILE, mistaken / SCRATCH_FILE),
+             (mistaken / TORCH_FILE, mistaken / "old_note.dat"),
+             (files / TORCH_FILE, files / "tampered.dat"))
+    for k, (a, b) in enumerate(pairs):
+        dialog = open_dialog(qtbot, a, b, SessionModel())
+        dialog.activate_sample(3)
+        heatmap = dialog.heatmap
+        with qtbot.waitSignal(heatmap.cellHovered):
+            # another cell each time: the mouse does not move onto the cell it is over
+            point = heatmap.mapFromScene(heatmap.scene_point(3 + 10 * k, 5 + 20 * k))
+            qtbot.mouseMove(heatmap.viewport(), point)
+        texts = dialog.user_texts()
+        assert dialog.readout.text() in texts and dialog.note.text() in texts
+        for text in texts:
+            assert raw_markup(text) == [], text
+    # the formulas are rich text: subscripts as <sub>, the transpose a superscript T
+    dialog = open_dialog(qtbot, mistaken / TORCH_FILE, mistaken / "old_note.dat")
+    assert "<sub>l+1</sub>" in dialog.notes.text() and "<sup>" in dialog.notes.text()
+    assert any("δl+1" in text for text in dialog.user_texts())
+    dialog = open_dialog(qtbot, mistaken / TORCH_FILE, mistaken / SCRATCH_FILE)
+    assert "<i>δ</i><sub>2</sub>" in dialog.details.text()
+
+
+def inside(widget: QWidget, dialog: CompareDialog) -> bool:
+    rect = QRect(widget.mapTo(dialog, QPoint(0, 0)), widget.size())
+    return dialog.rect().contains(rect)
+
+
+def test_at_a_laptops_size_nothing_is_clipped_and_the_diagnosis_is_whole(qtbot, mistaken):
+    size = default_size(LAPTOP)
+    assert size.width() <= LAPTOP.width() - 40 and size.height() <= LAPTOP.height() - 70
+    dialog = open_dialog(qtbot, mistaken / TORCH_FILE, mistaken / "old_note.dat",
+                         SessionModel())
+    dialog.resize(size)
+    qtbot.waitUntil(lambda: dialog.size() == size)
+    assert dialog.minimumSizeHint().boundedTo(size) == dialog.minimumSizeHint()
+    for label in (dialog.details, dialog.notes, dialog.verdict, dialog.readout,
+                  dialog.membership):
+        assert label.isVisible() and inside(label, dialog)
+        assert label.height() >= label.heightForWidth(label.width()), label.text()
+    assert len(dialog.comparison.report.diagnosis) >= 3     # a diagnosis worth reading
+    assert dialog.heatmap.height() >= 180 and inside(dialog.heatmap, dialog)
+    table = dialog.param_table
+    assert table.verticalScrollBar().maximum() == 0          # every parameter's row shows
+    for table in (dialog.param_table, dialog.sample_table):
+        assert table.horizontalScrollBar().maximum() == 0, table
+        assert inside(table, dialog)
+    assert inside(dialog.close_button, dialog)
+    # no view scrolls but the two tables and the heatmap (the diagnosis is no scrolled view)
+    tables = (dialog.param_table, dialog.sample_table)
+    areas = [area for area in dialog.findChildren(QAbstractScrollArea)
+             if not any(table.isAncestorOf(area) and area is not table for table in tables)]
+    assert set(areas) == {*tables, dialog.heatmap}
