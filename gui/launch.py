@@ -171,6 +171,9 @@ def screenshot(path: str, steps: int = 0, size: tuple[int, int] = SCREENSHOT_SIZ
         window.layout().activate()
     window.show()
     app.processEvents()
+    if train > 0:
+        window.training.show_plots()    # at the height a run's start gives them
+        app.processEvents()
     if train > 0 and not _train_for_screenshot(window, train):
         print(f"backprop-explorer: the training for the screenshot did not finish: "
               f"{window.training.panel.outcome.text()}", file=sys.stderr)

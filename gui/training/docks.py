@@ -74,14 +74,14 @@ class TrainingDocks(QObject):
             # loop 60-130 ms) while the run's first steps come; the rest of the window, laid
             # out anew, repaints in a turn of its own too
             rest = self.parent().centralWidget()
-            self.plots.reveal(lambda: (rest.setUpdatesEnabled(False), self._show_plots()),
+            self.plots.reveal(lambda: (rest.setUpdatesEnabled(False), self.show_plots()),
                               lambda: rest.setUpdatesEnabled(True))
         else:
             self.plots.redraw()
 
-    def _show_plots(self) -> None:
+    def show_plots(self) -> None:
         """Show the plots dock at a readable height: PLOTS_SHARE of the window's, at least
-        its plots' minimum."""
+        its plots' minimum (as a run's start does; a screenshot after training too)."""
         window = self.parent()
         self.plots_dock.show()
         window.resizeDocks([self.plots_dock], [int(window.height() * PLOTS_SHARE)],

@@ -20,7 +20,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QLineF, QRectF, Qt, Slot
 from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsItem, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QWidget
 
 from engine.train.history import OVERVIEW, RECENT, History
 
@@ -34,6 +34,12 @@ LEFT_AXIS_WIDTH = 64
 TEXT = "#263238"
 AXIS = "#607d8b"
 GRID = (QColor(0, 0, 0, 36), QColor(0, 0, 0, 16))    # major, minor tick lines
+TITLE_HEIGHT = 20       # px of a plot's title row (pyqtgraph gives it 30)
+TEXT_GAP = 2            # px at least between two tick labels of an axis
+PLOT_MARGIN = 1         # px of pyqtgraph's plot layout on each side
+SAMPLE_WIDTH = 18       # px of a legend's line sample, its gap included
+SAMPLE_GAP = 5
+MINOR_LABELS = (2, 5)   # the minor ticks of a log axis that may be labelled: 2·10ⁿ and 5·10ⁿ
 FLOOR_NOTE = ("Log scale: exact zeros are drawn on the dotted line marked 0, a decade below "
               f"the smallest nonzero value (at {ZERO_FLOOR:g} if there is none); NaN and "
               "infinite values are left out. Older steps are shown as the lowest and highest "
@@ -71,6 +77,91 @@ def loggable(x: np.ndarray, y: np.ndarray,
     if not keep.all():
         x, y = x[keep], y[keep]
     return x, np.where(y > 0, y, floor)
+
+
+class TickAxis(pg.AxisItem):
+    """An axis whose tick labels never overlap: a label that would touch one already placed
+    (of a higher level, or earlier in its level) is left out. On a log axis the minor ticks
+    are labelled at 2·10ⁿ and 5·10ⁿ only, where there is room: all eight crowded each decade
+    together at its top (8·10ⁿ, 9·10ⁿ, 10ⁿ⁺¹ a few px apart)."""
+
+    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list:
+        strings = super().logTickStrings(values, scale, spacing)
+        if spacing is not None:     # a level of whole decades
+            return strings
+        mantissas = [round(10.0 ** (v % 1.0), 6) for v in values]
+        return [text if m in MINOR_LABELS else None
+                for text, m in zip(strings, mantissas, strict=True)]
+
+    def generateDrawSpecs(self, p: QPainter):
+        specs = super().generateDrawSpecs(p)
+        if specs is None:
+            return None
+        axis, ticks, texts = specs
+        kept: list[QRectF] = []
+        placed = []
+        for spec in texts:          # the first level first, each in order along the axis
+            rect = spec[0].adjusted(-TEXT_GAP / 2, -TEXT_GAP / 2, TEXT_GAP / 2, TEXT_GAP / 2)
+            if not any(rect.intersects(other) for other in kept):
+                kept.append(rect)
+                placed.append(spec)
+        return axis, ticks, placed
+
+
+class ShortSample(pg.ItemSample):
+    """A legend's line sample 13 px long after a gap of SAMPLE_GAP from the entry before it
+    (pyqtgraph's: 20 px, no gap): six parameters fit a row of a laptop's plot. Clicking it
+    hides or shows its curve, as pyqtgraph's does."""
+
+    def __init__(self, item: pg.PlotDataItem):
+        super().__init__(item)
+        self.setFixedWidth(SAMPLE_WIDTH)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, SAMPLE_WIDTH, 20)
+
+    def paint(self, painter: QPainter, *_args) -> None:
+        if not self.item.isVisible():
+            super().paint(painter, *_args)      # pyqtgraph's crossed-out eye
+            return
+        painter.setPen(pg.mkPen(self.item.opts["pen"]))
+        painter.drawLine(SAMPLE_GAP, 11, SAMPLE_WIDTH, 11)
+
+
+class RowLegend(pg.LegendItem):
+    """A legend that is a row (or a few) of its plot's layout, below the axis, never over the
+    curves; as many entries a row as the plot's width holds (`fit`). Not draggable."""
+
+    def __init__(self, **kwargs):
+        super().__init__(offset=None, frame=False, horSpacing=2, sampleType=ShortSample,
+                         **kwargs)
+        self.layout.setContentsMargins(0, 0, 0, 0)
+        self._width = 0.0
+
+    def addItem(self, item: pg.PlotDataItem, name: str) -> None:
+        super().addItem(item, name)
+        sample, label = self.items[-1]
+        label.item.document().setDocumentMargin(0)     # 4 px each side by default
+        label.updateMin()
+        # painted from a pixmap: a repaint of the plot does not draw its text again
+        for part in (sample, label.item):
+            part.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+    def updateSize(self) -> None:
+        # pyqtgraph's legend sets its own geometry; in a layout it asks for its size instead
+        self.updateGeometry()
+
+    def fit(self, width: float | None = None) -> None:
+        """As many columns as `width` px (the last given, if None) holds, at least one."""
+        self._width = self._width if width is None else width
+        room = self._width - 2 * PLOT_MARGIN
+        for columns in range(len(self.items), 0, -1):
+            self.setColumnCount(columns)
+            if self.effectiveSizeHint(Qt.SizeHint.MinimumSize).width() <= room:
+                break
+
+    def mouseDragEvent(self, ev) -> None:
+        ev.ignore()
 
 
 class GridLines(pg.GraphicsObject):
@@ -187,11 +278,19 @@ class LogCurvePlot(pg.PlotWidget):
     in data units (they follow the log toggle of the plot's context menu)."""
 
     def __init__(self, title: str, y_label: str, parent: QWidget | None = None):
-        super().__init__(parent, background="w")
+        super().__init__(parent, background="w",
+                         axisItems={name: TickAxis(name) for name in ("left", "bottom")})
         item = self.plot_item = self.getPlotItem()
         style_plot(item)
-        item.setTitle(title, color=TEXT, size="10pt")
-        item.setLabel("left", y_label, color=TEXT)
+        item.setTitle(title, color=TEXT, size="9pt")
+        # over the whole plot, not only the view box, in a row of TITLE_HEIGHT: a laptop's
+        # plot is 220 px wide, 250 high
+        item.layout.removeItem(item.titleLabel)
+        item.layout.addItem(item.titleLabel, 0, 0, 1, 3)
+        item.titleLabel.item.document().setDocumentMargin(1)
+        item.titleLabel.updateMin()
+        item.layout.setRowFixedHeight(0, TITLE_HEIGHT)
+        item.setLabel("left", y_label, color=TEXT, **{"font-size": "8pt"})
         item.getAxis("left").enableAutoSIPrefix(False)
         item.getAxis("left").setWidth(LEFT_AXIS_WIDTH)    # the x axes of the plots line up
         item.setLabel("bottom", "step", color=TEXT)
@@ -210,9 +309,13 @@ class LogCurvePlot(pg.PlotWidget):
         # unless kept as a pixmap, which only a change of its range redraws
         for name in ("left", "bottom"):
             item.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.legend = item.addLegend(offset=(-4, 2), verSpacing=-6, labelTextColor=TEXT,
-                                     labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 170),
-                                     pen=pg.mkPen(200, 200, 200))
+        # below the step axis, not over the curves (where pyqtgraph puts a legend)
+        self.legend = item.legend = RowLegend(verSpacing=-6, labelTextColor=TEXT,
+                                              labelTextSize="8pt")
+        self.legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        item.layout.addItem(self.legend, 4, 0, 1, 3)
+        item.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignHCenter)
+        item.layout.setRowStretchFactor(4, 0)
         self.setToolTip(FLOOR_NOTE)
         self.series: dict[str, Series] = {}
         self._levels: dict[pg.InfiniteLine, float | None] = {}
@@ -221,12 +324,16 @@ class LogCurvePlot(pg.PlotWidget):
         self.zero_line = self.add_level("0", pg.mkPen(AXIS, width=1, style=Qt.PenStyle.DotLine),
                                         position=0.98, above=True)
 
-    def add_series(self, name: str, pen: QPen, z: float = 0.0) -> Series:
-        """A new series drawn with `pen`, listed in the legend as `name`, above the series of
-        lower `z`; empty until `follow` gives it a history."""
-        curve = self.plot_item.plot(name=name, pen=pen)
+    def add_series(self, name: str, pen: QPen, z: float = 0.0,
+                   legend: str | None = "") -> Series:
+        """A new series drawn with `pen`, listed in the legend as `legend` (`name` if "",
+        not listed if None), above the series of lower `z`; empty until `follow` gives it a
+        history."""
+        curve = self.plot_item.plot(name=(legend or name) if legend is not None else None,
+                                    pen=pen)
         series = self.series[name] = Series(History(RECENT, OVERVIEW), curve, z)
         curve.setZValue(z)
+        self.legend.fit()
         return series
 
     def remove_series(self, name: str) -> None:
@@ -300,6 +407,8 @@ class LogCurvePlot(pg.PlotWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
+        if hasattr(self, "plot_item"):  # (pyqtgraph resizes it while it is being made)
+            self.legend.fit(self.width())
         self._dirty = True      # as many points as it has pixel columns now
 
     @property

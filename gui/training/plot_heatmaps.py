@@ -18,6 +18,10 @@ from gui.colors import scale_of
 from gui.training.plot_curves import TEXT
 from gui.training.plot_surface import diverging_colormap
 
+# the side labels stay shorter than half the panel's height on a laptop (about 120 px): a
+# longer one makes its rows taller than the other's
+SIDE_SIZE = "8pt"
+
 
 def layer_matrix(params: Params, layer: int) -> np.ndarray:
     """[w_l | b_l] of one layer, (n_l, n_{l-1} + 1) float64, engine layout (out, in)."""
@@ -68,14 +72,17 @@ class LayerHeatmaps(pg.GraphicsLayoutWidget):
         self._sizes = spec.sizes
         self.clear()
         self.weight_images, self.grad_images, self.titles = [], [], []
-        self.addLabel("parameters", row=0, col=0, rowspan=2, angle=-90, color=TEXT, size="9pt")
+        self.addLabel("parameters", row=0, col=0, rowspan=2, angle=-90, color=TEXT,
+                      size=SIDE_SIZE)
         self.grad_label = self.addLabel("gradients", row=2, col=0, rowspan=2, angle=-90,
-                                        color=TEXT, size="9pt")
+                                        color=TEXT, size=SIDE_SIZE)
         dashed = pg.mkPen(90, 90, 90, width=1, style=Qt.PenStyle.DashLine)
         for layer in range(1, spec.n_layers + 1):
             pair = []
             for row, images in ((0, self.weight_images), (2, self.grad_images)):
-                pair.append(self.addLabel("", row=row, col=layer, color=TEXT, size="8pt"))
+                title = self.addLabel("", row=row, col=layer, color=TEXT, size="8pt")
+                title.item.document().setDocumentMargin(1)   # 4 px each side by default
+                pair.append(title)
                 view = self.addViewBox(row=row + 1, col=layer, lockAspect=True, invertY=True,
                                        enableMouse=False, enableMenu=False)
                 image = pg.ImageItem(axisOrder="row-major")
@@ -93,12 +100,13 @@ class LayerHeatmaps(pg.GraphicsLayoutWidget):
             for title, image, values, name in (
                     (weight_title, self.weight_images[layer - 1], params, f"w{layer} | b{layer}"),
                     (grad_title, self.grad_images[layer - 1], grads,
-                     f"dL/dw{layer} | dL/db{layer}")):
+                     f"dL/d(w{layer}|b{layer})")):
                 matrix = layer_matrix(values, layer)
                 scale = scale_of(matrix)
                 image.setImage(matrix, autoLevels=False, levels=(-scale, scale))
-                _set_text(title, f"{name}  {scale_text(matrix, scale)}", "8pt")
-        _set_text(self.grad_label, f"gradients of {sample_label}", "9pt")
+                # the scale on a line of its own: a layer's column is as wide as its title
+                _set_text(title, f"{name}<br>{scale_text(matrix, scale)}", "8pt")
+        _set_text(self.grad_label, f"gradients, {sample_label}", SIDE_SIZE)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         """The widget's actions (the exports): the view boxes have no menu of their own."""

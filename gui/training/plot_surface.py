@@ -19,10 +19,11 @@ from engine.net.params import Params
 from engine.net.scratch import ScratchNet
 from engine.net.spec import NetworkSpec
 from gui.colors import NEGATIVE, POSITIVE, diverging_rgb
-from gui.training.plot_curves import TEXT, style_axis, style_plot
+from gui.training.plot_curves import TEXT, TickAxis, style_axis, style_plot
 
 GRID = 48             # cells per side of the input square
 MAX_SAMPLES = 5000    # samples drawn over the surface; more would hide it
+VIEW_MARGIN = 1       # px around pyqtgraph's central layout inside its widget
 
 
 def diverging_colormap() -> pg.ColorMap:
@@ -117,13 +118,18 @@ class SurfacePanel(QStackedWidget):
         self._configured: tuple[int, str] | None = None
 
     def _square_plot(self) -> pg.PlotItem:
-        plot = pg.PlotItem()
+        plot = pg.PlotItem(axisItems={name: TickAxis(name) for name in ("left", "bottom")})
         style_plot(plot)
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.setLabel("bottom", "x1", color=TEXT)
         plot.setLabel("left", "x2", color=TEXT)
         plot.setAspectLocked(True)
+        # the title over the whole plot, not only its square: the square's column would be at
+        # least as wide as the title, and two linked squares of unequal sizes, each locked to
+        # its aspect, move each other's ranges
+        plot.layout.removeItem(plot.titleLabel)
+        plot.layout.addItem(plot.titleLabel, 0, 0, 1, 3)
         return plot
 
     def configure(self, spec: NetworkSpec) -> None:
@@ -148,11 +154,27 @@ class SurfacePanel(QStackedWidget):
         elif not self.bce and not has_target:
             self.view.addItem(self.target_plot, 0, 1)
         self.colorbar.setColorMap(diverging_colormap() if self.bce else "viridis")
+        self._share_width()
         for image in (self.output_image, self.target_image):
             image.clear()
         self.boundary.setData(None)
         for item in (*self.class_samples, self.target_samples):
             item.clear()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._share_width()
+
+    def _share_width(self) -> None:
+        """The output and the target plots take equal widths beside the colour bar, so their
+        squares are one size: left to the layout, the one with the longer title took more."""
+        plots = [self.output_plot] + ([self.target_plot] if self.target_plot.scene() else [])
+        grid = self.view.ci.layout
+        left, _, right, _ = grid.getContentsMargins()
+        room = (self.view.width() - left - right - self.colorbar.width()
+                - grid.horizontalSpacing() * len(plots) - 2 * VIEW_MARGIN)
+        for plot in plots:
+            plot.setFixedWidth(max(room / len(plots), plot.titleLabel.minimumWidth()))
 
     def show_state(self, spec: NetworkSpec, params: Params, data: Dataset) -> None:
         """Draw the surface of `params` over the square of `data`'s inputs."""
@@ -166,11 +188,12 @@ class SurfacePanel(QStackedWidget):
         self.output_image.setRect(self._rect)
         # the contour of non-finite values would divide by NaN
         self.boundary.setData(surface if self.bce and finite else None)
-        # titles stay short: the grid layout gives a plot at least its title's width
+        # titles stay short: the grid layout gives a plot at least its title's width, and a
+        # wider one pushes the colour bar out of the panel
         if self.bce:
-            what = "P(class 1), line p = 0.5, ○ class 0, △ class 1" + self._shown
+            what = "P(class 1), line p = 0.5<br>○ class 0, △ class 1" + self._shown
         else:
-            what = "network output ŷ₁" if spec.n_outputs > 1 else "network output ŷ"
+            what = "output ŷ₁" if spec.n_outputs > 1 else "output ŷ"
         _set_title(self.output_plot, what)
         note = "" if finite else "not finite:\nthe run diverged"
         if note != self.note.toPlainText():
@@ -209,7 +232,7 @@ class SurfacePanel(QStackedWidget):
             self.target_image.setRect(self._rect)
         colors = self.colorbar.colorMap().map((y - lo) / (self._levels[1] - lo), mode="qcolor")
         self.target_samples.setData(x[:, 0], x[:, 1], brush=[pg.mkBrush(c) for c in colors])
-        _set_title(self.target_plot, ("target (x1² + x2²)/2" if target is not None
+        _set_title(self.target_plot, ("target (x1²+x2²)/2" if target is not None
                                       else "targets of the samples") + shown)
 
 

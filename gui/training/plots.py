@@ -39,7 +39,7 @@ STATE_INTERVAL = 0.5    # seconds between two drawings of the surface and the he
 ENGINES = {"scratch": QColor("#d95f02"), "torch": QColor("#1f78b4")}
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]
-LEGEND_COLUMNS = 8
+LEGEND_MAX = 12         # parameters named in the gradient-difference legend; then "+N more"
 PNG_FILTER = "PNG images (*.png);;All files (*)"
 CSV_FILTER = "CSV files (*.csv);;All files (*)"
 
@@ -63,21 +63,22 @@ class TrainingPlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.loss_plot = LogCurvePlot("Loss per step (thin), per epoch (bold)", "loss")
+        # titles short enough for a plot 220 px wide (a laptop's), which pyqtgraph would clip
+        self.loss_plot = LogCurvePlot("Loss (bold: epoch mean)", "loss")
+        # the legend names the bold curves, whose colours read; the thin are the same, paler
         for engine, color in ENGINES.items():
-            self.loss_plot.add_series(engine, _pen(color, alpha=90))
+            self.loss_plot.add_series(engine, _pen(color, alpha=90), legend=None)
         for engine, color in ENGINES.items():
             self.loss_plot.add_series(f"{engine} epoch mean", _pen(color.darker(150), width=2),
-                                      z=2.0)
-        self.loss_plot.legend.setColumnCount(len(self.loss_plot.series))
+                                      z=2.0, legend=engine)
         self.diverged_line = pg.InfiniteLine(
             angle=90, movable=False, pen=pg.mkPen("#b3261e", width=1, style=Qt.PenStyle.DashLine),
             label="diverged", labelOpts={"position": 0.1, "color": "#b3261e",
                                          "anchors": [(1, 1), (1, 1)]})
         self.diverged_line.setVisible(False)
         self.loss_plot.plot_item.addItem(self.diverged_line)
-        self.diff_plot = LogCurvePlot("Gradient difference per parameter",
-                                      "max |scratch − torch|")
+        self.diff_plot = LogCurvePlot("Gradient differences", "max |scratch − torch|")
+        self._more: pg.PlotDataItem | None = None     # the legend's "+N more" entry
         self.threshold_line = self.diff_plot.add_level(
             "breakpoint", pg.mkPen("#b3261e", width=1, style=Qt.PenStyle.DashLine))
         self.drift_plot = LogCurvePlot("Parameter drift", "‖θ scratch − θ torch‖")
@@ -116,16 +117,18 @@ class TrainingPlots(QWidget):
         for plot in (self.loss_plot, self.diff_plot, self.drift_plot):
             plot.setMinimumSize(*MIN_CURVE_PLOT)
             curves.addWidget(plot)
-        pictures = QSplitter(Qt.Orientation.Vertical)
+        # the surface and the heatmaps side by side too, each the dock's whole height: one
+        # above the other, the squares of the surface were 40 px and the heatmaps cut off
+        pictures = QSplitter(Qt.Orientation.Horizontal)
         pictures.addWidget(self.surface)
         pictures.addWidget(self.heatmaps)
-        pictures.setSizes([1, 1])
+        pictures.setSizes([1200, 800])
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(curves)
         split.addWidget(pictures)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        split.setSizes([3000, 2000])    # shares of the width, from the first layout on
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([1000, 1000])    # shares of the width, from the first layout on
         curves.setSizes([1000] * 3)
         for splitter in (curves, pictures, split):
             splitter.setChildrenCollapsible(False)
@@ -140,10 +143,17 @@ class TrainingPlots(QWidget):
         if list(self.diff_plot.series) != names:
             for name in list(self.diff_plot.series):
                 self.diff_plot.remove_series(name)
+            legend = self.diff_plot.legend
+            if self._more is not None:
+                legend.removeItem(self._more)
+                self._more = None
             for i, name in enumerate(names):
-                self.diff_plot.add_series(name, _pen(parameter_color(i, len(names)), alpha=190))
-            # one row at the top covers the least of the curves
-            self.diff_plot.legend.setColumnCount(min(len(names), LEGEND_COLUMNS))
+                self.diff_plot.add_series(name, _pen(parameter_color(i, len(names)), alpha=190),
+                                          legend="" if i < LEGEND_MAX else None)
+            if len(names) > LEGEND_MAX:     # a legend of 200 names would take the plot's room
+                self._more = pg.PlotDataItem(pen=None)
+                legend.addItem(self._more, f"+{len(names) - LEGEND_MAX} more")
+                legend.fit()
         self._follow(RunHistory(names))
         self.diverged_line.setVisible(False)
         self._configure(spec)

@@ -12,7 +12,8 @@ import pytest
 import shiboken6
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QImage, QPainter
 
 from engine.files.datasets import classification_set, default_set, regression_set
 from engine.net.params import init_params
@@ -509,3 +510,102 @@ def test_the_grid_is_ours_at_the_axes_ticks_not_drawn_by_the_axes(plots):
     assert all(y0 <= h <= y1 for h in heights)
     steps = [line.x1() for line in major if line.x1() == line.x2()]
     assert len(steps) >= 2 and all(x0 <= x <= x1 for x in steps)
+
+
+# the plots dock's room at a laptop's screen and a full-HD one (the window's layout gives it)
+DOCK_ROOMS = {"1366x768": (1366, 250), "1920x1080": (1920, 400)}
+
+
+@pytest.fixture(params=list(DOCK_ROOMS))
+def laid_out(request, qtbot) -> TrainingPlots:
+    """Plots at a dock's size after a 3000-step run of the default network, drawn."""
+    widget = TrainingPlots()
+    qtbot.addWidget(widget)
+    widget.resize(*DOCK_ROOMS[request.param])
+    widget.show()
+    qtbot.waitExposed(widget)
+    spec = preset("2-10-10-1-sigmoid-squared")
+    data = default_set(spec, 100)
+    widget.reset(spec, 1e-6)
+    rng = np.random.default_rng(3)
+    widget.add_records([StepRecord(step=s, epoch=(s - 1) // 100 + 1, samples=(0,),
+                                   loss_scratch=float(np.exp(rng.normal(-5, 2))),
+                                   loss_torch=float(np.exp(rng.normal(-5, 2))),
+                                   grad_diff={n: float(np.exp(rng.normal(-20, 2)))
+                                              for n in spec.param_names},
+                                   drift=1e-7 * s ** 0.5, epoch_end=s % 100 == 0)
+                        for s in range(1, 3001)])
+    widget.set_state(spec, init_params(spec, 1), data)
+    widget.redraw()
+    qtbot.waitUntil(lambda: not widget._undrawn)
+    return widget
+
+
+def on_view(view: pg.GraphicsView, item) -> QRectF:
+    """Where `item` is on `view`'s viewport, in its pixels."""
+    return view.mapFromScene(item.sceneBoundingRect()).boundingRect().toRectF()
+
+
+def test_legends_are_outside_the_curves_and_every_entry_shows(laid_out):
+    for plot in (laid_out.loss_plot, laid_out.diff_plot):
+        curves = on_view(plot, plot.getViewBox())
+        legend = on_view(plot, plot.legend)
+        assert not legend.intersects(curves), plot.plot_item.titleLabel.text
+        for sample, label in plot.legend.items:
+            for part in (sample, label):
+                assert plot.viewport().rect().toRectF().contains(on_view(plot, part)), label.text
+
+
+def test_titles_and_axis_labels_fit_their_plots(laid_out):
+    for plot in laid_out._curve_plots().values():
+        title = plot.plot_item.titleLabel
+        assert title.minimumWidth() <= title.width() + 0.5, title.text   # nothing cut
+        assert plot.viewport().rect().toRectF().contains(on_view(plot, title)), title.text
+        label = plot.plot_item.getAxis("left").label
+        assert label.boundingRect().width() <= plot.getViewBox().height() + 30, title.text
+
+
+def tick_texts(axis: pg.AxisItem) -> list:
+    """The tick labels `axis` would draw now: (rect, text) each."""
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        _, _, texts = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [(rect, text) for rect, _flags, text in texts]
+
+
+@pytest.mark.parametrize("decades", [(-6, -5), (-7, -5), (-12, -6)])
+def test_tick_labels_never_overlap(laid_out, decades):
+    """A log axis over a decade or two labels 2·10ⁿ and 5·10ⁿ where they have room; all
+    eight minor labels crowded at the top of each decade."""
+    axes = [plot.plot_item.getAxis(name) for plot in laid_out._curve_plots().values()
+            for name in ("left", "bottom")]
+    axes += [laid_out.surface.output_plot.getAxis("bottom")]
+    laid_out.drift_plot.getViewBox().setYRange(*decades, padding=0)
+    for axis in axes:
+        texts = tick_texts(axis)
+        assert len(texts) >= 2
+        for i, (rect, text) in enumerate(texts):
+            for other, other_text in texts[i + 1:]:
+                assert not rect.intersects(other), (text, other_text)
+    drift = {text for _, text in tick_texts(laid_out.drift_plot.plot_item.getAxis("left"))}
+    assert not drift & {f"{m}·10⁻⁶" for m in (3, 4, 6, 7, 8, 9)}
+
+
+def test_the_surface_and_heatmaps_are_whole_and_readable(laid_out):
+    surface = laid_out.surface.view
+    room = surface.viewport().rect().toRectF()
+    for item in (laid_out.surface.output_plot, laid_out.surface.target_plot,
+                 laid_out.surface.colorbar):
+        assert room.contains(on_view(surface, item))
+    square = on_view(surface, laid_out.surface.output_image)
+    assert min(square.width(), square.height()) >= 100      # px a side, not 40
+    heatmaps = laid_out.heatmaps
+    room = heatmaps.viewport().rect().toRectF()
+    for image in heatmaps.weight_images + heatmaps.grad_images:
+        assert room.contains(on_view(heatmaps, image.getViewBox()))
+    for label in [heatmaps.grad_label, *(t for pair in heatmaps.titles for t in pair)]:
+        assert room.contains(on_view(heatmaps, label)), label.text
+        assert label.minimumWidth() <= label.width() + 0.5, label.text
