@@ -609,3 +609,15 @@ def test_the_surface_and_heatmaps_are_whole_and_readable(laid_out):
     for label in [heatmaps.grad_label, *(t for pair in heatmaps.titles for t in pair)]:
         assert room.contains(on_view(heatmaps, label)), label.text
         assert label.minimumWidth() <= label.width() + 0.5, label.text
+
+
+def test_a_deep_networks_legend_names_twelve_parameters_then_how_many_more(laid_out):
+    deep = NetworkSpec((2, 3, 3, 3, 3, 3, 3, 3, 1), ("tanh",) * 7 + ("identity",))
+    laid_out.reset(deep, None)
+    plot = laid_out.diff_plot
+    names = [label.text for _, label in plot.legend.items]
+    assert names == [*deep.param_names[:12], "+4 more"]
+    laid_out.reset(preset("2-10-10-1-sigmoid-squared"), None)
+    assert [label.text for _, label in plot.legend.items] == ["w1", "b1", "w2", "b2", "w3", "b3"]
+    for _, label in plot.legend.items:
+        assert not on_view(plot, label).intersects(on_view(plot, plot.getViewBox()))
