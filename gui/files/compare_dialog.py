@@ -8,7 +8,6 @@ import os
 import re
 
 import numpy as np
-from PySide6 import QtGui
 from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent, QTextDocument
 from PySide6.QtWidgets import (
@@ -485,10 +484,9 @@ def _rich_label(text: str) -> QLabel:
 
 
 def _displayed(text: str, text_format: Qt.TextFormat) -> str:
-    """What a reader sees of a label's text: rich text as its plain text, plain as it is."""
-    rich = text_format == Qt.TextFormat.RichText or (
-        text_format == Qt.TextFormat.AutoText and QtGui.Qt.mightBeRichText(text))
-    if not rich:
+    """What a reader sees of a label's text: rich text as its plain text, any other as it is
+    (the dialog marks every label it writes rich text into as RichText)."""
+    if text_format != Qt.TextFormat.RichText:
         return text
     document = QTextDocument()
     document.setHtml(text)
