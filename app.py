@@ -29,7 +29,7 @@ def window_size(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     # imported here, not at the top, so that a Ctrl-C while torch loads is caught by main
-    from cli import compare_cmd, export_cmd, train_cmd
+    from cli import check_cmd, compare_cmd, export_cmd, train_cmd
 
     parser = Parser(
         prog=PROG,
@@ -46,8 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train", type=int, default=0, metavar="STEPS",
                         help="with --screenshot: train STEPS SGD steps first, so the live "
                              "plots show")
+    parser.add_argument("--dialog", choices=("compare", "network"),
+                        help="with --screenshot: save this dialog instead of the window: "
+                             "'compare' compares torch's gradients of the session with the "
+                             "scratch engine's made with a mistake, 'network' is Network and "
+                             "data")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in (export_cmd, compare_cmd, train_cmd):
+    for module in (export_cmd, compare_cmd, check_cmd, train_cmd):
         module.add_parser(commands)
     return parser
 
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from gui.launch import run_window, screenshot  # Qt only when the window is wanted
 
     if args.screenshot:
-        return screenshot(args.screenshot, args.step, args.size, args.train)
+        return screenshot(args.screenshot, args.step, args.size, args.train, args.dialog)
     return run_window(args)
 
 

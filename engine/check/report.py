@@ -31,7 +31,8 @@ from engine.files.readers import read_gradients
 from engine.net.spec import NetworkSpec
 
 __all__ = ["CompareReport", "FileComparison", "FileProgress", "ParamReport", "backward_order",
-           "compare_aligned", "compare_files", "diagnose", "file_carry", "format_report"]
+           "compare_aligned", "compare_files", "compare_sets", "diagnose", "file_carry",
+           "format_report"]
 
 # progress(path, bytes done, bytes in all) while a large file is read; True stops the reading
 FileProgress = Callable[[str, int, int], bool | None]
@@ -155,8 +156,10 @@ def _rounding_level(aligned: Aligned, report: CompareReport, bad: list[str]) -> 
             "in float64")
 
 
-def format_report(report: CompareReport, name_a: str, name_b: str) -> str:
-    """A readable table, one row per parameter in backward order, then diagnosis and notes."""
+def format_report(report: CompareReport, name_a: str, name_b: str,
+                  subject: str = "the files") -> str:
+    """A readable table, one row per parameter in backward order, then diagnosis and notes;
+    the verdict says `subject` agree or disagree."""
     lines = [f"A: {name_a}", f"B: {name_b}",
              f"{report.samples} samples; agreement: |A - B| <= {report.atol:g} + "
              f"{report.rtol:g}·max(|A|, |B|)", ""]
@@ -170,9 +173,9 @@ def format_report(report: CompareReport, name_a: str, name_b: str) -> str:
         lines.append(f"{name:<7}{list(p.shape)!s:<11}{p.max_abs_diff:>12.3g}"
                      f"{p.max_rel_diff:>12.3g}{p.digits:>8.1f}  {where:<26}"
                      f"{_verdict(p)}")
-    agreed = "the files agree" + (f", exact to {report.exact_to}" if report.exact_to else "")
+    agreed = f"{subject} agree" + (f", exact to {report.exact_to}" if report.exact_to else "")
     lines += ["", "Verdict: " + (agreed if report.agree else
-                                 f"the files disagree, first at {report.first_disagreement}")]
+                                 f"{subject} disagree, first at {report.first_disagreement}")]
     lines += [f"  - {s}" for s in report.diagnosis]
     if report.notes:
         lines += ["Notes:"] + [f"  - {n}" for n in report.notes]
@@ -281,7 +284,16 @@ def compare_files(path_a: str | os.PathLike, path_b: str | os.PathLike,
         told = None if progress is None else functools.partial(progress, os.fspath(path))
         return read_gradients(path, model_spec=model, progress=told)
 
-    a, b = read(path_a), read(path_b)
+    return compare_sets(read(path_a), read(path_b), model, rtol, atol, data, params)
+
+
+def compare_sets(a: GradientSet, b: GradientSet, model: NetworkSpec | None = None,
+                 rtol: float | None = None, atol: float | None = None,
+                 data: Dataset | None = None,
+                 params: Mapping[str, np.ndarray] | None = None) -> FileComparison:
+    """compare_files for two gradient sets already read (or made: `check` runs a user's code
+    into one): aligned, compared, diagnosed, the catalogued mistake named where the run is
+    known."""
     aligned = align(a, b, model)
     # a file's own notes as a reader should see them (older exports wrote δ_{l+1})
     notes = [f"{gs.source}: {unicode_notation(note)}" for gs in (a, b) for note in gs.notes]

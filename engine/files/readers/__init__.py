@@ -24,9 +24,11 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
+
+import numpy as np
 
 from engine.errors import SpecError, printable
 from engine.files.datasets import MAX_CSV_BYTES
@@ -38,7 +40,14 @@ from engine.files.gradset import (
     Progress,
     ReadCancelled,
 )
-from engine.files.readers.binary import NPY_MAGIC, ZIP_MAGIC, is_pickle, read_npy, read_zip
+from engine.files.readers.binary import (
+    NPY_MAGIC,
+    ZIP_MAGIC,
+    is_pickle,
+    number_leaf,
+    read_npy,
+    read_zip,
+)
 from engine.files.readers.collect import Collector
 from engine.files.readers.dat import is_dat, parse_dat, parse_dat_lines
 from engine.files.readers.text import parse_text
@@ -101,6 +110,19 @@ def read_gradients(path: str | os.PathLike[str], *, model_spec: NetworkSpec | No
     if layout is None and spec is None and model_spec is None:
         gs.notes.append("the file does not state its weight layout (no header, no model.json "
                         "beside it)")
+    gs.check()
+    return gs
+
+
+def read_arrays(samples: Sequence[Mapping[str, np.ndarray]], source: str,
+                spec: NetworkSpec, layout: str) -> GradientSet:
+    """Per-sample gradients given as arrays by name (what a user's gradients() returned for
+    each sample), read as a file holding them would be: any name the readers accept, checked
+    complete, consistent and finite. `layout` is the one the arrays were asked for."""
+    node: Node = [{str(name): number_leaf(np.asarray(values), source)
+                   for name, values in sample.items()} for sample in samples]
+    gs = _from_node(node, source, spec)
+    gs.spec, gs.layout = spec, layout
     gs.check()
     return gs
 

@@ -132,7 +132,7 @@ def read_npy(path: Path) -> Node:
         values = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise GradientFileError(source, f"is a damaged .npy file ({_first_line(e)})") from None
-    return _leaf(values, source)
+    return number_leaf(values, source)
 
 
 def read_zip(path: Path) -> Node:
@@ -200,7 +200,7 @@ def _read_npz(z: zipfile.ZipFile, infos: list[zipfile.ZipInfo], source: str) -> 
     arrays = {}
     for i in order:
         with z.open(infos[i]) as f:
-            arrays[keys[i]] = _leaf(np.lib.format.read_array(f, allow_pickle=False), source)
+            arrays[keys[i]] = number_leaf(np.lib.format.read_array(f, allow_pickle=False), source)
     return list(arrays.values()) if all(positional) else arrays
 
 
@@ -403,10 +403,10 @@ def _materialise(node: Any, source: str) -> Node:
             t = t.double()
         # a stride-0 or overlapping view is copied: a numpy view of it would share its values
         value = t.contiguous().numpy()
-    return _leaf(value, source)
+    return number_leaf(value, source)
 
 
-def _leaf(values: np.ndarray, source: str) -> Leaf:
+def number_leaf(values: np.ndarray, source: str) -> Leaf:
     if values.dtype.hasobject or values.dtype.kind not in _NUMBER_KINDS or values.dtype.names:
         raise GradientFileError(source, f"holds {values.dtype} values, not numbers")
     if values.dtype == np.float16:

@@ -1,0 +1,239 @@
+"""A student's own backpropagation beside torch autograd: run their `gradients(params, x, y)` on
+every sample (batch size 1) and compare what it returns with torch's gradients, as `compare`
+compares two files.
+
+    from engine.check.usercode import check_code, UserCode
+    checked = check_code(UserCode.parse("my_backprop.py"), spec, params, data)
+    checked.comparison.report.agree
+
+This is the one place the explorer runs code, and only the file the user names: in a child
+process of its own (engine/check/usercode_child.py), with a time limit per call and a limit
+on memory, so an endless loop, a crash or a huge allocation ends in a message. What the code
+prints is kept (a bounded part) and shown. Data files are still never executed.
+
+What the function returns is read as a gradient file holding it would be (any name the readers
+accept: w1/b1, weight_1, dW1, fc1.weight, ...; a bias as (n,) or (1, n)), in the layout the
+parameters were given in, and compared with torch's file of the same samples: the same table,
+first disagreement, diagnosis and catalogued mistake as `compare`.
+"""
+
+import contextlib
+import math
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.check.report import FileComparison, compare_sets
+from engine.errors import UserInputError
+from engine.export import gradient_sets
+from engine.files.datasets import Dataset
+from engine.files.readers import read_arrays
+from engine.net.params import to_layout
+from engine.net.spec import NetworkSpec
+from engine.train.child import BrokenStream, FrameReader, encode, write_all
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_FUNCTION = "gradients"
+TIMEOUT = 10.0           # s a call (or the import of the file) may take
+MEMORY_MB = 2048         # the child's address space
+OUTPUT_SHOWN = 20_000    # characters of what the code printed that a report shows
+START_GRACE = 20.0       # s for the child's own start (Python, numpy) on a loaded machine
+
+
+class UserCodeError(UserInputError):
+    """The user's code could not be run to the end: what happened, in their terms, and what
+    it printed before."""
+
+    def __init__(self, message: str, output: str = ""):
+        super().__init__(message)
+        self.output = output
+
+
+@dataclass(frozen=True)
+class UserCode:
+    """A function in a file: FILE.py or FILE.py:NAME (default NAME: gradients)."""
+
+    path: Path
+    function: str = DEFAULT_FUNCTION
+
+    @classmethod
+    def parse(cls, text: str) -> "UserCode":
+        path, colon, name = text.rpartition(":")
+        if not colon or not name.isidentifier() or not path:
+            path, name = text, DEFAULT_FUNCTION
+        return cls(Path(path), name)
+
+    @property
+    def label(self) -> str:
+        return f"{self.path.name}:{self.function}"
+
+
+@dataclass
+class CodeRun:
+    """What the code returned for each sample (its own names, as arrays), and what it
+    printed."""
+
+    samples: list[dict[str, np.ndarray]]
+    output: str = ""
+
+
+@dataclass
+class Checked:
+    """The user's code run and compared with torch's gradients of the same samples."""
+
+    code: UserCode
+    run: CodeRun
+    comparison: FileComparison
+    notes: list[str] = field(default_factory=list)
+
+
+def check_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarray],
+               data: Dataset, timeout: float = TIMEOUT, memory_mb: int = MEMORY_MB,
+               rtol: float | None = None, atol: float | None = None) -> Checked:
+    """Run `code` on every sample of `data` at `params` (given in spec.layout) and compare with
+    torch autograd. UserCodeError when the code cannot be run to the end or what it returns
+    cannot be read as gradients of this network."""
+    run = run_code(code, spec, params, data, timeout, memory_mb)
+    try:
+        theirs = read_arrays(run.samples, code.label, spec, spec.layout)
+    except UserInputError as e:
+        raise UserCodeError(str(e), run.output) from None
+    torch_set, _ = gradient_sets(spec, params, data)
+    torch_set.source = "torch autograd"
+    try:
+        comparison = compare_sets(torch_set, theirs, spec, rtol, atol, data, params)
+    except UserInputError as e:   # shapes that fit no parameter of the network
+        raise UserCodeError(str(e), run.output) from None
+    return Checked(code, run, comparison)
+
+
+def run_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarray],
+             data: Dataset, timeout: float = TIMEOUT, memory_mb: int = MEMORY_MB) -> CodeRun:
+    """Call the user's function on each sample in a child process (see the module docstring);
+    what it returned per sample. UserCodeError when it cannot."""
+    path = code.path.resolve()
+    if not path.is_file():
+        raise UserCodeError(f"{code.path}: no such file" if not path.exists()
+                            else f"{code.path}: not a file")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise UserInputError(f"the time limit must be a number of seconds above 0, not {timeout}")
+    request = {"path": str(path), "function": code.function, "timeout": timeout,
+               "memory_mb": memory_mb}
+    arrays = {f"param.{name}": np.ascontiguousarray(value)
+              for name, value in to_layout(dict(params), spec.layout).items()}
+    arrays["x"], arrays["y"] = data.x, data.y
+    with tempfile.TemporaryFile() as printed:
+        samples = _run_child(code, request, arrays, len(data), timeout, printed)
+        output = _printed(printed)
+    if isinstance(samples, str):
+        raise UserCodeError(samples, output)
+    return CodeRun(samples, output)
+
+
+def _run_child(code: UserCode, request: dict, arrays: dict[str, np.ndarray], n: int,
+               timeout: float, printed) -> list[dict[str, np.ndarray]] | str:
+    """The samples the child sent, or the sentence saying why there are none."""
+    child_in, to_child = os.pipe()
+    child_out, from_child = os.pipe()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
+        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "engine.check.usercode_child", str(child_in),
+             str(from_child)], pass_fds=(child_in, from_child), stdin=subprocess.DEVNULL,
+            stdout=printed, stderr=printed, env=env, cwd=code.path.resolve().parent,
+            process_group=0)    # Ctrl-C goes to us, and we end it
+    finally:
+        os.close(child_in)
+        os.close(from_child)
+    try:
+        return _talk(code, process, to_child, child_out, request, arrays, n, timeout)
+    finally:
+        for fd in (to_child, child_out):
+            os.close(fd)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _talk(code: UserCode, process: subprocess.Popen, to_child: int, child_out: int,
+          request: dict, arrays: dict[str, np.ndarray], n: int,
+          timeout: float) -> list[dict[str, np.ndarray]] | str:
+    # if it went at once, what it said or how it ended tells why
+    with contextlib.suppress(BrokenPipeError):
+        write_all(to_child, encode(request, arrays))
+    reader, samples = FrameReader(), []
+    where = f"importing {code.path.name}"
+    deadline = time.monotonic() + START_GRACE + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return (f"{code.label} did not return within {timeout:g} s {where} (an endless "
+                    "loop? --timeout sets the limit); it was stopped")
+        ready, _, _ = select.select([child_out], [], [], left)
+        if not ready:
+            continue
+        data = os.read(child_out, 1 << 20)
+        if not data:
+            return _ended(code, process, where)
+        try:
+            frames = reader.feed(data)
+        except BrokenStream as e:
+            return f"{code.label}: the process running it sent something unreadable ({e})"
+        for header, payload in frames:
+            kind = header.get("kind")
+            if kind == "error":
+                return _error_text(code, header)
+            if kind == "done":
+                return samples
+            if kind == "sample":
+                names = header.get("names", [])
+                samples.append({name: payload[f"g{i}"] for i, name in enumerate(names)})
+            deadline = time.monotonic() + timeout
+            where = f"for sample {len(samples) + 1} of {n}"
+
+
+def _error_text(code: UserCode, header: dict) -> str:
+    sample = header.get("sample")
+    where = {"import": f"importing {code.path.name} failed",
+             "function": "", "call": f"{code.label} failed on sample "
+                                     f"{(sample or 0) + 1}"}.get(header.get("where"), "")
+    message = str(header.get("message", "")).rstrip()
+    if header.get("memory"):
+        message += ("\n(the check gives your code at most its memory limit; --memory sets it)")
+    return f"{where}:\n{message}" if where else message
+
+
+def _ended(code: UserCode, process: subprocess.Popen, where: str) -> str:
+    """Why the child ended before it was done."""
+    try:
+        status = process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        return f"{code.label}: the process running it closed its pipe {where} and hung"
+    if status < 0:
+        name = signal.Signals(-status).name if -status in signal.Signals._value2member_map_ \
+            else f"signal {-status}"
+        return f"{code.label} ended the process running it {where}: killed by {name}"
+    return (f"{code.label} ended the process running it {where}, with exit status {status} "
+            "(os._exit or a crash in compiled code?)")
+
+
+def _printed(printed) -> str:
+    """What the code printed: its beginning, up to OUTPUT_SHOWN characters, and how much
+    more there was."""
+    size = printed.seek(0, os.SEEK_END)
+    printed.seek(0)
+    text = printed.read(OUTPUT_SHOWN * 4).decode("utf-8", "replace")[:OUTPUT_SHOWN]
+    if size > len(text.encode()):
+        text += f"\n… ({size:,} bytes printed in all)"
+    return text

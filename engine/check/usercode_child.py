@@ -1,0 +1,184 @@
+"""The process a user's own backpropagation runs in (`python -m engine.check.usercode_child
+IN OUT`): the one place the explorer runs code, and only the file the user chose.
+
+It reads one request frame from IN (engine.train.child's frames: a JSON header, arrays that are
+never pickles): the file, the function's name, the limits, the parameters by name, and the
+samples x (N, n0) and y (N, nL). It lowers its own limits (address space, size of a file it
+writes), imports the file as a module and calls the function on each sample with fresh copies
+of the parameters (a function that changes them in place cannot change the next sample's),
+and writes to OUT one frame per sample with the arrays returned, by name, then "done"; or one
+"error" frame saying what went wrong, with the traceback's frames in the user's file. What the
+code prints goes to this process's stdout and stderr, which the parent points at a file and
+reads a bounded part of. Nothing here imports torch: the user's function runs beside numpy only.
+"""
+
+import contextlib
+import importlib.util
+import io
+import os
+import resource
+import signal
+import sys
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.train.child import FrameReader, encode, write_all
+
+MODULE_NAME = "user_backprop"
+PRINTED_LIMIT = 1 << 20       # bytes of print() output kept; the rest is counted, not written
+FRAMES_SHOWN = 6              # of the traceback's frames in the user's file, the last
+
+
+class CallTimeout(BaseException):
+    """SIGALRM: a call ran past its time limit (raised in the user's Python code; code stuck
+    in C is ended by the parent)."""
+
+
+class BoundedText(io.TextIOBase):
+    """A stdout that writes up to PRINTED_LIMIT bytes to `stream` and counts the rest: a
+    function printing megabytes a sample neither fills the disk nor slows the check."""
+
+    def __init__(self, stream: Any):
+        self._stream, self.written, self.dropped = stream, 0, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        data = text.encode("utf-8", "replace")
+        room = max(PRINTED_LIMIT - self.written, 0)
+        if room:
+            self._stream.write(data[:room])
+            self._stream.flush()
+        self.written += min(room, len(data))
+        self.dropped += len(data) - min(room, len(data))
+        return len(text)
+
+
+def _limit(memory_mb: int) -> None:
+    """At most `memory_mb` of address space (an allocation past it is a MemoryError) and files
+    of at most 64 MB (a write past it an error, not a kill)."""
+    with contextlib.suppress(ValueError, OSError):
+        size = memory_mb * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 2**20, 64 * 2**20))
+
+
+def _on_alarm(_signum: int, _frame: object) -> None:
+    raise CallTimeout
+
+
+def user_frames(error: BaseException, path: str) -> str:
+    """The traceback of `error` as the user reads it: its frames in their file (the last
+    FRAMES_SHOWN), then the exception's own line."""
+    mine = [f for f in traceback.extract_tb(error.__traceback__)
+            if os.path.realpath(f.filename) == path]
+    lines = [f'  File "{os.path.basename(f.filename)}", line {f.lineno}, in {f.name}\n'
+             + (f"    {f.line.strip()}\n" if f.line else "") for f in mine[-FRAMES_SHOWN:]]
+    return "".join(lines) + "".join(traceback.format_exception_only(type(error), error))
+
+
+def _arrays(result: object, function: str) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The names and the arrays of what the function returned, or a TypeError saying what it
+    returned instead."""
+    if not isinstance(result, Mapping):
+        raise TypeError(f"{function}() returned {type(result).__name__}, not a dict of "
+                        "gradients by parameter name ({'w1': ..., 'b1': ..., ...})")
+    names, arrays = [], {}
+    for i, (name, value) in enumerate(result.items()):
+        if not isinstance(name, str):
+            raise TypeError(f"{function}() returned a dict whose key {name!r} is "
+                            f"{type(name).__name__}, not a parameter's name such as 'w1'")
+        try:
+            array = np.asarray(value)
+        except Exception as e:   # a ragged list, an object numpy cannot take
+            raise TypeError(f"{function}() returned {name!r} as {type(value).__name__}, "
+                            f"which is not an array of numbers ({e})") from None
+        if array.dtype.kind not in "fiub" or array.dtype.hasobject:
+            raise TypeError(f"{function}() returned {name!r} as an array of {array.dtype}, "
+                            "not of numbers")
+        if array.dtype not in (np.float32, np.float64):
+            array = array.astype(np.float32 if array.dtype == np.float16 else np.float64)
+        names.append(name)
+        arrays[f"g{i}"] = array
+    return names, arrays
+
+
+def serve(fd_in: int, fd_out: int) -> int:
+    reader, frames = FrameReader(), []
+    while not frames:
+        data = os.read(fd_in, 1 << 20)
+        if not data:
+            return 1
+        frames = reader.feed(data)
+    request, arrays = frames[0]
+    path, function, timeout = request["path"], request["function"], float(request["timeout"])
+
+    def send(header: dict[str, Any], payload: dict[str, np.ndarray] | None = None) -> None:
+        write_all(fd_out, encode(header, payload))
+
+    def failed(where: str, error: BaseException, sample: int | None = None) -> int:
+        text = (f"{function}() did not return within {timeout:g} s"
+                if isinstance(error, CallTimeout) else user_frames(error, path))
+        send({"kind": "error", "where": where, "sample": sample, "message": text,
+              "exception": type(error).__name__, "memory": isinstance(error, MemoryError)})
+        return 0
+
+    _limit(int(request["memory_mb"]))
+    sys.stdout = BoundedText(sys.stdout.buffer)
+    sys.stderr = sys.stdout
+    sys.path.insert(0, str(Path(path).parent))
+    signal.signal(signal.SIGALRM, _on_alarm)
+    params = {name[len("param."):]: value for name, value in arrays.items()
+              if name.startswith("param.")}
+    x, y = arrays["x"], arrays["y"]
+    try:
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[MODULE_NAME] = module
+        spec.loader.exec_module(module)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    except BaseException as e:   # anything the user's file raises is theirs to see
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        return failed("import", e)
+    target = getattr(module, function, None)
+    if not callable(target):
+        defined = sorted(n for n, v in vars(module).items()
+                         if callable(v) and getattr(v, "__module__", None) == MODULE_NAME)
+        send({"kind": "error", "where": "function", "sample": None, "exception": "NameError",
+              "message": f"{os.path.basename(path)} defines no function {function!r}"
+                         + (f" (it defines {', '.join(defined)})" if defined else "")})
+        return 0
+    send({"kind": "ready"})
+    for k in range(len(x)):
+        copies = {name: value.copy() for name, value in params.items()}
+        try:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+            result = target(copies, x[k].copy(), y[k].copy())
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            names, returned = _arrays(result, function)
+        except BaseException as e:   # SystemExit and KeyboardInterrupt included
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            return failed("call", e, k)
+        send({"kind": "sample", "index": k, "names": names}, returned)
+    send({"kind": "done", "printed_dropped": sys.stdout.dropped})
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    fd_in, fd_out = int(argv[0]), int(argv[1])
+    try:
+        return serve(fd_in, fd_out)
+    except BrokenPipeError:   # the parent went or ended us
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

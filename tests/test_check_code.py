@@ -1,0 +1,323 @@
+"""`check`: a student's own gradients() run beside torch. Files written the way students write
+them agree in float32 and float64; each catalogued mistake written by hand is caught, located
+and named; broken or hostile code is one message (exit 2), never a hang or a traceback of
+ours."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from engine.check.usercode import UserCode, UserCodeError, check_code
+from engine.files.datasets import default_set
+from engine.net.params import init_params
+from engine.net.spec import DEFAULT_PRESET, preset
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = 40
+
+# the forward pass every student file below shares, written as students write it
+FORWARD = """
+import numpy as np
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+def forward(params, x):
+    L = len(params) // 2
+    zs, acts = [], [x]
+    for l in range(1, L + 1):
+        z = params["w%d" % l] @ acts[-1] + params["b%d" % l]
+        zs.append(z)
+        acts.append(z if l == L else sigmoid(z))
+    return zs, acts
+"""
+
+LOOPS = """
+def gradients(params, x, y):
+    # one element at a time, as the notes' sums are written
+    L = len(params) // 2
+    zs, acts = forward(params, x)
+    delta = [2 * (acts[-1][i] - y[i]) for i in range(len(y))]
+    grads = {}
+    for l in range(L, 0, -1):
+        w = params["w%d" % l]
+        prev = acts[l - 1]
+        gw = np.zeros(w.shape)
+        for i in range(w.shape[0]):
+            for j in range(w.shape[1]):
+                gw[i, j] = delta[i] * prev[j]
+        grads["w%d" % l] = gw
+        grads["b%d" % l] = np.array(delta)
+        if l > 1:
+            new = []
+            for j in range(w.shape[1]):
+                s = 0.0
+                for i in range(w.shape[0]):
+                    s += w[i, j] * delta[i]
+                new.append(s * prev[j] * (1 - prev[j]))
+            delta = new
+    return grads
+"""
+
+VECTORISED = (ROOT / "resources" / "my_backprop.py").read_text()
+
+IN_OUT = """
+import numpy as np
+
+def gradients(params, x, y):
+    # weights as (in, out): z = a·W + b, rows are samples
+    L = len(params) // 2
+    a = [x.reshape(1, -1)]
+    for l in range(1, L + 1):
+        z = a[-1] @ params["w%d" % l] + params["b%d" % l]
+        a.append(z if l == L else 1 / (1 + np.exp(-z)))
+    d = 2 * (a[-1] - y.reshape(1, -1))
+    out = {}
+    for l in range(L, 0, -1):
+        out["dW%d" % l] = a[l - 1].T @ d
+        out["db%d" % l] = d            # (1, n)
+        if l > 1:
+            d = (d @ params["w%d" % l].T) * a[l - 1] * (1 - a[l - 1])
+    return out
+"""
+
+LISTS = """
+def gradients(params, x, y):
+    L = len(params) // 2
+    zs, acts = forward(params, x)
+    delta = 2 * (acts[-1] - y)
+    grads = {}
+    for l in range(L, 0, -1):
+        grads["weight_%d" % l] = np.outer(delta, acts[l - 1]).tolist()
+        grads["bias_%d" % l] = [[float(v) for v in delta]]
+        if l > 1:
+            delta = (params["w%d" % l].T @ delta) * acts[l - 1] * (1 - acts[l - 1])
+    return grads
+"""
+
+GLOBALS = """
+LOSS_FACTOR = 2.0
+calls = 0
+cache = {}
+
+def gradients(params, x, y):
+    global calls
+    calls += 1
+    cache["last"] = x          # state kept between calls, as scripts do
+    L = len(params) // 2
+    zs, acts = forward(params, x)
+    delta = LOSS_FACTOR * (acts[-1] - y)
+    grads = {}
+    for l in range(L, 0, -1):
+        grads["fc%d.weight" % l] = np.outer(delta, acts[l - 1])
+        grads["fc%d.bias" % l] = delta
+        if l > 1:
+            delta = (params["w%d" % l].T @ delta) * acts[l - 1] * (1 - acts[l - 1])
+    return grads
+"""
+
+
+def student(tmp_path: Path, body: str, forward: bool = True, name: str = "mine.py") -> Path:
+    path = tmp_path / name
+    path.write_text((FORWARD if forward else "") + textwrap.dedent(body))
+    return path
+
+
+def check(path: Path, dtype: str = "float32", layout: str = "out_in", **options):
+    spec = preset(DEFAULT_PRESET).with_options(dtype=dtype, layout=layout)
+    return check_code(UserCode.parse(str(path)), spec, init_params(spec, 3),
+                      default_set(spec, SAMPLES, 3), **options)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("body, forward, layout", [
+    (LOOPS, True, "out_in"), (VECTORISED, False, "out_in"), (IN_OUT, False, "in_out"),
+    (LISTS, True, "out_in"), (GLOBALS, True, "out_in")],
+    ids=["loops", "vectorised", "in_out", "lists", "globals"])
+def test_a_correct_student_file_agrees(tmp_path, body, forward, layout, dtype):
+    checked = check(student(tmp_path, body, forward), dtype, layout)
+    report = checked.comparison.report
+    assert report.agree, report.diagnosis
+    assert report.samples == SAMPLES and set(report.params) == {"w1", "b1", "w2", "b2",
+                                                                 "w3", "b3"}
+
+
+def mistaken(body: str, old: str, new: str) -> str:
+    assert old in body
+    return body.replace(old, new)
+
+
+BACK = "delta = (params[\"w%d\" % l].T @ delta) * acts[l - 1] * (1 - acts[l - 1])"
+VECTOR = """
+def gradients(params, x, y):
+    L = len(params) // 2
+    zs, acts = forward(params, x)
+    delta = 2 * (acts[-1] - y)
+    grads = {}
+    for l in range(L, 0, -1):
+        grads["w%d" % l] = np.outer(delta, acts[l - 1])
+        grads["b%d" % l] = delta
+        if l > 1:
+            """ + BACK + """
+    return grads
+"""
+ACCUMULATED = """
+total = {}
+
+def gradients(params, x, y):
+    L = len(params) // 2
+    zs, acts = forward(params, x)
+    delta = 2 * (acts[-1] - y)
+    for l in range(L, 0, -1):
+        for name, g in (("w%d" % l, np.outer(delta, acts[l - 1])), ("b%d" % l, delta)):
+            total[name] = total.get(name, 0) + g     # never reset between samples
+        if l > 1:
+            """ + BACK + """
+    return {name: g.copy() for name, g in total.items()}
+"""
+
+
+@pytest.mark.parametrize("mistake, body, first", [
+    ("forgotten_activation_derivative",
+     mistaken(VECTOR, BACK, "delta = params[\"w%d\" % l].T @ delta"), "b2"),
+    ("sigmoid_derivative_of_activation",
+     mistaken(VECTOR, BACK, "delta = (params[\"w%d\" % l].T @ delta) * sigmoid(acts[l - 1])"
+              " * (1 - sigmoid(acts[l - 1]))"), "b2"),
+    ("dropped_factor_2", mistaken(VECTOR, "delta = 2 * (acts[-1] - y)",
+                                  "delta = acts[-1] - y"), "b3"),
+    ("untransposed_weight",     # where it can be made: w2 is square (10x10), w3 is not
+     mistaken(VECTOR, BACK, "w = params[\"w%d\" % l]\n            delta = ((w if l == 2 else w.T)"
+              " @ delta) * acts[l - 1] * (1 - acts[l - 1])"), "b1"),
+    ("accumulated_gradients", ACCUMULATED, "b3"),
+])
+def test_each_catalogued_mistake_written_by_hand_is_caught_located_and_named(
+        tmp_path, mistake, body, first):
+    checked = check(student(tmp_path, body))
+    report = checked.comparison.report
+    assert not report.agree
+    assert report.first_disagreement == first
+    assert report.reproduced_by is not None and mistake in report.reproduced_by, (
+        report.reproduced_by, report.diagnosis)
+
+
+# broken or hostile code
+def refused(tmp_path, body: str, forward: bool = False, **options) -> UserCodeError:
+    with pytest.raises(UserCodeError) as caught:
+        check(student(tmp_path, body, forward), **options)
+    return caught.value
+
+
+def test_an_exception_shows_its_own_frames_with_file_and_line(tmp_path):
+    error = refused(tmp_path, """
+        import numpy as np
+        def helper(v):
+            return v[5]
+        def gradients(params, x, y):
+            print("working on", x.shape)
+            return {"w1": helper(x)}
+        """)
+    text = str(error)
+    assert "failed on sample 1" in text
+    assert 'File "mine.py", line 4, in helper' in text and "return v[5]" in text
+    assert text.rstrip().endswith("IndexError: index 5 is out of bounds for axis 0 with size 2")
+    assert "usercode" not in text and "engine" not in text    # none of our frames
+    assert "working on (2,)" in error.output
+
+
+def test_an_endless_loop_is_stopped_at_the_time_limit(tmp_path):
+    error = refused(tmp_path, "def gradients(params, x, y):\n    while True:\n        pass\n",
+                    timeout=0.5)
+    assert "did not return within 0.5 s" in str(error)
+
+
+def test_an_endless_loop_in_compiled_code_is_stopped_too(tmp_path):
+    """SIGALRM cannot interrupt C: the parent ends the process."""
+    error = refused(tmp_path, """
+        import time
+        def gradients(params, x, y):
+            time.sleep(3600)
+        """, timeout=0.5)
+    assert "did not return within 0.5 s" in str(error)
+
+
+def test_os_exit_is_a_message(tmp_path):
+    error = refused(tmp_path, "import os\ndef gradients(params, x, y):\n    os._exit(3)\n")
+    assert "exit status 3" in str(error) and "sample 1 of" in str(error)
+
+
+def test_a_10_gb_allocation_is_a_message_about_memory(tmp_path):
+    error = refused(tmp_path, """
+        import numpy as np
+        def gradients(params, x, y):
+            return {"w1": np.ones(10 * 2**30 // 8)}
+        """)
+    assert "MemoryError" in str(error) and "--memory" in str(error)
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("return [1, 2]", "returned list, not a dict"),
+    ("return {'w1': 'abc'}", "not of numbers"),
+    ("return {k: np.zeros((3, 3)) for k in params}", "shape"),
+    ("return {k: v for k, v in params.items() if k != 'b2'}", "b2"),
+    ("return {k: np.full(v.shape, np.nan) for k, v in params.items()}", "NaN"),
+])
+def test_what_is_not_a_gradient_of_every_parameter_says_what_is_wrong(tmp_path, body,
+                                                                        expected):
+    error = refused(tmp_path, f"import numpy as np\ndef gradients(params, x, y):\n"
+                              f"    {body}\n")
+    assert expected in str(error), str(error)
+
+
+def test_printing_megabytes_is_kept_bounded_and_the_check_goes_on(tmp_path):
+    body = VECTOR.replace("    return grads", "    print('x' * 3_000_000)\n    return grads")
+    checked = check(student(tmp_path, body))
+    assert checked.comparison.report.agree
+    assert len(checked.run.output) < 30_000 and "bytes printed in all" in checked.run.output
+
+
+def test_a_missing_function_names_those_the_file_has(tmp_path):
+    path = student(tmp_path, "def my_grads(params, x, y):\n    return {}\n", forward=False)
+    with pytest.raises(UserCodeError, match=r"defines no function 'gradients'.*my_grads"):
+        check(path)
+    spec = preset(DEFAULT_PRESET)
+    other = check_code(UserCode.parse(f"{student(tmp_path, VECTOR, name='b.py')}:gradients"),
+                       spec, init_params(spec, 3), default_set(spec, 5, 3))
+    assert other.comparison.report.agree
+
+
+def test_params_changed_in_place_do_not_reach_the_next_sample(tmp_path):
+    body = VECTOR.replace("    return grads", "    for v in params.values():\n"
+                                               "        v *= 0\n    return grads")
+    assert check(student(tmp_path, body)).comparison.report.agree
+
+
+# the command line
+def app(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, str(ROOT / "app.py"), *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_the_command_line_exits_0_1_2_and_gives_json(tmp_path):
+    good = app("check", ROOT / "resources" / "my_backprop.py", "--samples", "20")
+    assert good.returncode == 0, good.stderr
+    assert "Verdict: your code and torch agree" in good.stdout
+    bad = student(tmp_path, mistaken(VECTOR, "delta = 2 * (acts[-1] - y)",
+                                     "delta = acts[-1] - y"))
+    result = app("check", bad, "--samples", "20", "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["first_disagreement"] == "b3" and "dropped_factor_2" in report["reproduced_by"]
+    broken = student(tmp_path, "def gradients(params, x, y):\n    return 1 / 0\n",
+                     forward=False, name="broken.py")
+    result = app("check", broken, "--samples", "5")
+    assert result.returncode == 2
+    assert 'File "broken.py", line 2, in gradients' in result.stderr
+    assert "ZeroDivisionError" in result.stderr and "Traceback" not in result.stderr
+    missing = app("check", tmp_path / "nowhere.py")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
