@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYVERSION = import sys; print(sys.version_info[:2])
 
-.PHONY: run test lint bench clean venv
+.PHONY: run test lint bench clean venv screenshots
 
 venv: $(STAMP)
 
@@ -30,6 +30,23 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench
+
+# docs/images/NAME-WxH.png at each size, offscreen (nothing shows on the screen): the window at
+# a forward stage (z2) and at dL/dw2, after a run of 3000 steps, and the compare and network
+# dialogs. A shot is "NAME ARGUMENTS..." for app.py --screenshot.
+SCREENSHOT_SIZES := 1366x768 1920x1080
+SCREENSHOTS := "forward --step 2" "dLdw2 --step 13" "training --train 3000" \
+	"compare --dialog compare" "network --dialog network"
+
+screenshots: $(STAMP)
+	@for size in $(SCREENSHOT_SIZES); do \
+		for shot in $(SCREENSHOTS); do \
+			set -- $$shot; name=$$1; shift; \
+			env -u DISPLAY -u WAYLAND_DISPLAY QT_QPA_PLATFORM=offscreen \
+				$(BIN)/python app.py --screenshot docs/images/$$name-$$size.png \
+				--size $$size "$$@" || exit 1; \
+		done; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

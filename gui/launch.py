@@ -1,6 +1,6 @@
 """Starting the window: the Qt application, the session from the last run's network (or the
 autosave a crash left), and the screenshot mode that builds the window without a screen, steps
-through a sample and saves a PNG of it.
+through a sample and saves a PNG of it, or of one of its dialogs.
 
 The window is on screen before torch is imported (a second or more): its session starts with
 torch's side of every stage pending, torch is imported on a thread of its own once the window
@@ -11,14 +11,27 @@ window print how long after that it first painted and torch was in, then close: 
 benchmark (bench/bench_startup.py) reads those two lines."""
 
 import argparse
+import contextlib
 import gc
 import logging
 import os
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject, QSettings, QTimer, Slot
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import (
+    QCoreApplication,
+    QEvent,
+    QEventLoop,
+    QObject,
+    QSettings,
+    QSize,
+    QTimer,
+    Slot,
+)
+from PySide6.QtWidgets import QApplication, QDialog
 
 from engine.session import Session
 from gui.files.recovery import Recovery
@@ -28,6 +41,9 @@ from gui.settings import APPLICATION, ORGANIZATION, last_network, open_settings
 
 SCREENSHOT_SIZE = (1600, 1000)
 SCREENSHOT_TRAIN_WAIT_MS = 120_000   # the longest a screenshot's training may take
+# the compare dialog's screenshot: the scratch engine wrong in the hidden layers only, so that
+# some parameters agree and some do not
+SCREENSHOT_MISTAKE = "forgotten_activation_derivative"
 REPORT_SHOWN = "BPX_REPORT_SHOWN"
 TORCH_AT_THE_LATEST_MS = 3000  # torch's import starts then even if the window has not painted
 log = logging.getLogger(__name__)
@@ -159,10 +175,11 @@ def _dispose(window: MainWindow) -> None:
 
 
 def screenshot(path: str, steps: int = 0, size: tuple[int, int] = SCREENSHOT_SIZE,
-               train: int = 0) -> int:
+               train: int = 0, dialog: str | None = None) -> int:
     """Build the window at `size` with default settings, train `train` SGD steps (through the
     training process, so the live plots show), take `steps` steps through the current sample,
-    and save the whole window as a PNG at `path`. 0 when saved, 2 when not."""
+    and save the whole window as a PNG at `path`; with `dialog` (one of DIALOGS), that dialog
+    as it opens on a screen of `size` instead. 0 when saved, 2 when not."""
     app = _application()
     window = build_window(None)
     window.resize(*size)
@@ -173,6 +190,7 @@ def screenshot(path: str, steps: int = 0, size: tuple[int, int] = SCREENSHOT_SIZ
     app.processEvents()
     if train > 0:
         window.training.show_plots()    # at the height a run's start gives them
+        window.training.panel_dock.raise_()     # the run's figures, as Start leaves them
         app.processEvents()
     if train > 0 and not _train_for_screenshot(window, train):
         print(f"backprop-explorer: the training for the screenshot did not finish: "
@@ -184,15 +202,64 @@ def screenshot(path: str, steps: int = 0, size: tuple[int, int] = SCREENSHOT_SIZ
     app.processEvents()
     window.training.plots.redraw()
     app.processEvents()
-    image = window.grab()
-    stage = window.model.session.stage.key
+    if dialog is None:
+        image, what = window.grab(), f"stage {window.model.session.stage.key}"
+    else:
+        with tempfile.TemporaryDirectory(prefix="bpx-screenshot-") as folder:
+            image, what = DIALOGS[dialog](window, QSize(*size), Path(folder)).grab(), \
+                f"dialog {dialog}"
     saved = image.save(path, "PNG")
     _close_unasked(window)
     if not saved:
         print(f"backprop-explorer: cannot write the screenshot {path}", file=sys.stderr)
         return 2
-    print(f"{path}: {image.width()}x{image.height()}, stage {stage}")
+    print(f"{path}: {image.width()}x{image.height()}, {what}")
     return 0
+
+
+def _laid_out(dialog: QDialog, screen: QSize) -> QDialog:
+    """`dialog` laid out at the size it takes, at most `screen`'s, ready to grab; never shown
+    (a window of its own would appear on a user's screen, and offscreen Qt complains about
+    a dialog's size hints). It goes with the window."""
+    dialog.ensurePolished()
+    dialog.layout().activate()
+    dialog.resize(dialog.size().expandedTo(dialog.minimumSizeHint()).boundedTo(screen))
+    dialog.layout().activate()
+    QApplication.processEvents()
+    return dialog
+
+
+def _network_dialog(window: MainWindow, screen: QSize, _folder: Path) -> QDialog:
+    """The Network and data dialog on the session's network, as Ctrl+N opens it."""
+    from gui.network_dialog import NetworkDialog
+
+    session = window.model.session
+    return _laid_out(NetworkDialog(session.spec, session.seed, window,
+                                   n_samples=session.n_samples), screen)
+
+
+def _compare_dialog(window: MainWindow, screen: QSize, folder: Path) -> QDialog:
+    """The comparison of two files exported into `folder` from the session: torch's gradients
+    and the scratch engine's with SCREENSHOT_MISTAKE made, so the dialog has a disagreement
+    to show and diagnose."""
+    from engine.export import export
+    from gui.files.compare_dialog import CompareDialog, default_size
+
+    session = window.model.session
+    files = export(folder, session.spec, session.params, session.data,
+                   mistake=SCREENSHOT_MISTAKE).files
+    with contextlib.chdir(folder):  # the dialog names them as a user's: no temporary folder
+        dialog = CompareDialog(files[0].name, files[1].name, session_model=window.model,
+                               parent=window)
+    if not dialog.ok:
+        raise RuntimeError(f"the screenshot's comparison failed: {dialog.error}")
+    dialog.resize(default_size(screen))     # what it opens at on a screen of that size
+    return _laid_out(dialog, screen)
+
+
+# what --dialog NAME shows
+DIALOGS: dict[str, Callable[[MainWindow, QSize, Path], QDialog]] = {
+    "compare": _compare_dialog, "network": _network_dialog}
 
 
 def _close_unasked(window: MainWindow) -> None:

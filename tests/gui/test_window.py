@@ -225,6 +225,45 @@ def test_a_screenshot_at_a_size_after_training_shows_the_run(tmp_path):
     assert "'big' is not a window size such as 1366x768" in refused.stderr
 
 
+def pixels(image: QImage) -> np.ndarray:
+    """The image as (height, width, 3) RGB."""
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), -1)
+    # a copy: the converted image's memory goes with it
+    return rows[:, :image.width() * 3].reshape(image.height(), image.width(), 3).copy()
+
+
+@pytest.mark.parametrize("dialog", ["compare", "network"])
+def test_a_screenshot_of_a_dialog_is_the_dialog_as_it_opens_on_a_screen_of_the_size(
+        tmp_path, dialog):
+    """--dialog compare compares files the screenshot made from the session, torch's against
+    the scratch engine's with a mistake: the dialog shows disagreeing rows (their pink)."""
+    out = tmp_path / f"{dialog}.png"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("DISPLAY", None)
+    env.pop("QT_QPA_PLATFORM", None)
+    result = subprocess.run([sys.executable, "app.py", "--screenshot", str(out), "--size",
+                             "1366x768", "--dialog", dialog], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    image = QImage(str(out))
+    assert f"{out}: {image.width()}x{image.height()}, dialog {dialog}" in result.stdout
+    rgb = pixels(image)
+    if dialog == "compare":
+        assert (image.width(), image.height()) == (1280, 698)     # 1366x768 less its margin
+        pink = np.all(rgb == (248, 215, 218), axis=2)
+        assert pink.sum() > 5000        # rows of parameters and samples that disagree
+    else:
+        assert 300 <= image.width() < 1366 and 300 <= image.height() < 768
+    assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50      # drawn, not blank
+    assert not (tmp_path / "config").exists()
+    refused = subprocess.run([sys.executable, "app.py", "--screenshot", str(out), "--dialog",
+                              "about"], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2 and "--dialog" in refused.stderr
+
+
 def test_the_app_starts_its_training_process_once_torch_is_in_and_ends_it_on_close(qtbot):
     """The first Start finds the child up; closing the window ends it, never pressed."""
     from tests.helpers import gone
