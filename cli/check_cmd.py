@@ -1,8 +1,10 @@
 """`check FILE.py[:NAME]`: a student's own backpropagation beside torch autograd."""
 
 import argparse
+import hashlib
 import json
 import sys
+import time
 
 from cli.common import (
     EXIT_DISAGREE,
@@ -16,8 +18,19 @@ from cli.common import (
     network,
 )
 from engine.check.report import format_report
-from engine.check.usercode import MEMORY_MB, TIMEOUT, UserCode, UserCodeError, check_code
+from engine.check.usercode import (
+    MEMORY_MB,
+    TIMEOUT,
+    UserCode,
+    UserCodeError,
+    as_gradient_set,
+    check_code,
+    verdict_line,
+)
 from engine.errors import UserInputError, printable
+from engine.export import write_export
+
+WATCH_EVERY = 0.25    # s between looks at the file
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -41,6 +54,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help=f"memory your code may use (default {MEMORY_MB} MB)")
     parser.add_argument("--rtol", type=float, help="relative tolerance (default: the dtype's)")
     parser.add_argument("--atol", type=float, help="absolute tolerance (default: the dtype's)")
+    parser.add_argument("--write-dat", metavar="OUTDIR",
+                        help="also write the assignment's files into OUTDIR (created): "
+                             "my_autograd.dat from your code, torch_autograd.dat, model.json "
+                             "and data.csv")
+    parser.add_argument("--watch", action="store_true",
+                        help="check again each time FILE.py is saved, one line a check, "
+                             "until Ctrl-C")
     parser.set_defaults(run=run)
 
 
@@ -55,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         spec, params = network(args)
         data = dataset(args, spec)
+    except UserInputError as e:
+        return fail(str(e))
+    if args.watch:
+        return _watch(args, code, spec, params, data)
+    try:
         checked = check_code(code, spec, params, data, args.timeout, args.memory,
                              args.rtol, args.atol)
     except UserCodeError as e:
@@ -62,10 +87,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"runs": False, "error": str(e), "output": e.output}))
         else:
             _show_output(e.output)
-        # a traceback keeps its lines, each escaped
-        lines = str(e).split("\n")
-        print("\n".join([f"{PROG}: {printable(lines[0])}", *map(printable, lines[1:])]),
-              file=sys.stderr)
+        _tell_lines(str(e))
         return EXIT_INPUT
     except UserInputError as e:
         return fail(str(e))
@@ -78,7 +100,61 @@ def run(args: argparse.Namespace) -> int:
         text = format_report(report, "torch autograd", code.label,
                              subject="your code and torch")
         print("\n".join(printable(line) for line in text.split("\n")))
+    if args.write_dat:
+        try:
+            written = write_export(args.write_dat, spec, params, data, checked.comparison.a,
+                                   as_gradient_set(checked, data))
+        except UserInputError as e:
+            return fail(str(e))
+        except OSError as e:
+            return fail(f"{args.write_dat}: cannot write there ({e.strerror or e})")
+        if not args.json:
+            for path in written.files:
+                print(f"wrote {printable(str(path))}")
     return EXIT_OK if report.agree else EXIT_DISAGREE
+
+
+def _watch(args: argparse.Namespace, code: UserCode, spec, params, data) -> int:
+    """A check, one line, at the start and after every save of the file, until Ctrl-C."""
+    seen = None
+    print(f"watching {printable(str(code.path))} (Ctrl-C to stop)", flush=True)
+    while True:
+        now = _stamp(code.path)
+        if now != seen:
+            seen = now
+            print(f"{time.strftime('%H:%M:%S')} {_one_check(args, code, spec, params, data)}",
+                  flush=True)
+        time.sleep(WATCH_EVERY)
+
+
+def _stamp(path) -> tuple | None:
+    """What changes when the file is saved: its time, its size and its bytes."""
+    try:
+        stat = path.stat()
+        return stat.st_mtime_ns, stat.st_size, hashlib.sha1(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _one_check(args: argparse.Namespace, code: UserCode, spec, params, data) -> str:
+    try:
+        checked = check_code(code, spec, params, data, args.timeout, args.memory,
+                             args.rtol, args.atol)
+    except UserInputError as e:
+        lines = [line for line in str(e).split("\n") if line.strip()]
+        # the exception's own line says most: a traceback's last line, with where it was
+        where = next((line.strip() for line in reversed(lines) if line.strip().startswith(
+            "File ")), "")
+        return printable(f"{code.label} cannot run: {lines[-1]}" + (f" ({where})" if where
+                                                                    else ""))
+    return printable(verdict_line(checked))
+
+
+def _tell_lines(message: str) -> None:
+    """`message` on stderr, a traceback keeping its lines, each escaped."""
+    lines = message.split("\n")
+    print("\n".join([f"{PROG}: {printable(lines[0])}", *map(printable, lines[1:])]),
+          file=sys.stderr)
 
 
 def _show_output(output: str) -> None:

@@ -177,6 +177,13 @@ def export(outdir: str | os.PathLike, spec: NetworkSpec, params: Mapping[str, np
     (progress returning True), an error or Ctrl-C writes nothing."""
     torch_set, scratch_set = gradient_sets(spec, params, data, lr, progress, mistake,
                                            torch_params=torch_params, buffers=buffers)
+    return write_export(outdir, spec, params, data, torch_set, scratch_set)
+
+
+def write_export(outdir: str | os.PathLike, spec: NetworkSpec, params: Mapping[str, np.ndarray],
+                 data: Dataset, torch_set: GradientSet, scratch_set: GradientSet) -> Exported:
+    """Write the four files of an export of these two gradient sets (scratch_set as
+    my_autograd.dat: the scratch engine's, or a user's code's), as one unit."""
     folder = Path(outdir)
     folder.mkdir(parents=True, exist_ok=True)
     paths = tuple(folder / name for name in FILES)

@@ -5,15 +5,19 @@ ours."""
 
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 from engine.check.usercode import UserCode, UserCodeError, check_code
 from engine.files.datasets import default_set
+from engine.files.readers import read_gradients
 from engine.net.params import init_params
 from engine.net.spec import DEFAULT_PRESET, preset
 
@@ -321,3 +325,51 @@ def test_the_command_line_exits_0_1_2_and_gives_json(tmp_path):
     assert "ZeroDivisionError" in result.stderr and "Traceback" not in result.stderr
     missing = app("check", tmp_path / "nowhere.py")
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_write_dat_writes_the_assignments_files_from_the_code(tmp_path):
+    result = app("check", ROOT / "resources" / "my_backprop.py", "--samples", "8",
+                 "--write-dat", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "data.csv", "model.json", "my_autograd.dat", "torch_autograd.dat"]
+    mine = read_gradients(tmp_path / "out" / "my_autograd.dat")
+    assert mine.engine == "your code (my_backprop.py:gradients)" and mine.n_samples == 8
+    again = app("compare", tmp_path / "out" / "torch_autograd.dat",
+                tmp_path / "out" / "my_autograd.dat")
+    assert again.returncode == 0, again.stdout
+
+
+def test_watch_checks_again_at_every_save(tmp_path):
+    path = student(tmp_path, VECTOR)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "check", str(path),
+                                "--watch", "--samples", "10"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+
+    def next_verdict() -> str:
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            ready, _, _ = select.select([process.stdout], [], [], end - time.monotonic())
+            if ready:
+                line = process.stdout.readline()
+                assert line, process.stderr.read()
+                lines.append(line)
+                if "mine.py:gradients" in line:
+                    return line
+        raise AssertionError(f"no verdict came: {lines}")
+
+    try:
+        assert "agrees with torch (10 samples" in next_verdict()
+        path.write_text(FORWARD + mistaken(VECTOR, "delta = 2 * (acts[-1] - y)",
+                                           "delta = acts[-1] - y"))
+        assert "disagrees with torch, first at b3 (dropped_factor_2)" in next_verdict()
+        path.write_text("def gradients(params, x, y):\n    return 1 / 0\n")
+        line = next_verdict()
+        assert "cannot run: ZeroDivisionError: division by zero" in line
+        assert 'File "mine.py", line 2, in gradients' in line
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    assert lines[0].startswith("watching ")

@@ -36,6 +36,7 @@ from engine.check.report import FileComparison, compare_sets
 from engine.errors import UserInputError
 from engine.export import gradient_sets
 from engine.files.datasets import Dataset
+from engine.files.gradset import GradientSet, StackedSamples
 from engine.files.readers import read_arrays
 from engine.net.params import to_layout
 from engine.net.spec import NetworkSpec
@@ -114,6 +115,29 @@ def check_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarra
     except UserInputError as e:   # shapes that fit no parameter of the network
         raise UserCodeError(str(e), run.output) from None
     return Checked(code, run, comparison)
+
+
+def as_gradient_set(checked: Checked, data: Dataset) -> GradientSet:
+    """What the user's code returned, as torch's set is: in the network's layout and shapes
+    (a (1, n) bias as (n,)), with the samples, for my_autograd.dat."""
+    aligned, torch_set = checked.comparison.aligned, checked.comparison.a
+    stacked = StackedSamples({name: aligned.b[name] for name in aligned.names},
+                             aligned.samples)
+    return GradientSet(stacked, checked.code.label, torch_set.layout, None,
+                       f"your code ({checked.code.label})", torch_set.spec, data.x.copy(),
+                       data.y.copy(), None,
+                       [f"the gradients {checked.code.label} returned, run by app.py check"])
+
+
+def verdict_line(checked: Checked) -> str:
+    """One line: agrees, or where it first disagrees and which mistake makes it."""
+    report = checked.comparison.report
+    if report.agree:
+        low = min(p.digits for p in report.params.values())
+        return (f"{checked.code.label} agrees with torch ({report.samples} samples, "
+                f"{low:.1f} digits or more)")
+    text = f"{checked.code.label} disagrees with torch, first at {report.first_disagreement}"
+    return text + (f" ({report.reproduced_by})" if report.reproduced_by else "")
 
 
 def run_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarray],
