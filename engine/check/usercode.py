@@ -26,13 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from engine.check.report import FileComparison, compare_sets
+from engine.check.usercode_child import returned_arrays
 from engine.errors import UserInputError
 from engine.export import gradient_sets
 from engine.files.datasets import Dataset
@@ -89,9 +90,10 @@ class CodeRun:
 
 @dataclass
 class Checked:
-    """The user's code run and compared with torch's gradients of the same samples."""
+    """The user's code (`label`: FILE.py:NAME, or a function's name) run and compared with
+    torch's gradients of the same samples."""
 
-    code: UserCode
+    label: str
     run: CodeRun
     comparison: FileComparison
     notes: list[str] = field(default_factory=list)
@@ -103,9 +105,34 @@ def check_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarra
     """Run `code` on every sample of `data` at `params` (given in spec.layout) and compare with
     torch autograd. UserCodeError when the code cannot be run to the end or what it returns
     cannot be read as gradients of this network."""
-    run = run_code(code, spec, params, data, timeout, memory_mb)
+    return check_run(code.label, run_code(code, spec, params, data, timeout, memory_mb), spec,
+                     params, data, rtol, atol)
+
+
+def check_function(function: Callable, spec: NetworkSpec, params: Mapping[str, np.ndarray],
+                   data: Dataset, rtol: float | None = None,
+                   atol: float | None = None) -> Checked:
+    """check_code for a function of this process (a notebook's): called here, on fresh copies
+    of the parameters for each sample; what it raises reaches the caller as it is."""
+    label = getattr(function, "__name__", "gradients")
+    arrays = to_layout(dict(params), spec.layout)
+    samples = []
+    for k in range(len(data)):
+        result = function({name: value.copy() for name, value in arrays.items()},
+                          data.x[k].copy(), data.y[k].copy())
+        try:
+            names, returned = returned_arrays(result, label)
+        except TypeError as e:
+            raise UserCodeError(f"sample {k + 1}: {e}") from None
+        samples.append({name: returned[f"g{i}"] for i, name in enumerate(names)})
+    return check_run(label, CodeRun(samples), spec, params, data, rtol, atol)
+
+
+def check_run(label: str, run: CodeRun, spec: NetworkSpec, params: Mapping[str, np.ndarray],
+              data: Dataset, rtol: float | None = None, atol: float | None = None) -> Checked:
+    """What a user's code returned (`run`), read as gradients and compared with torch's."""
     try:
-        theirs = read_arrays(run.samples, code.label, spec, spec.layout)
+        theirs = read_arrays(run.samples, label, spec, spec.layout)
     except UserInputError as e:
         raise UserCodeError(str(e), run.output) from None
     torch_set, _ = gradient_sets(spec, params, data)
@@ -114,7 +141,7 @@ def check_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarra
         comparison = compare_sets(torch_set, theirs, spec, rtol, atol, data, params)
     except UserInputError as e:   # shapes that fit no parameter of the network
         raise UserCodeError(str(e), run.output) from None
-    return Checked(code, run, comparison)
+    return Checked(label, run, comparison)
 
 
 def as_gradient_set(checked: Checked, data: Dataset) -> GradientSet:
@@ -123,10 +150,10 @@ def as_gradient_set(checked: Checked, data: Dataset) -> GradientSet:
     aligned, torch_set = checked.comparison.aligned, checked.comparison.a
     stacked = StackedSamples({name: aligned.b[name] for name in aligned.names},
                              aligned.samples)
-    return GradientSet(stacked, checked.code.label, torch_set.layout, None,
-                       f"your code ({checked.code.label})", torch_set.spec, data.x.copy(),
+    return GradientSet(stacked, checked.label, torch_set.layout, None,
+                       f"your code ({checked.label})", torch_set.spec, data.x.copy(),
                        data.y.copy(), None,
-                       [f"the gradients {checked.code.label} returned, run by app.py check"])
+                       [f"the gradients {checked.label} returned, run by app.py check"])
 
 
 def verdict_line(checked: Checked) -> str:
@@ -134,9 +161,9 @@ def verdict_line(checked: Checked) -> str:
     report = checked.comparison.report
     if report.agree:
         low = min(p.digits for p in report.params.values())
-        return (f"{checked.code.label} agrees with torch ({report.samples} samples, "
+        return (f"{checked.label} agrees with torch ({report.samples} samples, "
                 f"{low:.1f} digits or more)")
-    text = f"{checked.code.label} disagrees with torch, first at {report.first_disagreement}"
+    text = f"{checked.label} disagrees with torch, first at {report.first_disagreement}"
     return text + (f" ({report.reproduced_by})" if report.reproduced_by else "")
 
 

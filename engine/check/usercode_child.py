@@ -84,7 +84,7 @@ def user_frames(error: BaseException, path: str) -> str:
     return "".join(lines) + "".join(traceback.format_exception_only(type(error), error))
 
 
-def _arrays(result: object, function: str) -> tuple[list[str], dict[str, np.ndarray]]:
+def returned_arrays(result: object, function: str) -> tuple[list[str], dict[str, np.ndarray]]:
     """The names and the arrays of what the function returned, or a TypeError saying what it
     returned instead."""
     if not isinstance(result, Mapping):
@@ -163,7 +163,7 @@ def serve(fd_in: int, fd_out: int) -> int:
             signal.setitimer(signal.ITIMER_REAL, timeout)
             result = target(copies, x[k].copy(), y[k].copy())
             signal.setitimer(signal.ITIMER_REAL, 0)
-            names, returned = _arrays(result, function)
+            names, returned = returned_arrays(result, function)
         except BaseException as e:   # SystemExit and KeyboardInterrupt included
             signal.setitimer(signal.ITIMER_REAL, 0)
             return failed("call", e, k)
