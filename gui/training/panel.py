@@ -39,6 +39,7 @@ TRAVEL_MS = 150   # a key held on the slider moves it many steps: the explorer f
 SPEED_EVERY = 0.5  # s between two updates of the steps-per-second figure
 PROGRESS = "step %v of %m"
 FIELD_WIDTH = 160  # px: the fields need no more, and the dock keeps beside the explorer
+NO_TRAVEL = "Time travel (after a run: any step of it)"
 
 
 class ScientificSpinBox(QDoubleSpinBox):
@@ -211,7 +212,8 @@ class TrainingPanel(QWidget):
         self._travel_soon.setSingleShot(True)
         self._travel_soon.setInterval(TRAVEL_MS)
         self._travel_soon.timeout.connect(self._travel)
-        self.slider_label = QLabel("")
+        self.slider_label = QLabel(NO_TRAVEL)
+        self.slider_label.setWordWrap(True)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -222,10 +224,15 @@ class TrainingPanel(QWidget):
         layout.addLayout(progress_row)
         layout.addWidget(self.outcome)
         layout.addWidget(self.smaller)
-        layout.addWidget(QLabel("Time travel"))
+        layout.addWidget(self.slider_label)   # its title too: a laptop's dock has no row spare
         layout.addWidget(self.slider)
-        layout.addWidget(self.slider_label)
         layout.addStretch(1)
+        # rows a little closer than the style's: at 1366x768 with the live plots open, the dock
+        # shows every row from the learning rate to the time-travel slider
+        layout.setSpacing(4)
+        form.setVerticalSpacing(4)
+        margins = layout.contentsMargins()
+        layout.setContentsMargins(margins.left(), 4, margins.right(), 4)
 
     # state
     @property
@@ -299,7 +306,7 @@ class TrainingPanel(QWidget):
         self.progress.setFormat("no run")
         self.speed.setText("")
         self._place_slider(1)
-        self.slider_label.setText("")
+        self.slider_label.setText(NO_TRAVEL)
         self.outcome.setText("")
         self.smaller.hide()
         self.runReset.emit(None)
@@ -458,7 +465,7 @@ class TrainingPanel(QWidget):
             return
         epoch, _ = training.schedule.place(step)
         sample = int(training.schedule.batch(step)[0]) + 1
-        self.slider_label.setText(f"step {step} (epoch {epoch}, sample {sample})")
+        self.slider_label.setText(f"Time travel: step {step} (epoch {epoch}, sample {sample})")
 
     def _smaller_lr(self) -> None:
         try:
