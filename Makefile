@@ -32,11 +32,12 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench
 
 # docs/images/NAME-WxH.png at each size, offscreen (nothing shows on the screen): the window at
-# a forward stage (z2) and at dL/dw2, after a run of 3000 steps, and the compare and network
-# dialogs. A shot is "NAME ARGUMENTS..." for app.py --screenshot.
+# a forward stage (z2) and at dL/dw2, after a run of 3000 steps, the compare and network
+# dialogs, and dL/dz2 with a mistake injected. A shot is "NAME ARGUMENTS..." for app.py --screenshot.
 SCREENSHOT_SIZES := 1366x768 1920x1080
 SCREENSHOTS := "forward --step 2" "dLdw2 --step 13" "training --train 3000" \
-	"compare --dialog compare" "network --dialog network"
+	"compare --dialog compare" "network --dialog network" \
+	"mistake --mistake sigmoid_derivative_of_activation --step 12"
 
 screenshots: $(STAMP)
 	@for size in $(SCREENSHOT_SIZES); do \

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "'compare' compares torch's gradients of the session with the "
                              "scratch engine's made with a mistake, 'network' is Network and "
                              "data")
+    parser.add_argument("--mistake", metavar="NAME",
+                        help="with --screenshot: the scratch engine makes this catalogued "
+                             "mistake (as Tools > Inject a mistake), NAME@L in layer L only")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for module in (export_cmd, compare_cmd, check_cmd, train_cmd):
         module.add_parser(commands)
@@ -73,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     from gui.launch import run_window, screenshot  # Qt only when the window is wanted
 
     if args.screenshot:
-        return screenshot(args.screenshot, args.step, args.size, args.train, args.dialog)
+        return screenshot(args.screenshot, args.step, args.size, args.train, args.dialog,
+                          args.mistake)
     return run_window(args)
 
 

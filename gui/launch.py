@@ -33,6 +33,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QApplication, QDialog
 
+from engine.errors import UserInputError
 from engine.session import Session
 from gui.files.recovery import Recovery
 from gui.main_window import MainWindow
@@ -175,11 +176,12 @@ def _dispose(window: MainWindow) -> None:
 
 
 def screenshot(path: str, steps: int = 0, size: tuple[int, int] = SCREENSHOT_SIZE,
-               train: int = 0, dialog: str | None = None) -> int:
+               train: int = 0, dialog: str | None = None, mistake: str | None = None) -> int:
     """Build the window at `size` with default settings, train `train` SGD steps (through the
     training process, so the live plots show), take `steps` steps through the current sample,
     and save the whole window as a PNG at `path`; with `dialog` (one of DIALOGS), that dialog
-    as it opens on a screen of `size` instead. 0 when saved, 2 when not."""
+    as it opens on a screen of `size` instead; with `mistake`, the scratch engine makes that
+    catalogued mistake (as Tools > Inject a mistake). 0 when saved, 2 when not."""
     app = _application()
     window = build_window(None)
     window.resize(*size)
@@ -188,6 +190,13 @@ def screenshot(path: str, steps: int = 0, size: tuple[int, int] = SCREENSHOT_SIZ
         window.layout().activate()
     window.show()
     app.processEvents()
+    if mistake:   # once shown: the status bar's message about it hides what it covers
+        try:
+            window.mistake_actions.choose(mistake)
+        except UserInputError as e:
+            print(f"backprop-explorer: {e}", file=sys.stderr)
+            _close_unasked(window)
+            return 2
     if train > 0:
         window.training.show_plots()    # at the height a run's start gives them
         window.training.panel_dock.raise_()     # the run's figures, as Start leaves them

@@ -288,3 +288,22 @@ def test_the_app_starts_its_training_process_once_torch_is_in_and_ends_it_on_clo
     QTimer.singleShot(0, when_ready)
     assert run_window() == 0
     assert len(seen) == 1 and gone(seen[0])
+
+
+def test_a_screenshot_with_a_mistake_shows_it_and_a_wrong_name_is_refused(tmp_path):
+    out = tmp_path / "mistake.png"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("DISPLAY", None)
+    env.pop("QT_QPA_PLATFORM", None)
+    result = subprocess.run([sys.executable, "app.py", "--screenshot", str(out), "--size",
+                             "1366x768", "--mistake", "sigmoid_derivative_of_activation",
+                             "--step", "12"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert f"{out}: 1366x768, stage dL/dz2" in result.stdout
+    badge = np.all(pixels(QImage(str(out))) == (0xb3, 0x26, 0x1e), axis=2)
+    assert badge.sum() > 500        # the status bar's red mistake badge
+    refused = subprocess.run([sys.executable, "app.py", "--screenshot", str(out),
+                              "--mistake", "nonsense"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "unknown mistake 'nonsense'" in refused.stderr
