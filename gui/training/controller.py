@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 WATCH_MS = 100    # how often the client looks for a child that hangs or has died
 # how much lower the child's (and its helper's) scheduling priority is than the window's: the
 # run keeps both cores of a 2-core machine busy, and the window must get one whenever it has
-# work, or its event loop waits for the scheduler (gaps of 50-80 ms seen at equal priority)
-CHILD_NICE = 5
+# work, or its event loop waits for the scheduler (gaps of 50-80 ms seen at equal priority;
+# at nice 5 a paint still took up to twice its CPU time, at 10 about 1.5 times). The run still
+# gets every cycle the window leaves; only a machine busy with other work slows it more.
+CHILD_NICE = 10
 
 
 class TrainController(QObject):

@@ -177,6 +177,9 @@ class GridLines(pg.GraphicsObject):
         for pen in self._pens:
             pen.setCosmetic(True)
         item.getViewBox().sigRangeChanged.connect(self._moved)
+        # drawn again only when the view moves or resizes, not at every repaint of the curves
+        # in front of it
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     @Slot()
     def _moved(self) -> None:
