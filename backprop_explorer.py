@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from cli.common import dataset, network
 from engine.check.report import CompareReport, compare_files, format_report
-from engine.check.usercode import MEMORY_MB, TIMEOUT, UserCode, check_code, check_function
 from engine.export import export as _export
 from engine.files.datasets import DEFAULT_SAMPLES
+from engine.usercode import MEMORY_MB, TIMEOUT, UserCode, check_code, check_function
 
 __all__ = ["Report", "check", "compare", "export"]
 

@@ -18,7 +18,9 @@ from cli.common import (
     network,
 )
 from engine.check.report import format_report
-from engine.check.usercode import (
+from engine.errors import UserInputError, printable
+from engine.export import write_export
+from engine.usercode import (
     MEMORY_MB,
     TIMEOUT,
     UserCode,
@@ -27,8 +29,6 @@ from engine.check.usercode import (
     check_code,
     verdict_line,
 )
-from engine.errors import UserInputError, printable
-from engine.export import write_export
 
 WATCH_EVERY = 0.25    # s between looks at the file
 
@@ -93,12 +93,16 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(e))
     report = checked.comparison.report
     if args.json:
-        print(json.dumps({**report.to_json(), "runs": True, "code": code.label,
+        staged = checked.stages.to_json() if checked.stages is not None else {
+            "first_stage": None, "stages": None}
+        print(json.dumps({**report.to_json(), **staged, "runs": True, "code": code.label,
                           "output": checked.run.output}))
     else:
         _show_output(checked.run.output)
         text = format_report(report, "torch autograd", code.label,
                              subject="your code and torch")
+        if checked.stages is not None:
+            text += "\n" + "\n".join(checked.stages.lines())
         print("\n".join(printable(line) for line in text.split("\n")))
     if args.write_dat:
         try:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.check.usercode import UserCode, UserCodeError, check_code
 from engine.files.datasets import default_set
 from engine.files.readers import read_gradients
 from engine.net.params import init_params
 from engine.net.spec import DEFAULT_PRESET, preset
+from engine.usercode import UserCode, UserCodeError, check_code
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = 40
@@ -373,3 +373,82 @@ def test_watch_checks_again_at_every_save(tmp_path):
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
     assert lines[0].startswith("watching ")
+
+
+# stages(params, x, y): every intermediate value, stage by stage
+STAGED = """
+def _pass(params, x, y):
+    L = len(params) // 2
+    zs, acts = forward(params, x)
+    out = {"loss": float(np.sum((acts[-1] - y) ** 2))}
+    for l in range(1, L + 1):
+        out["z%d" % l] = zs[l - 1].reshape(1, -1)        # (1, n): a row, as X·W gives
+        out["h%d" % l] = acts[l]
+    delta = 2 * (acts[-1] - y)
+    out["dy_hat"] = delta
+    grads = {}
+    for l in range(L, 0, -1):
+        out["delta%d" % l] = delta
+        grads["w%d" % l] = np.outer(delta, acts[l - 1])
+        grads["b%d" % l] = delta
+        # the output layer's (1, 10) as a column: read transposed
+        out["dW%d" % l] = grads["w%d" % l].T if l == L else grads["w%d" % l]
+        if l > 1:
+            up = params["w%d" % l].T @ delta
+            out["da%d" % (l - 1)] = up
+            delta = up * acts[l - 1] * (1 - acts[l - 1])
+    out["my_note"] = 1.0
+    return grads, out
+
+def gradients(params, x, y):
+    return _pass(params, x, y)[0]
+
+def stages(params, x, y):
+    return _pass(params, x, y)[1]
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_stages_are_compared_one_by_one_in_the_order_of_the_pass(tmp_path, dtype):
+    checked = check(student(tmp_path, STAGED), dtype)
+    found = checked.stages
+    assert found is not None and found.first_stage is None
+    assert list(found.rows) == ["z1", "a1", "z2", "a2", "z3", "y_hat", "loss", "dL/dy_hat",
+                                "dL/dz3", "dL/dw3", "dL/da2", "dL/dz2", "dL/dw2", "dL/da1",
+                                "dL/dz1", "dL/dw1"]
+    assert all(row.agree for row in found.rows.values())
+    assert any("dW3 (dL/dw3) read transposed" in note for note in found.notes)
+    assert any("'my_note'" in note for note in found.notes)
+
+
+def test_the_first_stage_that_departs_is_named(tmp_path):
+    body = STAGED.replace("            delta = up * acts[l - 1] * (1 - acts[l - 1])",
+                          "            delta = up * acts[l - 1]")
+    result = app("check", student(tmp_path, body), "--samples", "10", "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["first_stage"] == "dL/dz2" and report["first_disagreement"] == "b2"
+    assert report["stages"]["dL/da2"]["agree"] and not report["stages"]["dL/dz2"]["agree"]
+    text = app("check", student(tmp_path, body), "--samples", "10").stdout
+    assert "first stage that departs from torch: dL/dz2" in text
+
+
+def test_a_stage_of_a_wrong_shape_or_a_failing_stages_is_one_message(tmp_path):
+    wrong = STAGED.replace('out["h%d" % l] = acts[l]', 'out["h%d" % l] = acts[l][:1]')
+    error = refused(tmp_path, wrong, forward=True)
+    assert "stages() returned 'h1' (a1) of shape (1,), where (10,) was expected" in str(error)
+    broken = STAGED.replace("    return _pass(params, x, y)[1]", "    return 1 / 0")
+    error = refused(tmp_path, broken, forward=True)
+    assert "mine.py:stages failed on sample 1" in str(error)
+    assert "ZeroDivisionError" in str(error)
+
+
+@pytest.mark.parametrize("name, key", [
+    ("z2", "z2"), ("a1", "a1"), ("h1", "a1"), ("y3", "y_hat"), ("yhat", "y_hat"),
+    ("L", "loss"), ("delta2", "dL/dz2"), ("dz1", "dL/dz1"), ("dL/dz3", "dL/dz3"),
+    ("dW2", "dL/dw2"), ("grad_w1", "dL/dw1"), ("db3", "dL/db3"), ("dy2", "dL/da2"),
+    ("dL/da1", "dL/da1"), ("dy3", "dL/dy_hat"), ("dout", "dL/dy_hat"), ("z_2", "z2"),
+    ("delta[2]", "dL/dz2"), ("w1", None), ("x", None), ("z4", None), ("notes", None)])
+def test_stage_names_as_students_write_them(name, key):
+    from engine.check.stage_names import stage_key
+    assert stage_key(name, 3) == key

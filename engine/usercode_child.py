@@ -1,4 +1,4 @@
-"""The process a user's own backpropagation runs in (`python -m engine.check.usercode_child
+"""The process a user's own backpropagation runs in (`python -m engine.usercode_child
 IN OUT`): the one place the explorer runs code, and only the file the user chose.
 
 It reads one request frame from IN (engine.train.child's frames: a JSON header, arrays that are
@@ -6,7 +6,8 @@ never pickles): the file, the function's name, the limits, the parameters by nam
 samples x (N, n0) and y (N, nL). It lowers its own limits (address space, size of a file it
 writes), imports the file as a module and calls the function on each sample with fresh copies
 of the parameters (a function that changes them in place cannot change the next sample's),
-and writes to OUT one frame per sample with the arrays returned, by name, then "done"; or one
+and writes to OUT one frame per sample with the arrays returned, by name (and, when the file
+defines stages(params, x, y) too, the stage values it returns), then "done"; or one
 "error" frame saying what went wrong, with the traceback's frames in the user's file. What the
 code prints goes to this process's stdout and stderr, which the parent points at a file and
 reads a bounded part of. Nothing here imports torch: the user's function runs beside numpy only.
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.check.stage_check import STAGES
 from engine.train.child import FrameReader, encode, write_all
 
 MODULE_NAME = "user_backprop"
@@ -123,10 +125,12 @@ def serve(fd_in: int, fd_out: int) -> int:
     def send(header: dict[str, Any], payload: dict[str, np.ndarray] | None = None) -> None:
         write_all(fd_out, encode(header, payload))
 
-    def failed(where: str, error: BaseException, sample: int | None = None) -> int:
-        text = (f"{function}() did not return within {timeout:g} s"
+    def failed(where: str, error: BaseException, sample: int | None = None,
+               which: str = function) -> int:
+        text = (f"{which}() did not return within {timeout:g} s"
                 if isinstance(error, CallTimeout) else user_frames(error, path))
         send({"kind": "error", "where": where, "sample": sample, "message": text,
+              "function": which,
               "exception": type(error).__name__, "memory": isinstance(error, MemoryError)})
         return 0
 
@@ -156,18 +160,28 @@ def serve(fd_in: int, fd_out: int) -> int:
               "message": f"{os.path.basename(path)} defines no function {function!r}"
                          + (f" (it defines {', '.join(defined)})" if defined else "")})
         return 0
-    send({"kind": "ready"})
+    # the optional stages(params, x, y) beside it: its intermediate values by stage name
+    staged = getattr(module, STAGES, None) if function != STAGES else None
+    staged = staged if callable(staged) else None
+    send({"kind": "ready", "stages": staged is not None})
     for k in range(len(x)):
-        copies = {name: value.copy() for name, value in params.items()}
-        try:
-            signal.setitimer(signal.ITIMER_REAL, timeout)
-            result = target(copies, x[k].copy(), y[k].copy())
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            names, returned = returned_arrays(result, function)
-        except BaseException as e:   # SystemExit and KeyboardInterrupt included
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            return failed("call", e, k)
-        send({"kind": "sample", "index": k, "names": names}, returned)
+        header: dict[str, Any] = {"kind": "sample", "index": k}
+        payload: dict[str, np.ndarray] = {}
+        for which, call, prefix in ((function, target, "g"), (STAGES, staged, "s")):
+            if call is None:
+                continue
+            copies = {name: value.copy() for name, value in params.items()}
+            try:
+                signal.setitimer(signal.ITIMER_REAL, timeout)
+                result = call(copies, x[k].copy(), y[k].copy())
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                names, returned = returned_arrays(result, which)
+            except BaseException as e:   # SystemExit and KeyboardInterrupt included
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                return failed("call", e, k, which)
+            header["names" if prefix == "g" else "stage_names"] = names
+            payload.update({prefix + key[1:]: value for key, value in returned.items()})
+        send(header, payload)
     send({"kind": "done", "printed_dropped": sys.stdout.dropped})
     return 0
 

@@ -2,12 +2,12 @@
 every sample (batch size 1) and compare what it returns with torch's gradients, as `compare`
 compares two files.
 
-    from engine.check.usercode import check_code, UserCode
+    from engine.usercode import check_code, UserCode
     checked = check_code(UserCode.parse("my_backprop.py"), spec, params, data)
     checked.comparison.report.agree
 
 This is the one place the explorer runs code, and only the file the user names: in a child
-process of its own (engine/check/usercode_child.py), with a time limit per call and a limit
+process of its own (engine/usercode_child.py), with a time limit per call and a limit
 on memory, so an endless loop, a crash or a huge allocation ends in a message. What the code
 prints is kept (a bounded part) and shown. Data files are still never executed.
 
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.check.report import FileComparison, compare_sets
-from engine.check.usercode_child import returned_arrays
+from engine.check.stage_check import StageComparison, compare_stages
 from engine.errors import UserInputError
 from engine.export import gradient_sets
 from engine.files.datasets import Dataset
@@ -42,6 +42,7 @@ from engine.files.readers import read_arrays
 from engine.net.params import to_layout
 from engine.net.spec import NetworkSpec
 from engine.train.child import BrokenStream, FrameReader, encode, write_all
+from engine.usercode_child import returned_arrays
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FUNCTION = "gradients"
@@ -86,6 +87,7 @@ class CodeRun:
 
     samples: list[dict[str, np.ndarray]]
     output: str = ""
+    stages: list[dict[str, np.ndarray]] | None = None   # what stages() returned, if defined
 
 
 @dataclass
@@ -96,6 +98,7 @@ class Checked:
     label: str
     run: CodeRun
     comparison: FileComparison
+    stages: StageComparison | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -141,7 +144,13 @@ def check_run(label: str, run: CodeRun, spec: NetworkSpec, params: Mapping[str, 
         comparison = compare_sets(torch_set, theirs, spec, rtol, atol, data, params)
     except UserInputError as e:   # shapes that fit no parameter of the network
         raise UserCodeError(str(e), run.output) from None
-    return Checked(label, run, comparison)
+    stages = None
+    if run.stages:
+        try:
+            stages = compare_stages(spec, params, data, run.stages, rtol, atol)
+        except UserInputError as e:
+            raise UserCodeError(str(e), run.output) from None
+    return Checked(label, run, comparison, stages)
 
 
 def as_gradient_set(checked: Checked, data: Dataset) -> GradientSet:
@@ -157,14 +166,19 @@ def as_gradient_set(checked: Checked, data: Dataset) -> GradientSet:
 
 
 def verdict_line(checked: Checked) -> str:
-    """One line: agrees, or where it first disagrees and which mistake makes it."""
+    """One line: agrees, or where it first disagrees and which mistake makes it; and the first
+    stage that departs, where stages() says."""
     report = checked.comparison.report
     if report.agree:
         low = min(p.digits for p in report.params.values())
-        return (f"{checked.label} agrees with torch ({report.samples} samples, "
+        text = (f"{checked.label} agrees with torch ({report.samples} samples, "
                 f"{low:.1f} digits or more)")
-    text = f"{checked.label} disagrees with torch, first at {report.first_disagreement}"
-    return text + (f" ({report.reproduced_by})" if report.reproduced_by else "")
+    else:
+        text = f"{checked.label} disagrees with torch, first at {report.first_disagreement}"
+        text += f" ({report.reproduced_by})" if report.reproduced_by else ""
+    if checked.stages is not None and checked.stages.first_stage:
+        text += f"; first stage that departs: {checked.stages.first_stage}"
+    return text
 
 
 def run_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarray],
@@ -183,16 +197,18 @@ def run_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarray]
               for name, value in to_layout(dict(params), spec.layout).items()}
     arrays["x"], arrays["y"] = data.x, data.y
     with tempfile.TemporaryFile() as printed:
-        samples = _run_child(code, request, arrays, len(data), timeout, printed)
+        found = _run_child(code, request, arrays, len(data), timeout, printed)
         output = _printed(printed)
-    if isinstance(samples, str):
-        raise UserCodeError(samples, output)
-    return CodeRun(samples, output)
+    if isinstance(found, str):
+        raise UserCodeError(found, output)
+    samples, stages = found
+    return CodeRun(samples, output, stages or None)
 
 
 def _run_child(code: UserCode, request: dict, arrays: dict[str, np.ndarray], n: int,
-               timeout: float, printed) -> list[dict[str, np.ndarray]] | str:
-    """The samples the child sent, or the sentence saying why there are none."""
+               timeout: float, printed) -> tuple[list, list] | str:
+    """The samples the child sent (what the function returned, what stages() did), or the
+    sentence saying why there are none."""
     child_in, to_child = os.pipe()
     child_out, from_child = os.pipe()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -200,7 +216,7 @@ def _run_child(code: UserCode, request: dict, arrays: dict[str, np.ndarray], n: 
         "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "engine.check.usercode_child", str(child_in),
+            [sys.executable, "-m", "engine.usercode_child", str(child_in),
              str(from_child)], pass_fds=(child_in, from_child), stdin=subprocess.DEVNULL,
             stdout=printed, stderr=printed, env=env, cwd=code.path.resolve().parent,
             process_group=0)    # Ctrl-C goes to us, and we end it
@@ -219,11 +235,11 @@ def _run_child(code: UserCode, request: dict, arrays: dict[str, np.ndarray], n: 
 
 def _talk(code: UserCode, process: subprocess.Popen, to_child: int, child_out: int,
           request: dict, arrays: dict[str, np.ndarray], n: int,
-          timeout: float) -> list[dict[str, np.ndarray]] | str:
+          timeout: float) -> tuple[list, list] | str:
     # if it went at once, what it said or how it ended tells why
     with contextlib.suppress(BrokenPipeError):
         write_all(to_child, encode(request, arrays))
-    reader, samples = FrameReader(), []
+    reader, samples, stages = FrameReader(), [], []
     where = f"importing {code.path.name}"
     deadline = time.monotonic() + START_GRACE + timeout
     while True:
@@ -246,10 +262,13 @@ def _talk(code: UserCode, process: subprocess.Popen, to_child: int, child_out: i
             if kind == "error":
                 return _error_text(code, header)
             if kind == "done":
-                return samples
+                return samples, stages
             if kind == "sample":
                 names = header.get("names", [])
                 samples.append({name: payload[f"g{i}"] for i, name in enumerate(names)})
+                if "stage_names" in header:
+                    stages.append({name: payload[f"s{i}"]
+                                   for i, name in enumerate(header["stage_names"])})
             deadline = time.monotonic() + timeout
             where = f"for sample {len(samples) + 1} of {n}"
 
@@ -257,8 +276,8 @@ def _talk(code: UserCode, process: subprocess.Popen, to_child: int, child_out: i
 def _error_text(code: UserCode, header: dict) -> str:
     sample = header.get("sample")
     where = {"import": f"importing {code.path.name} failed",
-             "function": "", "call": f"{code.label} failed on sample "
-                                     f"{(sample or 0) + 1}"}.get(header.get("where"), "")
+             "function": "", "call": f"{code.path.name}:{header.get('function')} failed on "
+                                     f"sample {(sample or 0) + 1}"}.get(header.get("where"), "")
     message = str(header.get("message", "")).rstrip()
     if header.get("memory"):
         message += ("\n(the check gives your code at most its memory limit; --memory sets it)")
