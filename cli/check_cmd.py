@@ -13,6 +13,7 @@ from cli.common import (
     PROG,
     add_data_options,
     add_network_options,
+    bad_tolerance,
     dataset,
     fail,
     network,
@@ -65,10 +66,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name in ("rtol", "atol"):
-        value = getattr(args, name)
-        if value is not None and not value >= 0:
-            return fail(f"--{name} must be 0 or more, not {value}")
+    if (problem := bad_tolerance(args)) is not None:
+        return fail(problem)
     if not args.memory >= 64:
         return fail(f"--memory must be at least 64 MB, not {args.memory}")
     code = UserCode.parse(args.code)

@@ -131,6 +131,15 @@ def _check_model_size(path: str) -> None:
             raise SpecError(f"{path}: {e}") from None
 
 
+def bad_tolerance(args: argparse.Namespace) -> str | None:
+    """What is wrong with --rtol or --atol as given (a negative or NaN), or None."""
+    for name in ("rtol", "atol"):
+        value = getattr(args, name)
+        if value is not None and not value >= 0:
+            return f"--{name} must be 0 or more, not {value}"
+    return None
+
+
 def fail(message: str) -> int:
     """One line on stderr for a problem the user can fix; the input exit code. Names in it
     (file names above all) are escaped: a newline or a terminal escape in one cannot split

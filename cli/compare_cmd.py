@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from cli.common import EXIT_DISAGREE, EXIT_OK, fail
+from cli.common import EXIT_DISAGREE, EXIT_OK, bad_tolerance, fail
 from cli.progress import FileProgressBars
 from engine.check.report import compare_files, format_report
 from engine.errors import UserInputError, printable
@@ -41,10 +41,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name in ("rtol", "atol"):
-        value = getattr(args, name)
-        if value is not None and not value >= 0:
-            return fail(f"--{name} must be 0 or more, not {value}")
+    if (problem := bad_tolerance(args)) is not None:
+        return fail(problem)
     for path in (args.a, args.b):
         if (problem := unfinished_export(path)) is not None:
             return fail(problem)

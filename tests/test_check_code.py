@@ -452,3 +452,8 @@ def test_a_stage_of_a_wrong_shape_or_a_failing_stages_is_one_message(tmp_path):
 def test_stage_names_as_students_write_them(name, key):
     from engine.check.stage_names import stage_key
     assert stage_key(name, 3) == key
+
+
+def test_a_negative_tolerance_is_refused_as_compare_refuses_it(tmp_path):
+    result = app("check", ROOT / "resources" / "my_backprop.py", "--rtol", "-1")
+    assert result.returncode == 2 and "--rtol must be 0 or more, not -1.0" in result.stderr
