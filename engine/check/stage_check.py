@@ -40,6 +40,8 @@ class StageComparison:
     rows: dict[str, StageRow]          # in the pass's order
     first_stage: str | None
     notes: list[str] = field(default_factory=list)
+    # what the user's stages() returned, by stage key: (samples, *the stage's shape)
+    values: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"first_stage": self.first_stage,
@@ -91,6 +93,7 @@ def compare_stages(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Da
     if unknown:
         notes.append(f"left out, not a stage's name: {', '.join(map(repr, unknown))}")
     rows: dict[str, StageRow] = {}
+    values: dict[str, np.ndarray] = {}
     order = [info.key for info in stage_plan(spec)]
     by_key = {key: name for name, key in keys.items()}
     for key in order:
@@ -100,6 +103,7 @@ def compare_stages(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Da
         target = np.shape(theirs[0][key])
         ours = np.stack([_shaped(sample[name], target, name, key, notes, k == 0)
                          for k, sample in enumerate(returned)])
+        values[key] = ours
         torch_values = np.stack([np.asarray(t[key]) for t in theirs])
         result = compare_arrays(torch_values.astype(np.float64), ours.astype(np.float64),
                                 rtol, atol)
@@ -115,7 +119,7 @@ def compare_stages(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Da
     if not rows:
         notes.append(f"{STAGES}() returned no value a stage is named by (z1, a1, y_hat, loss, "
                      "dL/dz1, dz1, delta1, dW1, ...)")
-    return StageComparison(rows, first, notes)
+    return StageComparison(rows, first, notes, values)
 
 
 def _rounding(max_abs_diff: float, values: np.ndarray, level: float) -> bool:
