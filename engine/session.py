@@ -23,10 +23,19 @@ Events, passed to each subscriber as a string:
     "stage"    another stage of the same sample is current
     "torch"    torch's reference arrived: the same sample's stages now have their torch side
     "no torch" torch could not be imported: its side stays pending, `torch_error` says why
+    "yours"    the user's own code (engine/yours.py) takes the scratch engine's place, gives
+               new values, failed, or gave the place back (the stages changed)
+
+Your code: once `check_yours(label)` is called, the stages the user's code gives (the gradients,
+and with stages() the others it names) stand in the scratch engine's place, graded as its would
+be; a stage it does not give keeps the scratch engine's value, graded UNCHECKED. A new network,
+parameters or data make its values stale: they are dropped (every stage UNCHECKED, `yours`
+None) until `set_yours` brings those of a new run; `stop_yours()` gives the place back.
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,10 +51,15 @@ from engine.net.scratch import ScratchNet
 from engine.net.spec import DEFAULT_PRESET, NetworkSpec, preset
 from engine.net.stages import Stage
 
+if TYPE_CHECKING:   # the window imports the session at start; the user's code runs later
+    from engine.yours import YourValues
+
 Listener = Callable[[str], None]
 NETWORK, DATA, SAMPLE, STAGE, MISTAKE = "network", "data", "sample", "stage", "mistake"
-TORCH, NO_TORCH = "torch", "no torch"
+TORCH, NO_TORCH, YOURS = "torch", "no torch", "yours"
 PENDING = "pending"  # the grade of a stage whose torch side waits for torch to load
+UNCHECKED = "unchecked"  # a stage the user's code does not give (or not yet)
+SCRATCH, USER = "scratch", "yours"   # whose value a pair's first side is
 WALK_CHUNK = 256  # samples per pass when filling the buffers of accumulated_gradients
 
 
@@ -62,6 +76,7 @@ class StagePair:
     comparison: ArrayComparison | None
     grade: str
     excess: np.ndarray | None
+    source: str = SCRATCH   # USER when the value on the first side is the user's code's
 
     @property
     def key(self) -> str:
@@ -120,6 +135,9 @@ class Session:
         # how far the buffers of accumulated_gradients were filled, and for which parameters,
         # data and mistake: Next sample then adds one sample, not all those before it
         self._walk: tuple[tuple, int, Params] | None = None
+        self.yours_label: str | None = None    # the user's code checked, while it is
+        self.yours: YourValues | None = None   # its values at these parameters and data
+        self.yours_error = ""                  # why its last run gave none, if it did not
         self._compute()
 
     # events
@@ -154,9 +172,19 @@ class Session:
         """The index of the stage `first_departure` names, or None when every stage agrees."""
         return None if self.first_departure is None else self._keys[self.first_departure]
 
+    @property
+    def checking_yours(self) -> bool:
+        """Whether the user's code stands in the scratch engine's place."""
+        return self.yours_label is not None
+
+    @property
+    def ours_name(self) -> str:
+        """Who the first side is, for a heading: "scratch" or "yours"."""
+        return USER if self.checking_yours else SCRATCH
+
     def value(self, key: str, engine: str = "scratch") -> np.ndarray | None:
-        """The current sample's value of stage `key` from "scratch" or "torch" (None while
-        torch loads)."""
+        """The current sample's value of stage `key` from "scratch" (the first side: the
+        user's code where it gives the stage) or "torch" (None while torch loads)."""
         pair = self.pairs[self._keys[key]]
         stage = pair.scratch if engine == "scratch" else pair.torch
         return None if stage is None else stage.value
@@ -213,6 +241,7 @@ class Session:
         self.data = self.data.as_dtype(spec.np_dtype)
         self.sample_index = min(self.sample_index, len(self.data) - 1)
         self.stage_index = 0
+        self.yours = None
         self._compute()
         self._emit(NETWORK)
 
@@ -229,6 +258,7 @@ class Session:
         self.drift = 0.0 if self.torch_params is None else parameter_drift(
             self.params, self.torch_params)
         self.buffers = None if buffers is None else self._own(buffers)
+        self.yours = None
         self._compute()
         self._emit(NETWORK)
 
@@ -241,6 +271,37 @@ class Session:
         self._compute()
         self._emit(MISTAKE)
 
+    def check_yours(self, label: str) -> None:
+        """The user's code `label` (FILE.py:NAME) takes the scratch engine's place; its values
+        follow with `set_yours` (until then every stage is UNCHECKED)."""
+        self.yours_label, self.yours, self.yours_error = label, None, ""
+        self._compute()
+        self._emit(YOURS)
+
+    def set_yours(self, values: "YourValues") -> None:
+        """What a run of the user's code gave at the current parameters and data. The sample
+        and the stage are kept."""
+        if values.samples != len(self.data):
+            raise ValueError(f"the values are of {values.samples} samples, the data has "
+                             f"{len(self.data)}")
+        self.yours_label, self.yours, self.yours_error = values.label, values, ""
+        self._compute()
+        self._emit(YOURS)
+
+    def yours_failed(self, why: str) -> None:
+        """The user's code could not be run to the end: no values, and `yours_error` says
+        why."""
+        self.yours, self.yours_error = None, why
+        self._compute()
+        self._emit(YOURS)
+
+    def stop_yours(self) -> None:
+        """The scratch engine takes its place back."""
+        if self.yours_label is not None:
+            self.yours_label, self.yours, self.yours_error = None, None, ""
+            self._compute()
+            self._emit(YOURS)
+
     def _own(self, params: Mapping[str, np.ndarray]) -> Params:
         return {k: np.array(v, dtype=self.spec.np_dtype) for k, v in params.items()}
 
@@ -250,6 +311,7 @@ class Session:
             raise ValueError("the data does not fit the network")
         self.data = data.as_dtype(self.spec.np_dtype)
         self.sample_index, self.stage_index = 0, 0
+        self.yours = None
         self._compute()
         self._emit(DATA)
 
@@ -302,12 +364,28 @@ class Session:
                 and self.mistake.step == ACCUMULATE
             net = self._walked() if walk else scratch_net(self.spec, self.params, self.mistake,
                                                            self.buffers)
-            ours = net.stages(x, y)
+            ours, sources = self._ours(net.stages(x, y))
             self.pairs = self._paired(ours, x, y) if self.torch_ready else [
                 StagePair(a, None, None, PENDING, None) for a in ours]
+        if self.checking_yours:
+            self.pairs = [replace(p, source=source) if source == USER or p.pending else
+                          replace(p, source=source, grade=UNCHECKED)
+                          for p, source in zip(self.pairs, sources, strict=True)]
         self._keys = {pair.key: i for i, pair in enumerate(self.pairs)}
         self.first_departure = next((p.key for p in self.pairs if not p.agrees), None)
         self.stage_index = min(self.stage_index, len(self.pairs) - 1)
+
+    def _ours(self, scratch: list[Stage]) -> tuple[list[Stage], list[str]]:
+        """The first side of each stage and whose it is: the user's code's value where it
+        gives one for this sample, else the scratch engine's."""
+        if not self.checking_yours:
+            return scratch, [SCRATCH] * len(scratch)
+        ours, sources = [], []
+        for stage in scratch:
+            given = None if self.yours is None else self.yours.at(stage.key, self.sample_index)
+            ours.append(stage if given is None else Stage(stage.info, given))
+            sources.append(SCRATCH if given is None else USER)
+        return ours, sources
 
     def _paired(self, ours: list[Stage], x: np.ndarray, y: np.ndarray) -> list[StagePair]:
         """The scratch stages `ours` of sample (x, y) beside torch's, compared and graded."""
