@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mistake", metavar="NAME",
                         help="with --screenshot: the scratch engine makes this catalogued "
                              "mistake (as Tools > Inject a mistake), NAME@L in layer L only")
+    parser.add_argument("--check", metavar="FILE.py[:NAME]",
+                        help="open the window checking your own gradients() from FILE.py in "
+                             "the scratch engine's place, as File > Check my code… does (the "
+                             "file is run, in a process of its own)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for module in (export_cmd, compare_cmd, check_cmd, train_cmd):
         module.add_parser(commands)
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.screenshot:
         return screenshot(args.screenshot, args.step, args.size, args.train, args.dialog,
-                          args.mistake)
+                          args.mistake, args.check)
     return run_window(args)
 
 

@@ -168,6 +168,11 @@ class Session:
         return 0 < self.drift <= ROUNDING_DRIFT
 
     @property
+    def stage_keys(self) -> dict[str, int]:
+        """The index of each stage, by key."""
+        return self._keys
+
+    @property
     def departure_index(self) -> int | None:
         """The index of the stage `first_departure` names, or None when every stage agrees."""
         return None if self.first_departure is None else self._keys[self.first_departure]

@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor, QIcon, QLinearGradient, QPainter, QPen, QPixma
 
 from engine.check.compare import ACCEPTABLE, FLAGGED, GOOD
 from engine.check.rounding import DRIFT, EXACT
+from engine.session import UNCHECKED
 from gui.numbers import short
 
 # ColorBrewer RdBu, reversed so that positive is red: readable by most colour-blind people
@@ -83,7 +84,11 @@ GRADES: dict[str, GradeLook] = {
     FLAGGED: GradeLook("✗", "flagged", QColor("#b3261e"), QColor("#fde2df")),
     EXACT: GradeLook("✓", "exact", QColor("#1b7a3a"), QColor("#e3f4e6")),
     DRIFT: GradeLook("≈", "drift", QColor("#9a6700"), QColor("#fff4cc")),
+    # a stage the user's own code does not give: nothing of theirs to grade
+    UNCHECKED: GradeLook("–", "not checked", QColor("#546e7a"), QColor("#eceff1")),
 }
+NOT_IN_YOUR_CODE = ("your code gives no value for this stage: the scratch engine's is shown, "
+                    "not checked (a stages() function in your file gives it)")
 
 
 def grade_text(grade: str, dtype: str) -> str:
@@ -96,10 +101,12 @@ def grade_text(grade: str, dtype: str) -> str:
     return look.label
 
 
-def grade_legend(dtype: str) -> str:
-    """One line saying what the stage grades mean for a run in `dtype`."""
+def grade_legend(dtype: str, yours: bool = False) -> str:
+    """One line saying what the stage grades mean for a run in `dtype` (`yours`: with the
+    user's own code in the scratch engine's place)."""
     return (f"✓ exact: within {dtype} rounding of a float64 pass · ≈ drift: parameters parted "
-            "by rounding in training · ✗ flagged: beyond rounding")
+            "by rounding in training · ✗ flagged: beyond rounding"
+            + (" · – not checked: not given by your code" if yours else ""))
 
 
 _ICONS: dict[str, QIcon] = {}

@@ -7,7 +7,7 @@ from PySide6.QtGui import QIcon, QIconEngine, QImage, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
 NAMES = ("step", "back", "run", "next", "previous", "reset", "open", "save", "export",
-         "compare", "network")
+         "compare", "network", "code")
 _CACHE: dict[str, QIcon] = {}
 
 

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import QApplication, QDialog
 
 from engine.errors import UserInputError
 from engine.session import Session
+from engine.usercode import UserCode
 from gui.files.recovery import Recovery
 from gui.main_window import MainWindow
 from gui.session_model import SessionModel
@@ -90,6 +91,9 @@ def run_window(args: argparse.Namespace | None = None) -> int:
     window.model.torchReady.connect(window.training.panel.controller.warm)
     window.show()
     recovery.offer_restore()
+    if args is not None and args.check:
+        code = UserCode.parse(args.check)
+        window.your_code.check_file(code.path, code.function)
     status = app.exec()
     recovery.finish()
     window.model.wait_for_torch()
@@ -176,12 +180,14 @@ def _dispose(window: MainWindow) -> None:
 
 
 def screenshot(path: str, steps: int = 0, size: tuple[int, int] = SCREENSHOT_SIZE,
-               train: int = 0, dialog: str | None = None, mistake: str | None = None) -> int:
+               train: int = 0, dialog: str | None = None, mistake: str | None = None,
+               check: str | None = None) -> int:
     """Build the window at `size` with default settings, train `train` SGD steps (through the
     training process, so the live plots show), take `steps` steps through the current sample,
     and save the whole window as a PNG at `path`; with `dialog` (one of DIALOGS), that dialog
     as it opens on a screen of `size` instead; with `mistake`, the scratch engine makes that
-    catalogued mistake (as Tools > Inject a mistake). 0 when saved, 2 when not."""
+    catalogued mistake (as Tools > Inject a mistake); with `check` (FILE.py[:NAME]), the
+    user's code in its place (as File > Check my code…). 0 when saved, 2 when not."""
     app = _application()
     window = build_window(None)
     window.resize(*size)
@@ -197,6 +203,9 @@ def screenshot(path: str, steps: int = 0, size: tuple[int, int] = SCREENSHOT_SIZ
             print(f"backprop-explorer: {e}", file=sys.stderr)
             _close_unasked(window)
             return 2
+    if check and not _check_for_screenshot(window, check):
+        _close_unasked(window)
+        return 2
     if train > 0:
         window.training.show_plots()    # at the height a run's start gives them
         window.training.panel_dock.raise_()     # the run's figures, as Start leaves them
@@ -276,6 +285,22 @@ def _close_unasked(window: MainWindow) -> None:
     window.unsaved.mark_saved()
     window.close()
     _dispose(window)
+
+
+def _check_for_screenshot(window: MainWindow, check: str) -> bool:
+    """Check the user's code `check` (FILE.py[:NAME]) and wait for the result; False, with
+    the reason on stderr, when it cannot be run."""
+    code = UserCode.parse(check)
+    loop = QEventLoop()
+    window.your_code.checked.connect(loop.quit)
+    window.your_code.check_file(code.path, code.function)
+    QTimer.singleShot(SCREENSHOT_TRAIN_WAIT_MS, loop.quit)
+    loop.exec()
+    if window.model.session.yours is None:
+        print(f"backprop-explorer: {code.label} could not be checked: "
+              f"{window.model.session.yours_error or 'it took too long'}", file=sys.stderr)
+        return False
+    return True
 
 
 def _train_for_screenshot(window: MainWindow, steps: int) -> bool:

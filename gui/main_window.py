@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QSpl
 
 from engine.net.spec import PRESETS
 from gui import settings as stored
+from gui.checking.your_code import YourCode
 from gui.files.file_actions import FileActions
 from gui.files.unsaved import CLOSING, NEW_NETWORK, OPENING, UnsavedGuard
 from gui.help_pages import shortcuts_dialog, tour_dialog
@@ -85,9 +86,16 @@ class MainWindow(QMainWindow):
         self.file_actions.before_replacing = lambda: self.unsaved.confirm(OPENING)
         self.file_actions.modelSaved.connect(self.unsaved.mark_saved)
         self.file_actions.modelOpened.connect(self.unsaved.mark_saved)
+        self.your_code = YourCode(self, self.model)
+        self.your_code.message.connect(self.status.say)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.your_code.dock)
+        self.tabifyDockWidget(self.sample_dock, self.your_code.dock)
+        self.your_code.dock.hide()     # until there is code of the user's to check
+        self.sample_dock.raise_()
         self.toolbar = self.run_actions.toolbar(self)
         self.toolbar.addSeparator()
         self.toolbar.addAction(self.network_action)
+        self.toolbar.addAction(self.your_code.check_action)
         self.addToolBar(self.toolbar)
         self._build_menus()
 
@@ -105,7 +113,12 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
-        bar.addMenu(self.file_actions.menu())
+        file_menu = self.file_actions.menu()
+        recent = self.file_actions.recent_menu.menuAction()
+        file_menu.insertActions(recent, [self.your_code.check_action,
+                                         self.your_code.stop_action])
+        file_menu.insertSeparator(recent)
+        bar.addMenu(file_menu)
         run = self.run_actions.menu(self)
         run.addSeparator()
         run.addAction(self.training.train_action)
@@ -115,6 +128,7 @@ class MainWindow(QMainWindow):
         view.addAction(self.sample_dock.toggleViewAction())
         view.addAction(self.training.panel_dock.toggleViewAction())
         view.addAction(self.training.plots_dock.toggleViewAction())
+        view.addAction(self.your_code.dock.toggleViewAction())
         view.addAction(self.toolbar.toggleViewAction())
         self.mistake_actions = MistakeActions(self, self.model)
         tools = self.mistake_actions.menu()
@@ -165,6 +179,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.training.shutdown()
+        self.your_code.shutdown()
         if self._settings is not None:
             stored.save_window(self._settings, self, self._splitters())
             stored.remember_network(self._settings, self.model.session.spec)

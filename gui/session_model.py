@@ -19,6 +19,7 @@ from engine.session import (
     SAMPLE,
     STAGE,
     TORCH,
+    YOURS,
     Session,
     import_reference,
 )
@@ -29,14 +30,16 @@ log = logging.getLogger(__name__)
 class SessionModel(QObject):
     """Wraps a Qt-free Session and re-emits its events. A network change also means new data,
     sample and stage; a data change a new sample and stage; another mistake of the scratch
-    engine new stages of the same sample (as a sample change), and so does torch's arrival; a
-    sample change a new stage: listeners connect to the narrowest signal that covers what they
-    show, and `changed` fires after any of them. torch that cannot be imported is also a new
+    engine new stages of the same sample (as a sample change), and so do torch's arrival and the
+    user's own code taking the scratch engine's place (with new values or none); a sample change
+    a new stage: listeners connect to the narrowest signal that covers what they show, and
+    `changed` fires after any of them. torch that cannot be imported is also a new
     look of the same sample's stages, and `torchFailed` carries why."""
 
     networkChanged = Signal()
     mistakeChanged = Signal()
     torchReady = Signal()
+    yoursChanged = Signal()
     dataChanged = Signal()
     sampleChanged = Signal()
     stageChanged = Signal()
@@ -52,6 +55,7 @@ class SessionModel(QObject):
         MISTAKE: ("mistakeChanged", "sampleChanged", "stageChanged"),
         TORCH: ("torchReady", "sampleChanged", "stageChanged"),
         NO_TORCH: ("sampleChanged", "stageChanged"),
+        YOURS: ("yoursChanged", "sampleChanged", "stageChanged"),
     }
 
     def __init__(self, session: Session | None = None, parent: QObject | None = None):

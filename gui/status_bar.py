@@ -4,6 +4,7 @@ naming the mistake the scratch engine is made to make, for as long as it makes o
 
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
+from engine.session import UNCHECKED
 from gui.colors import GRADES, grade_text
 from gui.numbers import digits_text
 from gui.session_model import SessionModel
@@ -80,9 +81,12 @@ class StatusBar(QStatusBar):
         self.sample.setText(f"Sample {session.sample_index + 1} of {session.n_samples}")
         self.stage.setText(f"Stage {session.stage_index + 1} of {len(session.pairs)}: "
                            f"{plain_symbol(pair.scratch.info.symbol)}")
-        self.agreement.setText(mark.text if pair.pending else
-                               f"{grade_text(pair.grade, session.spec.dtype)}, "
-                               f"{digits_text(pair.comparison.digits)} digits")
+        if pair.pending:
+            self.agreement.setText(mark.text)
+        else:
+            grade = grade_text(pair.grade, session.spec.dtype)
+            self.agreement.setText(grade if pair.grade == UNCHECKED else
+                                   f"{grade}, {digits_text(pair.comparison.digits)} digits")
         self.agreement.setStyleSheet(f"{look_style(look)}; padding: 0 4px")
 
     def _show_mistake(self) -> None:

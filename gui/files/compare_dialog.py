@@ -53,28 +53,33 @@ _DELTA = re.compile(r"δ(\d+)")
 
 class CompareDialog(QDialog):
     """Compare gradient files `path_a` and `path_b` (optionally with a model's spec to align
-    them). They are read and compared on a worker thread behind a progress dialog that can be
-    cancelled (large .dat files take seconds). When the files cannot be read or aligned, a
+    them), or show a `comparison` made elsewhere (the user's code beside torch). Files are
+    read and compared on a worker thread behind a progress dialog that can be cancelled (large
+    .dat files take seconds). When the files cannot be read or aligned, a
     message box says why and `ok` is False, as it is when the user cancelled (`cancelled`); the
     dialog is then not meant to be shown. `sampleActivated(index)` (from 0) fires when the user
     clicks a sample in the heatmap or the samples table."""
 
     sampleActivated = Signal(int)
 
-    def __init__(self, path_a: str | os.PathLike, path_b: str | os.PathLike,
-                 model: NetworkSpec | None = None, session_model: SessionModel | None = None,
-                 parent: QWidget | None = None):
+    def __init__(self, path_a: str | os.PathLike | None = None,
+                 path_b: str | os.PathLike | None = None, model: NetworkSpec | None = None,
+                 session_model: SessionModel | None = None, parent: QWidget | None = None,
+                 comparison: FileComparison | None = None):
         super().__init__(parent)
-        self.setWindowTitle("Compare gradient files")
+        self.setWindowTitle("Compare gradient files" if comparison is None else
+                            "Compare: your code and torch")
         self.session_model = session_model
         self.error: str | None = None
-        self.comparison: FileComparison | None = None
-        runner = _comparing(parent, path_a, path_b, model)
-        self.comparison = runner.run()
-        self.cancelled = runner.cancelled
-        if runner.error is not None:
-            self.error = runner.error
-            QMessageBox.warning(parent, "Compare gradient files", self.error)
+        self.comparison: FileComparison | None = comparison
+        self.cancelled = False
+        if comparison is None:   # two files: read and compared behind a progress dialog
+            runner = _comparing(parent, path_a, path_b, model)
+            self.comparison = runner.run()
+            self.cancelled = runner.cancelled
+            if runner.error is not None:
+                self.error = runner.error
+                QMessageBox.warning(parent, "Compare gradient files", self.error)
         if self.comparison is None:
             return
         self._prepare(self.comparison)

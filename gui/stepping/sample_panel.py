@@ -5,10 +5,11 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QGridLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
+from engine.session import SCRATCH
 from gui.numbers import VECTOR_LIMIT, exact, short, vector_text
 from gui.session_model import SessionModel
 from gui.stepping.pending import torch_mark
-from gui.stepping.stage_values import element_diffs
+from gui.stepping.stage_values import element_diffs, whose
 
 ENGINES = ("scratch", "torch")
 
@@ -63,8 +64,10 @@ class SamplePanel(QWidget):
                 label.setAlignment(Qt.AlignmentFlag.AlignTop)
                 self.readings[key, part] = label
                 engines.addWidget(label, row, column)
-        for row, title in enumerate(("scratch", "torch", "|diff|"), start=1):
-            engines.addWidget(QLabel(title), row, 0, Qt.AlignmentFlag.AlignTop)
+        self.ours_title = QLabel("scratch")
+        for row, title in enumerate((self.ours_title, QLabel("torch"), QLabel("|diff|")),
+                                    start=1):
+            engines.addWidget(title, row, 0, Qt.AlignmentFlag.AlignTop)
         engines.setColumnStretch(1, 1)
         engines.setColumnStretch(2, 1)
 
@@ -102,8 +105,10 @@ class SamplePanel(QWidget):
         x, y = session.sample
         self.x.setText(vector_text(x, digits="exact"))
         self.y.setText(vector_text(y, digits="exact"))
+        self.ours_title.setText(session.ours_name)
         for key in ("y_hat", "loss"):
             ours, theirs = session.value(key, "scratch"), session.value(key, "torch")
+            stand_in = session.checking_yours and whose(session, key) == SCRATCH
             diff = None if theirs is None else element_diffs(ours, theirs)[0]
             for part, value in zip((*ENGINES, "diff"), (ours, theirs, diff), strict=True):
                 if value is None:
@@ -116,6 +121,8 @@ class SamplePanel(QWidget):
                 text = "\n".join(fmt(v) for v in flat[:VECTOR_LIMIT])
                 if flat.size > VECTOR_LIMIT:
                     text += f"\n… {flat.size} values"
+                if stand_in and part != "torch":
+                    text += "\n(scratch's: not in your code)" if part == ENGINES[0] else ""
                 self.readings[key, part].setText(text)
 
     def _index_chosen(self, value: int) -> None:

@@ -23,14 +23,14 @@ from PySide6.QtWidgets import (
 from engine.check.compare import compare_arrays
 from engine.check.mistakes import UPDATE, UPDATE_KEY, FormulaSwap, Injection
 from engine.net.stages import FORWARD
-from engine.session import Session
-from gui.colors import DEPARTED, GRADES, grade_text, scale_of
+from engine.session import UNCHECKED, Session
+from gui.colors import DEPARTED, GRADES, NOT_IN_YOUR_CODE, grade_text, scale_of
 from gui.numbers import digits_text, shape_text, short
 from gui.session_model import SessionModel
 from gui.stepping.array_table import ArrayTable
 from gui.stepping.formula import describe, plain_symbol, to_html, with_numbers
 from gui.stepping.pending import LOADING, look_style, torch_mark
-from gui.stepping.stage_values import element_diffs, symbol_value
+from gui.stepping.stage_values import element_diffs, ours_title, symbol_value
 
 # central differences cost two forward passes per element: beyond this, too slow to wait for
 MAX_NUMERICAL = 20_000
@@ -182,6 +182,11 @@ class StageCard(QWidget):
         grade = mark.text if pair.pending else grade_text(pair.grade, session.spec.dtype)
         self.badge.setText(f" {grade} ")
         self.badge.setStyleSheet(f"{look_style(look)}; border-radius: 3px; padding: 2px")
+        title = ours_title(session, pair)
+        self._titles["scratch"].setText(f"<b>{title}</b>")
+        self.tables["scratch"].setToolTip(
+            f"{title}: the value, on the diverging scale" + (
+                f"\n{_unchecked_note(session)}" if pair.grade == UNCHECKED else ""))
         self.description.setText(f"{describe(info)}  (key {info.key})")
         self.formula.setText(to_html(info.formula))
         self._show_mistake(session)
@@ -207,6 +212,7 @@ class StageCard(QWidget):
             self.tables["difference"].set_diffs(*element_diffs(ours, theirs), pair.excess,
                                                 pair.grade)
             self.summary.setText(
+                f"{_unchecked_note(session)} · {what}" if pair.grade == UNCHECKED else
                 f"max |diff| {short(comparison.max_abs_diff)} · max relative "
                 f"{short(comparison.max_rel_diff)} · {digits_text(comparison.digits)} digits "
                 f"agree · {what}")
@@ -237,13 +243,14 @@ class StageCard(QWidget):
         self.swap.setVisible(self.shown_swap is not None)
         if self.shown_swap is not None:
             self.swap.setText(_swap_html(self.shown_swap, session.mistake))
+        whose = "Your" if session.checking_yours else "The scratch"
         if departed and index == departure:
-            text = "✗ The scratch pass departs from torch here"
+            text = f"✗ {whose} pass departs from torch here"
             if session.torch_params is not None and self.shown_swap is None:
                 text += ": training has moved the engines' parameters apart"
         elif departed and self.shown_swap is None and not session.stage.agrees:
             first = session.pairs[departure].scratch.info
-            text = (f"✗ After the scratch pass departed from torch at "
+            text = (f"✗ After {whose.lower()} pass departed from torch at "
                     f"{plain_symbol(first.symbol)} (stage {departure + 1})")
         else:
             text = ""
@@ -291,9 +298,18 @@ class StageCard(QWidget):
         self.tables["numerical"].set_values(numerical, scale)
         check = compare_arrays(numerical, pair.scratch.value)
         self.numerical_summary.setText(
-            f"numerical vs scratch: max |diff| {short(check.max_abs_diff)} · max relative "
-            f"{short(check.max_rel_diff)} · {digits_text(check.digits)} digits agree "
+            f"numerical vs {session.ours_name}: max |diff| {short(check.max_abs_diff)} · max "
+            f"relative {short(check.max_rel_diff)} · {digits_text(check.digits)} digits agree "
             f"({GRADES[check.grade].word})")
+
+
+def _unchecked_note(session: Session) -> str:
+    """Why a stage is not checked: the user's code does not give it, is running, or failed."""
+    if session.yours is not None:
+        return NOT_IN_YOUR_CODE
+    if session.yours_error:
+        return "your code could not be run (the Your code panel says why): not checked"
+    return "your code is running…: not checked yet"
 
 
 def _swap_html(swap: FormulaSwap, mistake: Injection) -> str:

@@ -15,8 +15,15 @@ from PySide6.QtWidgets import (
 )
 
 from engine.net.stages import FORWARD
-from engine.session import StagePair
-from gui.colors import DEPARTED, DEPARTED_BACKGROUND, GRADES, grade_icon, grade_legend
+from engine.session import UNCHECKED, StagePair
+from gui.colors import (
+    DEPARTED,
+    DEPARTED_BACKGROUND,
+    GRADES,
+    NOT_IN_YOUR_CODE,
+    grade_icon,
+    grade_legend,
+)
 from gui.numbers import digits_text, short
 from gui.session_model import SessionModel
 from gui.stepping.formula import describe, plain_symbol
@@ -112,18 +119,22 @@ class StageList(QTreeWidget):
         item.setIcon(AGREEMENT, blank_icon() if pair.pending else grade_icon(pair.grade))
         item.setForeground(AGREEMENT, look.color)
         item.setBackground(AGREEMENT, look.background)
-        item.setText(DIGITS, "…" if comparison is None else digits_text(comparison.digits))
+        item.setText(DIGITS, "…" if comparison is None else "–" if pair.grade == UNCHECKED
+                     else digits_text(comparison.digits))
         item.setTextAlignment(DIGITS, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        session = self._model.session
         tip = f"{row + 1}. {describe(info)} (key {info.key})\n" + (
-            mark.tip if comparison is None else
+            mark.tip if comparison is None else NOT_IN_YOUR_CODE if pair.grade == UNCHECKED else
             f"{look.word}: max |diff| {short(comparison.max_abs_diff)}, "
             f"max relative {short(comparison.max_rel_diff)}, "
             f"{digits_text(comparison.digits)} digits agree")
         departed = departure is not None and row >= departure
+        whose = "your" if session.checking_yours else "the scratch"
         if first:
-            tip += "\nThe scratch pass departs from torch here: the first stage that disagrees"
+            tip += f"\n{whose.capitalize()} pass departs from torch here: the first stage that "
+            tip += "disagrees"
         elif departed:
-            tip += "\nAfter the stage where the scratch pass departed from torch"
+            tip += f"\nAfter the stage where {whose} pass departed from torch"
         for column in range(len(HEADERS)):
             item.setToolTip(column, tip)
         font = item.font(STAGE)
@@ -164,7 +175,9 @@ class StageColumn(QWidget):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.legend)
         model.networkChanged.connect(self._show_legend)
+        model.yoursChanged.connect(self._show_legend)
         self._show_legend()
 
     def _show_legend(self) -> None:
-        self.legend.setText(grade_legend(self._model.session.spec.dtype))
+        session = self._model.session
+        self.legend.setText(grade_legend(session.spec.dtype, session.checking_yours))

@@ -11,7 +11,7 @@ import numpy as np
 from engine.check.compare import default_tolerance, elementwise
 from engine.net.params import to_layout
 from engine.net.stages import StageInfo
-from engine.session import Session
+from engine.session import USER, Session, StagePair
 from gui.numbers import exact, short
 from gui.stepping.formula import plain_symbol, symbol_key
 from gui.stepping.pending import TORCH_LOADING, torch_mark
@@ -54,15 +54,31 @@ class Reading:
     torch: np.generic | None  # None while torch loads
     diff: float | None
     missing: str = TORCH_LOADING  # what stands for torch's value while it is None
+    ours: str = "scratch"         # whose the first value is: "scratch" or "yours"
 
     def html(self) -> str:
         loading = self.torch is None
-        rows = [("scratch", exact(self.scratch)),
+        rows = [(self.ours, exact(self.scratch)),
                 ("torch", self.missing if loading else exact(self.torch)),
                 ("|difference|", "…" if loading else short(self.diff))]
         cells = "".join(f"<tr><td>{name}&nbsp;</td><td align='right'><tt>{value}</tt></td></tr>"
                         for name, value in rows)
         return f"<b>{self.title}</b><br><i>{self.note}</i><table>{cells}</table>"
+
+
+def ours_title(session: Session, pair: StagePair | None = None) -> str:
+    """Whose the first side of `pair` (default: the current stage) is, as a heading:
+    "Scratch (ours)", "Yours (mine.py:gradients)", or "Scratch, not yours" on a stage the
+    user's code does not give."""
+    pair = pair or session.stage
+    if not session.checking_yours:
+        return "Scratch (ours)"
+    return f"Yours ({session.yours_label})" if pair.source == USER else "Scratch, not yours"
+
+
+def whose(session: Session, key: str) -> str:
+    """"yours" when the user's code gave stage `key`'s value shown, else "scratch"."""
+    return session.pairs[session.stage_keys[key]].source
 
 
 def _pair(session: Session, key: str, index: tuple[int, ...]
@@ -94,7 +110,7 @@ def unit_reading(session: Session, column: int, unit: int) -> Reading:
         index = () if info.kind == "loss" else (unit,)
         a, b, diff = _pair(session, info.key, index)
         return Reading(f"{plain_symbol(info.symbol)}: {where}", "the current stage", a, b, diff,
-                       torch_mark(session).text)
+                       torch_mark(session).text, whose(session, info.key))
     key = forward_key(session, column)
     if key is None:
         x = session.sample[0][unit]
@@ -102,7 +118,7 @@ def unit_reading(session: Session, column: int, unit: int) -> Reading:
     index = () if key == "loss" else (unit,)
     a, b, diff = _pair(session, key, index)
     return Reading(f"{plain_symbol(_info(session, key).symbol)}: {where}", "forward value",
-                   a, b, diff, torch_mark(session).text)
+                   a, b, diff, torch_mark(session).text, whose(session, key))
 
 
 def edge_reading(session: Session, layer: int, out: int, inp: int) -> Reading:
@@ -113,7 +129,7 @@ def edge_reading(session: Session, layer: int, out: int, inp: int) -> Reading:
     if info.on_edges and info.key == f"dL/dw{layer}":
         a, b, diff = _pair(session, info.key, weight_index(session, out, inp))
         return Reading(f"{plain_symbol(info.symbol)}: {where}", "the current stage", a, b, diff,
-                       torch_mark(session).text)
+                       torch_mark(session).text, whose(session, info.key))
     w = session.params[f"w{layer}"][out, inp]
     return Reading(f"{plain_symbol(f'w{layer}')}: {where}", "the weight, the same in both engines",
                    w, w, 0.0)
