@@ -59,3 +59,13 @@ def test_window_benchmark_runs_and_reports(capsys, qapp):
     assert "longest gap of a 10 ms QTimer" in out and "memory of a run in the window:" in out
     assert "longest gap of the event loop over that run's steps 200 to 400" in out
     assert {"bench.bench_training", "bench.bench_window"} <= set(modules())
+
+
+def test_check_benchmark_runs_and_reports(capsys, qapp):
+    from bench import bench_check
+
+    bench_check.main(bench_check.Sizes(saves=2, samples=10))
+    out = capsys.readouterr().out
+    assert "Check my code: 2 saves of my_backprop.py, 10 samples" in out
+    assert out.count("vs target ≤ 1 s") == 2
+    assert "bench.bench_check" in modules()
