@@ -38,7 +38,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "check", help="run your own gradients(params, x, y) on every sample beside torch",
         description="Run the function gradients(params, x, y) of FILE.py (or FILE.py:NAME) "
-                    "on every sample, batch size 1, at the same parameters, and compare what "
+                    "on every sample, batch size 1 (or once with the whole batch, where it "
+                    "returns every sample's gradients so), at the same parameters, and "
+                    "compare what "
                     "it returns with torch autograd: the table, first disagreement and "
                     "diagnosis of `compare`. Your file runs in a process of its own with a "
                     "time limit per call and a memory limit; it is the only code the explorer "
@@ -95,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         staged = checked.stages.to_json() if checked.stages is not None else {
             "first_stage": None, "stages": None}
         print(json.dumps({**report.to_json(), **staged, "runs": True, "code": code.label,
+                          "calls": checked.run.calls, "stage_calls": checked.run.stage_calls,
                           "output": checked.run.output}))
     else:
         _show_output(checked.run.output)

@@ -1,6 +1,8 @@
 """A student's own backpropagation beside torch autograd: run their `gradients(params, x, y)` on
 every sample (batch size 1) and compare what it returns with torch's gradients, as `compare`
-compares two files.
+compares two files. A function written for the whole batch (x (N, n0), y (N, nL)) that returns
+each gradient with a leading axis of the N samples is taken at its word in one call
+(engine/usercode_batch.py says how strictly); any other is called one sample at a time.
 
     from engine.usercode import check_code, UserCode
     checked = check_code(UserCode.parse("my_backprop.py"), spec, params, data)
@@ -18,6 +20,7 @@ first disagreement, diagnosis and catalogued mistake as `compare`.
 """
 
 import contextlib
+import io
 import math
 import os
 import select
@@ -42,6 +45,16 @@ from engine.files.readers import read_arrays
 from engine.net.params import to_layout
 from engine.net.spec import NetworkSpec
 from engine.train.child import BrokenStream, FrameReader, encode, write_all
+from engine.usercode_batch import (
+    BATCH,
+    PER_SAMPLE,
+    BatchReading,
+    raised,
+    read_gradient_batch,
+    read_stage_batch,
+    refused,
+    stage_sizes,
+)
 from engine.usercode_child import returned_arrays
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +63,10 @@ TIMEOUT = 10.0           # s a call (or the import of the file) may take
 MEMORY_MB = 2048         # the child's address space
 OUTPUT_SHOWN = 20_000    # characters of what the code printed that a report shows
 START_GRACE = 20.0       # s for the child's own start (Python, numpy) on a loaded machine
+# A call with the whole batch has one call's limit, then the samples are called one at a time
+# instead; the child's own alarm says so. Only code stuck in C outlasts it: the parent waits
+# this many limits before it stops the child.
+BATCH_PATIENCE = 2
 
 
 class UserCodeError(UserInputError):
@@ -83,11 +100,15 @@ class UserCode:
 @dataclass
 class CodeRun:
     """What the code returned for each sample (its own names, as arrays), and what it
-    printed."""
+    printed; how the function (and stages()) was called, BATCH or PER_SAMPLE, and the
+    sentences saying so."""
 
     samples: list[dict[str, np.ndarray]]
     output: str = ""
     stages: list[dict[str, np.ndarray]] | None = None   # what stages() returned, if defined
+    calls: str = PER_SAMPLE
+    stage_calls: str | None = None                      # None when there is no stages()
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -113,22 +134,74 @@ def check_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarra
 
 
 def check_function(function: Callable, spec: NetworkSpec, params: Mapping[str, np.ndarray],
-                   data: Dataset, rtol: float | None = None,
-                   atol: float | None = None) -> Checked:
-    """check_code for a function of this process (a notebook's): called here, on fresh copies
-    of the parameters for each sample; what it raises reaches the caller as it is."""
+                   data: Dataset, rtol: float | None = None, atol: float | None = None,
+                   stages: Callable | None = None) -> Checked:
+    """check_code for a function of this process (a notebook's), and its `stages` when given:
+    called here, with the whole batch first as the child calls them (what a call that is not
+    taken prints is dropped, what it raises swallowed), else on each sample with fresh copies
+    of the parameters; what a per-sample call raises reaches the caller as it is."""
     label = getattr(function, "__name__", "gradients")
     arrays = to_layout(dict(params), spec.layout)
+    shapes = [value.shape for value in arrays.values()]
+    samples, calls, notes = _calls_here(function, label, arrays, data, lambda found:
+                                        read_gradient_batch(found, data.x, data.y, shapes,
+                                                            label))
+    run = CodeRun(samples, calls=calls, notes=notes)
+    if stages is not None:
+        sizes = stage_sizes(spec)
+        run.stages, run.stage_calls, more = _calls_here(
+            stages, "stages", arrays, data, lambda found: read_stage_batch(
+                found, data.x, data.y, sizes, spec.n_layers, "stages"))
+        run.notes += more
+    return check_run(label, run, spec, params, data, rtol, atol)
+
+
+def _calls_here(function: Callable, label: str, arrays: Mapping[str, np.ndarray],
+                data: Dataset, read: Callable[[dict[str, np.ndarray]], BatchReading]
+                ) -> tuple[list[dict[str, np.ndarray]], str, list[str]]:
+    """What `function` returned for each sample, how it was called, and the note saying so."""
+    def fresh() -> dict[str, np.ndarray]:
+        return {name: value.copy() for name, value in arrays.items()}
+
+    found = _batch_here(function, label, fresh(), data, read) if len(data) >= 2 else None
+    if found is not None and found.samples is not None:
+        return found.samples, BATCH, [found.note]
+    before = found.note if found is not None and found.explains else ""
     samples = []
     for k in range(len(data)):
-        result = function({name: value.copy() for name, value in arrays.items()},
-                          data.x[k].copy(), data.y[k].copy())
+        try:
+            result = function(fresh(), data.x[k].copy(), data.y[k].copy())
+        except Exception as e:
+            if before:
+                e.add_note(before)
+            raise
         try:
             names, returned = returned_arrays(result, label)
         except TypeError as e:
-            raise UserCodeError(f"sample {k + 1}: {e}") from None
+            raise UserCodeError((f"{before}\n" if before else "")
+                                + f"sample {k + 1}: {e}") from None
         samples.append({name: returned[f"g{i}"] for i, name in enumerate(names)})
-    return check_run(label, CodeRun(samples), spec, params, data, rtol, atol)
+    return samples, PER_SAMPLE, [found.note] if found is not None else []
+
+
+def _batch_here(function: Callable, label: str, params: dict[str, np.ndarray], data: Dataset,
+                read: Callable[[dict[str, np.ndarray]], BatchReading]) -> BatchReading:
+    """One call of `function` with every sample, read by `read`; what it prints is shown only
+    when it is taken."""
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(held), contextlib.redirect_stderr(held):
+            result = function(params, data.x.copy(), data.y.copy())
+    except Exception as e:   # a function for one sample, most likely
+        return raised(label, data.x, data.y, e)
+    try:
+        names, returned = returned_arrays(result, label)
+    except TypeError as e:
+        return refused(label, data.x, data.y, f"what it returned is not read ({e})")
+    found = read({name: returned[f"g{i}"] for i, name in enumerate(names)})
+    if found.samples is not None:
+        sys.stdout.write(held.getvalue())
+    return found
 
 
 def check_run(label: str, run: CodeRun, spec: NetworkSpec, params: Mapping[str, np.ndarray],
@@ -150,7 +223,9 @@ def check_run(label: str, run: CodeRun, spec: NetworkSpec, params: Mapping[str, 
             stages = compare_stages(spec, params, data, run.stages, rtol, atol)
         except UserInputError as e:
             raise UserCodeError(str(e), run.output) from None
-    return Checked(label, run, comparison, stages)
+    # how the code was called is read with what it returned, as the alignment's notes are
+    comparison.report.notes[:0] = run.notes
+    return Checked(label, run, comparison, stages, list(run.notes))
 
 
 def as_gradient_set(checked: Checked, data: Dataset) -> GradientSet:
@@ -192,23 +267,41 @@ def run_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarray]
     if not (timeout > 0 and math.isfinite(timeout)):
         raise UserInputError(f"the time limit must be a number of seconds above 0, not {timeout}")
     request = {"path": str(path), "function": code.function, "timeout": timeout,
-               "memory_mb": memory_mb}
+               "memory_mb": memory_mb, "stage_sizes": stage_sizes(spec),
+               "n_layers": spec.n_layers}
     arrays = {f"param.{name}": np.ascontiguousarray(value)
               for name, value in to_layout(dict(params), spec.layout).items()}
     arrays["x"], arrays["y"] = data.x, data.y
-    with tempfile.TemporaryFile() as printed:
-        found = _run_child(code, request, arrays, len(data), timeout, printed)
-        output = _printed(printed)
+    ended = None
+    # a call with the whole batch that ends the process (a crash, os._exit, stuck in C) says
+    # only that the function takes one sample: it is run again, without that call
+    for batch in (True, False):
+        with tempfile.TemporaryFile() as printed:
+            found = _run_child(code, {**request, "batch": batch}, arrays, len(data), timeout,
+                               printed)
+            output = _printed(printed)
+        if not isinstance(found, _BatchEnded):
+            break
+        ended = found.note
     if isinstance(found, str):
         raise UserCodeError(found, output)
-    samples, stages = found
-    return CodeRun(samples, output, stages or None)
+    found.output = output
+    found.notes[:0] = [ended] if ended else []
+    return found
+
+
+@dataclass(frozen=True)
+class _BatchEnded:
+    """The child ended, or was stopped, in a call with the whole batch (or the import after
+    it): the sentence saying so."""
+
+    note: str
 
 
 def _run_child(code: UserCode, request: dict, arrays: dict[str, np.ndarray], n: int,
-               timeout: float, printed) -> tuple[list, list] | str:
-    """The samples the child sent (what the function returned, what stages() did), or the
-    sentence saying why there are none."""
+               timeout: float, printed) -> CodeRun | _BatchEnded | str:
+    """What the child sent (what the function returned for each sample, what stages() did,
+    how they were called), or the sentence saying why there is nothing."""
     child_in, to_child = os.pipe()
     child_out, from_child = os.pipe()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -235,16 +328,23 @@ def _run_child(code: UserCode, request: dict, arrays: dict[str, np.ndarray], n: 
 
 def _talk(code: UserCode, process: subprocess.Popen, to_child: int, child_out: int,
           request: dict, arrays: dict[str, np.ndarray], n: int,
-          timeout: float) -> tuple[list, list] | str:
+          timeout: float) -> CodeRun | _BatchEnded | str:
     # if it went at once, what it said or how it ended tells why
     with contextlib.suppress(BrokenPipeError):
         write_all(to_child, encode(request, arrays))
     reader, samples, stages = FrameReader(), [], []
+    run = CodeRun(samples)
+    before: dict[str, str] = {}     # a batch call's note, by function, where it explains
     where = f"importing {code.path.name}"
+    trying = None                   # the function called with the whole batch, meanwhile
     deadline = time.monotonic() + START_GRACE + timeout
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
+            if trying:
+                return _BatchEnded(refused(trying, arrays["x"], arrays["y"],
+                                           f"it did not return within "
+                                           f"{BATCH_PATIENCE * timeout:g} s").note)
             return (f"{code.label} did not return within {timeout:g} s {where} (an endless "
                     "loop? --timeout sets the limit); it was stopped")
         ready, _, _ = select.select([child_out], [], [], left)
@@ -252,6 +352,10 @@ def _talk(code: UserCode, process: subprocess.Popen, to_child: int, child_out: i
             continue
         data = os.read(child_out, 1 << 20)
         if not data:
+            if trying:
+                return _BatchEnded(refused(trying, arrays["x"], arrays["y"],
+                                           f"it ended the process running it, "
+                                           f"{_how_ended(process)}").note)
             return _ended(code, process, where)
         try:
             frames = reader.feed(data)
@@ -260,17 +364,45 @@ def _talk(code: UserCode, process: subprocess.Popen, to_child: int, child_out: i
         for header, payload in frames:
             kind = header.get("kind")
             if kind == "error":
-                return _error_text(code, header)
+                text = _error_text(code, header)
+                note = before.get(str(header.get("function")))
+                # first: --watch's line and a traceback's reader end at the exception
+                return f"{note}\n{text}" if note and header.get("where") == "call" else text
             if kind == "done":
-                return samples, stages
+                run.stages = stages or None
+                return run
             if kind == "sample":
                 names = header.get("names", [])
                 samples.append({name: payload[f"g{i}"] for i, name in enumerate(names)})
                 if "stage_names" in header:
                     stages.append({name: payload[f"s{i}"]
                                    for i, name in enumerate(header["stage_names"])})
-            deadline = time.monotonic() + timeout
-            where = f"for sample {len(samples) + 1} of {n}"
+            if kind == "ready" and header.get("stages"):
+                run.stage_calls = PER_SAMPLE
+            if kind == "batch":
+                _called(run, header, code.function, before)
+            limit, where = timeout, f"for sample {len(samples) + 1} of {n}"
+            if header.get("next") == "batch":
+                trying, limit = str(header.get("next_function")), BATCH_PATIENCE * timeout
+            elif header.get("next") == "import":
+                limit = BATCH_PATIENCE * timeout
+            else:
+                trying = None
+            deadline = time.monotonic() + limit
+
+
+def _called(run: CodeRun, header: dict, function: str, before: dict[str, str]) -> None:
+    """A call with the whole batch, taken or not, in `run` (and in `before`, for an error of
+    the calls per sample to begin with, where its note explains one)."""
+    which, note = str(header.get("function")), str(header.get("note", ""))
+    run.notes.append(note)
+    how = BATCH if header.get("taken") else PER_SAMPLE
+    if which == function:
+        run.calls = how
+    else:
+        run.stage_calls = how
+    if not header.get("taken") and header.get("explains"):
+        before[which] = note
 
 
 def _error_text(code: UserCode, header: dict) -> str:
@@ -287,15 +419,25 @@ def _error_text(code: UserCode, header: dict) -> str:
 def _ended(code: UserCode, process: subprocess.Popen, where: str) -> str:
     """Why the child ended before it was done."""
     try:
-        status = process.wait(timeout=5)
+        process.wait(timeout=5)
     except subprocess.TimeoutExpired:
         return f"{code.label}: the process running it closed its pipe {where} and hung"
+    how = _how_ended(process)
+    return f"{code.label} ended the process running it {where}" + (
+        f": {how}" if process.returncode < 0 else f", {how}")
+
+
+def _how_ended(process: subprocess.Popen) -> str:
+    """"killed by SIGSEGV", "with exit status 3 (...)", or that it hung."""
+    try:
+        status = process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        return "then closed its pipe and hung"
     if status < 0:
         name = signal.Signals(-status).name if -status in signal.Signals._value2member_map_ \
             else f"signal {-status}"
-        return f"{code.label} ended the process running it {where}: killed by {name}"
-    return (f"{code.label} ended the process running it {where}, with exit status {status} "
-            "(os._exit or a crash in compiled code?)")
+        return f"killed by {name}"
+    return f"with exit status {status} (os._exit or a crash in compiled code?)"
 
 
 def _printed(printed) -> str:

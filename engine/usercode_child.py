@@ -2,15 +2,25 @@
 IN OUT`): the one place the explorer runs code, and only the file the user chose.
 
 It reads one request frame from IN (engine.train.child's frames: a JSON header, arrays that are
-never pickles): the file, the function's name, the limits, the parameters by name, and the
-samples x (N, n0) and y (N, nL). It lowers its own limits (address space, size of a file it
-writes), imports the file as a module and calls the function on each sample with fresh copies
-of the parameters (a function that changes them in place cannot change the next sample's),
-and writes to OUT one frame per sample with the arrays returned, by name (and, when the file
-defines stages(params, x, y) too, the stage values it returns), then "done"; or one
-"error" frame saying what went wrong, with the traceback's frames in the user's file. What the
-code prints goes to this process's stdout and stderr, which the parent points at a file and
-reads a bounded part of. Nothing here imports torch: the user's function runs beside numpy only.
+never pickles): the file, the function's name, the limits, the parameters by name, the samples
+x (N, n0) and y (N, nL), and the stages' sizes. It lowers its own limits (address space, size
+of a file it writes) and imports the file as a module.
+
+With two samples or more it first calls the function once with the whole batch, x (N, n0) and
+y (N, nL) (engine/usercode_batch.py reads whether the return holds the samples), then the
+file's stages(params, x, y) likewise when it defines one. A call that is not taken, for
+whatever reason, leaves no trace: what it printed is dropped, and the file is imported afresh
+so that globals it changed do not reach the calls that follow. Those call the function on each
+sample, always with fresh copies of the parameters (a function that changes them in place
+cannot change the next sample's).
+
+It writes to OUT "ready", one "batch" frame for each call with the whole batch (taken or not,
+and the sentence saying so) and "imported" after a fresh import, each saying what comes next;
+then one "sample" frame per sample with the arrays returned, by name (and the stage values),
+then "done"; or one "error" frame saying what went wrong, with the traceback's frames in the
+user's file. What the code prints goes to this process's stdout and stderr, which the parent
+points at a file and reads a bounded part of. Nothing here imports torch: the user's function
+runs beside numpy only.
 """
 
 import contextlib
@@ -21,14 +31,22 @@ import resource
 import signal
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from engine.check.stage_check import STAGES
 from engine.train.child import FrameReader, encode, write_all
+from engine.usercode_batch import (
+    BatchReading,
+    raised,
+    read_gradient_batch,
+    read_stage_batch,
+    refused,
+)
 
 MODULE_NAME = "user_backprop"
 PRINTED_LIMIT = 1 << 20       # bytes of print() output kept; the rest is counted, not written
@@ -143,14 +161,10 @@ def serve(fd_in: int, fd_out: int) -> int:
               if name.startswith("param.")}
     x, y = arrays["x"], arrays["y"]
     try:
-        signal.setitimer(signal.ITIMER_REAL, timeout)
-        spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[MODULE_NAME] = module
-        spec.loader.exec_module(module)
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        with open(path, "rb") as file:
+            source = file.read()
+        module = _load(path, source, timeout)
     except BaseException as e:   # anything the user's file raises is theirs to see
-        signal.setitimer(signal.ITIMER_REAL, 0)
         return failed("import", e)
     target = getattr(module, function, None)
     if not callable(target):
@@ -162,28 +176,118 @@ def serve(fd_in: int, fd_out: int) -> int:
         return 0
     # the optional stages(params, x, y) beside it: its intermediate values by stage name
     staged = getattr(module, STAGES, None) if function != STAGES else None
-    staged = staged if callable(staged) else None
-    send({"kind": "ready", "stages": staged is not None})
+    functions = [(function, "g")] + ([(STAGES, "s")] if callable(staged) else [])
+    readers = {"g": lambda found: read_gradient_batch(
+                   found, x, y, [value.shape for value in params.values()], function),
+               "s": lambda found: read_stage_batch(
+                   found, x, y, request["stage_sizes"], int(request["n_layers"]), STAGES)}
+    # a batch of one cannot be told from one sample: it is called as one
+    tries = functions if len(x) >= 2 and request.get("batch", True) else []
+    send({"kind": "ready", "stages": len(functions) > 1, **_next(tries, 0)})
+    batched: dict[str, list[dict[str, np.ndarray]]] = {}
+    for i, (which, prefix) in enumerate(tries):
+        found = _batch_call(which, getattr(module, which), params, x, y, timeout,
+                            readers[prefix])
+        header = {"kind": "batch", "function": which, "taken": found.samples is not None,
+                  "note": found.note, "explains": found.explains}
+        if found.samples is not None:
+            batched[prefix] = found.samples
+            send({**header, **_next(tries, i + 1)})
+            continue
+        # what the call changed (a global sum, a cache) must not reach the calls per sample
+        send({**header, "next": "import"})
+        try:
+            with _held():
+                module = _load(path, source, timeout)
+        except BaseException as e:
+            return failed("import", e)
+        send({"kind": "imported", **_next(tries, i + 1)})
     for k in range(len(x)):
         header: dict[str, Any] = {"kind": "sample", "index": k}
         payload: dict[str, np.ndarray] = {}
-        for which, call, prefix in ((function, target, "g"), (STAGES, staged, "s")):
-            if call is None:
-                continue
-            copies = {name: value.copy() for name, value in params.items()}
-            try:
-                signal.setitimer(signal.ITIMER_REAL, timeout)
-                result = call(copies, x[k].copy(), y[k].copy())
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                names, returned = returned_arrays(result, which)
-            except BaseException as e:   # SystemExit and KeyboardInterrupt included
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                return failed("call", e, k, which)
+        for which, prefix in functions:
+            if prefix in batched:
+                names, returned = _as_frame(batched[prefix][k])
+            else:
+                copies = {name: value.copy() for name, value in params.items()}
+                try:
+                    signal.setitimer(signal.ITIMER_REAL, timeout)
+                    result = getattr(module, which)(copies, x[k].copy(), y[k].copy())
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    names, returned = returned_arrays(result, which)
+                except BaseException as e:   # SystemExit and KeyboardInterrupt included
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    return failed("call", e, k, which)
             header["names" if prefix == "g" else "stage_names"] = names
             payload.update({prefix + key[1:]: value for key, value in returned.items()})
         send(header, payload)
     send({"kind": "done", "printed_dropped": sys.stdout.dropped})
     return 0
+
+
+def _load(path: str, source: bytes, timeout: float) -> ModuleType:
+    """The user's file run as a module (again after a call with the whole batch that was not
+    taken, so that globals it changed start afresh), from `source`, read once: a file saved in
+    between does not change the code checked. Within the time limit of a call."""
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[MODULE_NAME] = module
+        exec(compile(source, path, "exec"), module.__dict__)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    return module
+
+
+def _next(tries: list[tuple[str, str]], i: int) -> dict[str, str]:
+    """What the child does after this frame, for the parent's time limit and its message."""
+    return {"next": "batch", "next_function": tries[i][0]} if i < len(tries) else {
+        "next": "samples"}
+
+
+@contextlib.contextmanager
+def _held() -> Iterator[io.BytesIO]:
+    """What the code prints meanwhile, held apart from its output: a call with the whole batch
+    that is not taken (and the import after it) prints nothing the user sees."""
+    shown, held = sys.stdout, io.BytesIO()
+    sys.stdout = sys.stderr = BoundedText(held)
+    try:
+        yield held
+    finally:
+        sys.stdout = sys.stderr = shown
+
+
+def _batch_call(which: str, call: Any, params: Mapping[str, np.ndarray], x: np.ndarray,
+                y: np.ndarray, timeout: float,
+                read: Callable[[dict[str, np.ndarray]], BatchReading]) -> BatchReading:
+    """One call of `which` with every sample, within one call's time limit; read by `read`.
+    Whatever goes wrong says only that it is called one sample at a time."""
+    copies = {name: value.copy() for name, value in params.items()}
+    with _held() as held:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+            result = call(copies, x.copy(), y.copy())
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        except BaseException as e:   # a function for one sample, most likely
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            if isinstance(e, CallTimeout):
+                return refused(which, x, y, f"it did not return within {timeout:g} s")
+            return raised(which, x, y, e)
+    try:
+        names, returned = returned_arrays(result, which)
+    except TypeError as e:
+        return refused(which, x, y, f"what it returned is not read ({e})")
+    found = read({name: returned[f"g{i}"] for i, name in enumerate(names)})
+    if found.samples is not None:
+        sys.stdout.write(held.getvalue().decode("utf-8", "replace"))
+    return found
+
+
+def _as_frame(sample: Mapping[str, np.ndarray]) -> tuple[list[str], dict[str, np.ndarray]]:
+    """One sample of a batch call's return as a per-sample call's reads."""
+    return list(sample), {f"g{i}": np.ascontiguousarray(value)
+                          for i, value in enumerate(sample.values())}
 
 
 def main(argv: list[str]) -> int:

@@ -457,3 +457,208 @@ def test_stage_names_as_students_write_them(name, key):
 def test_a_negative_tolerance_is_refused_as_compare_refuses_it(tmp_path):
     result = app("check", ROOT / "resources" / "my_backprop.py", "--rtol", "-1")
     assert result.returncode == 2 and "--rtol must be 0 or more, not -1.0" in result.stderr
+
+
+# a function written for the whole batch: x (N, n0), y (N, nL), one call
+BATCH = """
+import numpy as np
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+def gradients(params, X, Y):
+    # every sample at once, a sample a row
+    print("batch of", X.shape)
+    L = len(params) // 2
+    A = [X]
+    for l in range(1, L + 1):
+        Z = A[-1] @ params["w%d" % l].T + params["b%d" % l]
+        A.append(Z if l == L else sigmoid(Z))
+    D = 2 * (A[-1] - Y)
+    grads = {}
+    for l in range(L, 0, -1):
+        grads["dW%d" % l] = D[:, :, None] * A[l - 1][:, None, :]   # (N, out, in)
+        grads["db%d" % l] = D[:, None, :]                           # (N, 1, out)
+        if l > 1:
+            D = (D @ params["w%d" % l]) * A[l - 1] * (1 - A[l - 1])
+    return grads
+"""
+BATCH_BACK = "D = (D @ params[\"w%d\" % l]) * A[l - 1] * (1 - A[l - 1])"
+# the same pass, averaged over the batch as a training step wants it; np.atleast_2d lets it take
+# one sample too
+MEAN = mistaken(mistaken(mistaken(
+    BATCH, "    L = len(params) // 2", "    X, Y = np.atleast_2d(X), np.atleast_2d(Y)\n"
+                                       "    L = len(params) // 2"),
+    "D[:, :, None] * A[l - 1][:, None, :]   # (N, out, in)", "D.T @ A[l - 1] / len(X)"),
+    "D[:, None, :]                           # (N, 1, out)", "D.mean(axis=0)")
+
+
+def calls(checked) -> str:
+    return checked.run.calls
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("body", [BATCH, (ROOT / "resources" / "my_backprop_batch.py")
+                                  .read_text()], ids=["dW_db_names", "resource"])
+def test_a_function_for_the_whole_batch_is_called_once_and_agrees(tmp_path, body, dtype):
+    checked = check(student(tmp_path, body, forward=False), dtype)
+    report = checked.comparison.report
+    assert report.agree, report.diagnosis
+    assert calls(checked) == "batch" and report.samples == SAMPLES
+    assert any("took the whole batch" in note for note in report.notes)
+    assert checked.run.output.count("batch of") == (body == BATCH)   # printed once
+
+
+@pytest.mark.parametrize("mistake, old, new, first", [
+    ("forgotten_activation_derivative", BATCH_BACK, "D = D @ params[\"w%d\" % l]", "b2"),
+    ("dropped_factor_2", "D = 2 * (A[-1] - Y)", "D = A[-1] - Y", "b3")])
+def test_a_mistake_in_a_batch_function_is_located_and_named(tmp_path, mistake, old, new, first):
+    checked = check(student(tmp_path, mistaken(BATCH, old, new), forward=False))
+    report = checked.comparison.report
+    assert calls(checked) == "batch" and not report.agree
+    assert report.first_disagreement == first and mistake in (report.reproduced_by or "")
+
+
+@pytest.mark.parametrize("samples", [40, 10], ids=["40", "10_as_wide_as_a_layer"])
+def test_a_mean_over_the_batch_is_not_read_as_the_samples(tmp_path, samples):
+    """With 10 samples a (10, 2) mean of w1 has a leading axis of 10: still one sample's
+    shape, never read as 10 samples of (2,)."""
+    spec = preset(DEFAULT_PRESET)
+    checked = check_code(UserCode.parse(str(student(tmp_path, MEAN, forward=False))), spec,
+                         init_params(spec, 3), default_set(spec, samples, 3))
+    report = checked.comparison.report
+    assert calls(checked) == "per sample" and report.agree and report.samples == samples
+    assert any("sum or a mean over the samples" in note for note in report.notes)
+    assert "batch of (2,)" in checked.run.output and f"({samples}, 2)" not in \
+        checked.run.output
+
+
+def test_a_mean_that_cannot_take_one_sample_says_why_it_was_called_so(tmp_path):
+    body = mistaken(MEAN, "    X, Y = np.atleast_2d(X), np.atleast_2d(Y)\n", "")
+    error = refused(tmp_path, body)
+    first, *_, last = str(error).strip().split("\n")
+    assert "called one sample at a time" in first and "sum or a mean" in first
+    assert "failed on sample 1" in str(error) and last.startswith("ValueError")
+
+
+def test_a_function_for_one_sample_is_checked_as_before_the_batch_call_unseen(tmp_path):
+    """The call with the whole batch raises, counts a call and prints; none of it shows: the
+    file is imported afresh before the samples' calls."""
+    body = GLOBALS.replace("    calls += 1\n", "    calls += 1\n    print('call', calls)\n")
+    checked = check(student(tmp_path, body))
+    assert checked.comparison.report.agree and calls(checked) == "per sample"
+    assert checked.run.output.split("\n")[0] == "call 1"
+    assert checked.run.output.strip().endswith(f"call {SAMPLES}")
+    assert any("called one sample at a time" in note and "it raised ValueError" in note
+               for note in checked.comparison.report.notes)
+
+
+def test_a_batch_call_that_ends_the_process_is_left_for_calls_per_sample(tmp_path):
+    body = VECTOR.replace("    L = len(params) // 2", "    if x.ndim == 2:\n        os._exit(3)\n"
+                                                      "    L = len(params) // 2", 1)
+    checked = check(student(tmp_path, "import os\n" + body))
+    assert checked.comparison.report.agree and calls(checked) == "per sample"
+    assert any("it ended the process running it, with exit status 3" in note
+               for note in checked.notes)
+
+
+def test_one_sample_is_called_as_one_sample(tmp_path):
+    spec = preset(DEFAULT_PRESET)
+    checked = check_code(UserCode.parse(str(student(tmp_path, MEAN, forward=False))), spec,
+                         init_params(spec, 3), default_set(spec, 1, 3))
+    assert checked.comparison.report.agree and calls(checked) == "per sample"
+    assert checked.notes == [] and checked.run.output == "batch of (2,)\n"
+
+
+STAGED_BATCH = """
+import numpy as np
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+def _pass(params, X, Y):
+    L = len(params) // 2
+    A, out = [X], {}
+    for l in range(1, L + 1):
+        Z = A[-1] @ params["w%d" % l].T + params["b%d" % l]
+        A.append(Z if l == L else sigmoid(Z))
+        out["z%d" % l], out["a%d" % l] = Z, A[-1]
+    out["loss"] = float(np.mean(np.sum((A[-1] - Y) ** 2, axis=1)))   # the batch's
+    D = 2 * (A[-1] - Y)
+    grads = {}
+    for l in range(L, 0, -1):
+        out["delta%d" % l] = D
+        grads["w%d" % l] = np.einsum("no,ni->noi", D, A[l - 1])
+        grads["b%d" % l] = D
+        out["dW%d" % l] = grads["w%d" % l]
+        if l > 1:
+            D = (D @ params["w%d" % l]) * A[l - 1] * (1 - A[l - 1])
+    return grads, out
+
+def gradients(params, X, Y):
+    return _pass(params, X, Y)[0]
+
+def stages(params, X, Y):
+    return _pass(params, X, Y)[1]
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_stages_for_the_whole_batch_are_compared_sample_by_sample(tmp_path, dtype):
+    checked = check(student(tmp_path, STAGED_BATCH, forward=False), dtype)
+    assert checked.run.calls == checked.run.stage_calls == "batch"
+    found = checked.stages
+    assert found.first_stage is None and "loss" not in found.rows
+    assert {"z1", "a2", "y_hat", "dL/dz2", "dL/dw1"} <= set(found.rows)
+    assert any("'loss', one number for the whole batch, is left out" in note
+               for note in checked.notes)
+
+
+def test_a_batch_stages_mistake_names_its_first_stage_and_json_says_how_it_was_called(
+        tmp_path):
+    body = STAGED_BATCH.replace(BATCH_BACK, "D = (D @ params[\"w%d\" % l]) * A[l - 1]")
+    result = app("check", student(tmp_path, body, forward=False), "--samples", "10",
+                 "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["first_stage"] == "dL/dz2" and report["first_disagreement"] == "b2"
+    assert report["calls"] == report["stage_calls"] == "batch"
+    plain = app("check", ROOT / "resources" / "my_backprop.py", "--samples", "5", "--json")
+    assert json.loads(plain.stdout)["calls"] == "per sample"
+    assert json.loads(plain.stdout)["stage_calls"] is None
+
+
+def read(returned: dict, n: int, shapes: list) -> list | None:
+    """engine.usercode_batch's reading of arrays of these shapes, for n samples."""
+    import numpy as np
+
+    from engine.usercode_batch import read_gradient_batch
+    x, y = np.zeros((n, 2)), np.zeros((n, 1))
+    arrays = {name: np.zeros(shape) for name, shape in returned.items()}
+    return read_gradient_batch(arrays, x, y, shapes, "gradients").samples
+
+
+SQUARE = [(10, 10), (10,), (10, 10), (10,)]    # a 10-10-10 network
+
+
+@pytest.mark.parametrize("returned, n, shapes, taken", [
+    ({"w1": (4, 10, 10), "b1": (4, 10), "w2": (4, 10, 10), "b2": (4, 1, 10)}, 4, SQUARE, True),
+    ({"w1": (10, 10), "b1": (10,), "w2": (10, 10), "b2": (10,)}, 10, SQUARE, False),   # a mean
+    ({"w1": (10, 10), "b1": (10, 10), "w2": (10, 10), "b2": (10, 10)}, 10, SQUARE, False),
+    ({"w1": (10, 10, 10), "b1": (10,), "w2": (10, 10, 10), "b2": (10,)}, 10, SQUARE, False),
+    ({"w1": (3, 10, 2), "b1": (3, 1, 10), "w2": (3, 1, 10), "b2": (3, 1)}, 3,
+     [(10, 2), (10,), (1, 10), (1,)], True),          # (3, 1, 10): b1, w2 is (3, 1, 10) too
+    ({"w1": (3, 10, 2), "b1": (3, 10), "w2": (3, 1, 10)}, 3,
+     [(10, 2), (10,), (1, 10), (1,)], False),         # b2 missing
+])
+def test_only_arrays_of_each_sample_with_a_leading_axis_are_read_as_a_batch(returned, n,
+                                                                            shapes, taken):
+    assert (read(returned, n, shapes) is not None) == taken
+
+
+def test_a_batch_call_past_the_time_limit_is_left_for_calls_per_sample(tmp_path):
+    body = VECTOR.replace("    L = len(params) // 2", "    while x.ndim == 2:\n        pass\n"
+                                                      "    L = len(params) // 2", 1)
+    checked = check(student(tmp_path, body), timeout=0.5)
+    assert checked.comparison.report.agree and calls(checked) == "per sample"
+    assert any("it did not return within 0.5 s" in note for note in checked.notes)
