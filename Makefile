@@ -37,7 +37,8 @@ bench: $(STAMP)
 SCREENSHOT_SIZES := 1366x768 1920x1080
 SCREENSHOTS := "forward --step 2" "dLdw2 --step 13" "training --train 3000" \
 	"compare --dialog compare" "network --dialog network" \
-	"mistake --mistake sigmoid_derivative_of_activation --step 12"
+	"mistake --mistake sigmoid_derivative_of_activation --step 12" \
+	"check --check resources/mistaken_backprop.py --step 12"
 
 screenshots: $(STAMP)
 	@for size in $(SCREENSHOT_SIZES); do \
