@@ -75,3 +75,110 @@ def test_export_then_compare(tmp_path):
     report = bpx.compare(tmp_path / "torch_autograd.dat", tmp_path / "my_autograd.dat")
     assert not report.agree and report.reproduced_by == "forgotten_activation_derivative"
     assert report.to_json()["first_disagreement"] == report.first_disagreement
+
+
+def batch_gradients(params, x, y, factor=2.0):
+    """The whole batch at once: x (N, n0), y (N, nL), a sample a row."""
+    print("batch of", x.shape)
+    layers = len(params) // 2
+    a = [x]
+    for layer in range(1, layers + 1):
+        z = a[-1] @ params[f"w{layer}"].T + params[f"b{layer}"]
+        a.append(z if layer == layers else sigmoid(z))
+    delta = factor * (a[-1] - y)
+    grads = {}
+    for layer in range(layers, 0, -1):
+        grads[f"w{layer}"] = np.einsum("no,ni->noi", delta, a[layer - 1])
+        grads[f"b{layer}"] = delta
+        if layer > 1:
+            delta = (delta @ params[f"w{layer}"]) * a[layer - 1] * (1 - a[layer - 1])
+    return grads
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_notebooks_batch_function_is_called_once_and_agrees(dtype, capsys):
+    report = bpx.check(batch_gradients, samples=30, dtype=dtype)
+    assert report.agree and report.calls == "batch" and report.samples == 30
+    assert capsys.readouterr().out == "batch of (30, 2)\n"
+    assert report.to_json()["calls"] == "batch"
+    halved = bpx.check(lambda p, x, y: batch_gradients(p, x, y, factor=1.0), samples=30,
+                       dtype=dtype)
+    assert halved.calls == "batch" and halved.reproduced_by == "dropped_factor_2"
+
+
+def mean(params, x, y):
+    """The batch's mean gradient, as a training step wants it; it takes one sample too."""
+    grads = batch_gradients(params, np.atleast_2d(x), np.atleast_2d(y))
+    return {name: g.mean(axis=0) for name, g in grads.items()}
+
+
+def test_a_notebooks_mean_over_the_batch_is_called_per_sample_or_says_why_it_fails():
+    report = bpx.check(mean, samples=10)
+    assert report.agree and report.calls == "per sample"
+    assert any("a sum or a mean over the samples" in note for note in report.notes)
+
+    def mean_of_a_batch_only(params, x, y):
+        if x.ndim == 1:
+            raise ValueError("I take the batch")
+        return mean(params, x, y)
+
+    with pytest.raises(ValueError, match="I take the batch") as caught:
+        bpx.check(mean_of_a_batch_only, samples=10)
+    assert "a sum or a mean" in "".join(caught.value.__notes__)
+
+
+def test_a_function_for_one_sample_never_sees_the_batch_calls_exception(capsys):
+    def loud(params, x, y):
+        print("sample of", x.shape)
+        return gradients(params, x, y)
+
+    report = bpx.check(loud, samples=5)
+    assert report.agree and report.calls == "per sample"
+    assert capsys.readouterr().out == "sample of (2,)\n" * 5
+
+
+
+def test_one_sample_is_called_as_one_sample():
+    one = bpx.check(mean, samples=1)
+    assert one.agree and one.calls == "per sample"
+    assert not any("batch" in note for note in one.notes)
+    with pytest.raises(ValueError, match="einstein sum"):    # x (2,): it takes only batches
+        bpx.check(batch_gradients, samples=1)
+
+
+def stages_of(params, x, y, derivative=True):
+    """One sample's stages, as students name them."""
+    layers = len(params) // 2
+    a, out = [x], {}
+    for layer in range(1, layers + 1):
+        z = params[f"w{layer}"] @ a[-1] + params[f"b{layer}"]
+        a.append(z if layer == layers else sigmoid(z))
+        out[f"z{layer}"], out[f"h{layer}"] = z, a[-1]
+    out["loss"] = float(np.sum((a[-1] - y) ** 2))
+    delta = 2 * (a[-1] - y)
+    for layer in range(layers, 0, -1):
+        out[f"delta{layer}"] = delta
+        out[f"dW{layer}"] = np.outer(delta, a[layer - 1])
+        if layer > 1:
+            up = params[f"w{layer}"].T @ delta
+            delta = up * a[layer - 1] * (1 - a[layer - 1]) if derivative else up
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_stages_of_the_notebook_are_compared_and_the_first_that_departs_named(dtype):
+    report = bpx.check(gradients, stages=stages_of, samples=20, dtype=dtype)
+    assert report.agree and report.first_stage is None and report.stage_calls == "per sample"
+    assert {"z1", "a1", "y_hat", "loss", "dL/dz2", "dL/dw1"} <= set(report.stages.rows)
+    assert "first stage that departs from torch: none" in str(report)
+    wrong = bpx.check(gradients, samples=20, dtype=dtype,
+                      stages=lambda p, x, y: stages_of(p, x, y, derivative=False))
+    assert wrong.agree and wrong.first_stage == "dL/dz2"    # the gradients are right
+    assert wrong.to_json()["first_stage"] == "dL/dz2" and "dL/dz2" in wrong._repr_html_()
+
+
+def test_stages_go_with_a_function_and_a_files_own_are_compared():
+    with pytest.raises(UserInputError, match="stages= goes with a function"):
+        bpx.check(ROOT / "resources" / "my_backprop.py", stages=stages_of, samples=3)
+    report = bpx.check(ROOT / "resources" / "my_backprop_batch.py", samples=10)
+    assert report.agree and report.calls == "batch" and report.first_stage is None
