@@ -188,14 +188,14 @@ def serve(fd_in: int, fd_out: int) -> int:
     for i, (which, prefix) in enumerate(tries):
         found = _batch_call(which, getattr(module, which), params, x, y, timeout,
                             readers[prefix])
-        header = {"kind": "batch", "function": which, "taken": found.samples is not None,
-                  "note": found.note, "explains": found.explains}
+        told = {"kind": "batch", "function": which, "taken": found.samples is not None,
+                "note": found.note, "explains": found.explains}
         if found.samples is not None:
             batched[prefix] = found.samples
-            send({**header, **_next(tries, i + 1)})
+            send({**told, **_next(tries, i + 1)})
             continue
         # what the call changed (a global sum, a cache) must not reach the calls per sample
-        send({**header, "next": "import"})
+        send({**told, "next": "import"})
         try:
             with _held():
                 module = _load(path, source, timeout)

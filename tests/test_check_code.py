@@ -484,6 +484,25 @@ def gradients(params, X, Y):
     return grads
 """
 BATCH_BACK = "D = (D @ params[\"w%d\" % l]) * A[l - 1] * (1 - A[l - 1])"
+IN_OUT_BATCH = """
+import numpy as np
+
+def gradients(params, X, Y):
+    # weights as (in, out): Z = A·W + b
+    L = len(params) // 2
+    A = [X]
+    for l in range(1, L + 1):
+        Z = A[-1] @ params["w%d" % l] + params["b%d" % l]
+        A.append(Z if l == L else 1 / (1 + np.exp(-Z)))
+    D = 2 * (A[-1] - Y)
+    out = {}
+    for l in range(L, 0, -1):
+        out["dW%d" % l] = np.einsum("ni,no->nio", A[l - 1], D)   # (N, in, out)
+        out["db%d" % l] = D
+        if l > 1:
+            D = (D @ params["w%d" % l].T) * A[l - 1] * (1 - A[l - 1])
+    return out
+"""
 # the same pass, averaged over the batch as a training step wants it; np.atleast_2d lets it take
 # one sample too
 MEAN = mistaken(mistaken(mistaken(
@@ -498,10 +517,12 @@ def calls(checked) -> str:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("body", [BATCH, (ROOT / "resources" / "my_backprop_batch.py")
-                                  .read_text()], ids=["dW_db_names", "resource"])
-def test_a_function_for_the_whole_batch_is_called_once_and_agrees(tmp_path, body, dtype):
-    checked = check(student(tmp_path, body, forward=False), dtype)
+@pytest.mark.parametrize("body, layout", [
+    (BATCH, "out_in"), ((ROOT / "resources" / "my_backprop_batch.py").read_text(), "out_in"),
+    (IN_OUT_BATCH, "in_out")], ids=["dW_db_names", "resource", "in_out"])
+def test_a_function_for_the_whole_batch_is_called_once_and_agrees(tmp_path, body, layout,
+                                                                  dtype):
+    checked = check(student(tmp_path, body, forward=False), dtype, layout)
     report = checked.comparison.report
     assert report.agree, report.diagnosis
     assert calls(checked) == "batch" and report.samples == SAMPLES
