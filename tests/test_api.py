@@ -182,3 +182,24 @@ def test_stages_go_with_a_function_and_a_files_own_are_compared():
         bpx.check(ROOT / "resources" / "my_backprop.py", stages=stages_of, samples=3)
     report = bpx.check(ROOT / "resources" / "my_backprop_batch.py", samples=10)
     assert report.agree and report.calls == "batch" and report.first_stage is None
+
+
+def batch_stages(params, x, y):
+    """The batch's stages, a sample a row; the loss one number for the whole batch."""
+    layers = len(params) // 2
+    a, out = [x], {}
+    for layer in range(1, layers + 1):
+        z = a[-1] @ params[f"w{layer}"].T + params[f"b{layer}"]
+        a.append(z if layer == layers else sigmoid(z))
+        out[f"z{layer}"], out[f"a{layer}"] = z, a[-1]
+    out["loss"] = float(np.sum((a[-1] - y) ** 2))
+    out["dout"] = 2 * (a[-1] - y)
+    return out
+
+
+def test_a_notebooks_stages_for_the_whole_batch_are_read_sample_by_sample():
+    report = bpx.check(batch_gradients, stages=batch_stages, samples=12, dtype="float64")
+    assert report.calls == report.stage_calls == "batch" and report.first_stage is None
+    assert set(report.stages.rows) == {"z1", "a1", "z2", "a2", "z3", "y_hat", "dL/dy_hat"}
+    assert any("'loss', one number for the whole batch, is left out" in note
+               for note in report.notes)
