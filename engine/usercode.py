@@ -69,6 +69,11 @@ START_GRACE = 20.0       # s for the child's own start (Python, numpy) on a load
 BATCH_PATIENCE = 2
 
 
+class CheckCancelled(Exception):
+    """Raised by a `started` callback of check_code to stop the check: the child it was told
+    of is ended, and the exception reaches check_code's caller."""
+
+
 class UserCodeError(UserInputError):
     """The user's code could not be run to the end: what happened, in their terms, and what
     it printed before."""
@@ -125,12 +130,15 @@ class Checked:
 
 def check_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarray],
                data: Dataset, timeout: float = TIMEOUT, memory_mb: int = MEMORY_MB,
-               rtol: float | None = None, atol: float | None = None) -> Checked:
+               rtol: float | None = None, atol: float | None = None,
+               started: Callable[[int], None] | None = None) -> Checked:
     """Run `code` on every sample of `data` at `params` (given in spec.layout) and compare with
     torch autograd. UserCodeError when the code cannot be run to the end or what it returns
-    cannot be read as gradients of this network."""
-    return check_run(code.label, run_code(code, spec, params, data, timeout, memory_mb), spec,
-                     params, data, rtol, atol)
+    cannot be read as gradients of this network. `started(pid)` is told of each child process
+    (its own process group) as it starts, for a window to end it early; it may raise
+    CheckCancelled to stop the check there."""
+    return check_run(code.label, run_code(code, spec, params, data, timeout, memory_mb,
+                                          started), spec, params, data, rtol, atol)
 
 
 def check_function(function: Callable, spec: NetworkSpec, params: Mapping[str, np.ndarray],
@@ -257,7 +265,8 @@ def verdict_line(checked: Checked) -> str:
 
 
 def run_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarray],
-             data: Dataset, timeout: float = TIMEOUT, memory_mb: int = MEMORY_MB) -> CodeRun:
+             data: Dataset, timeout: float = TIMEOUT, memory_mb: int = MEMORY_MB,
+             started: Callable[[int], None] | None = None) -> CodeRun:
     """Call the user's function on each sample in a child process (see the module docstring);
     what it returned per sample. UserCodeError when it cannot."""
     path = code.path.resolve()
@@ -278,7 +287,7 @@ def run_code(code: UserCode, spec: NetworkSpec, params: Mapping[str, np.ndarray]
     for batch in (True, False):
         with tempfile.TemporaryFile() as printed:
             found = _run_child(code, {**request, "batch": batch}, arrays, len(data), timeout,
-                               printed)
+                               printed, started)
             output = _printed(printed)
         if not isinstance(found, _BatchEnded):
             break
@@ -299,7 +308,8 @@ class _BatchEnded:
 
 
 def _run_child(code: UserCode, request: dict, arrays: dict[str, np.ndarray], n: int,
-               timeout: float, printed) -> CodeRun | _BatchEnded | str:
+               timeout: float, printed, started: Callable[[int], None] | None = None
+               ) -> CodeRun | _BatchEnded | str:
     """What the child sent (what the function returned for each sample, what stages() did,
     how they were called), or the sentence saying why there is nothing."""
     child_in, to_child = os.pipe()
@@ -309,14 +319,16 @@ def _run_child(code: UserCode, request: dict, arrays: dict[str, np.ndarray], n: 
         "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "engine.usercode_child", str(child_in),
-             str(from_child)], pass_fds=(child_in, from_child), stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "engine.usercode_child", str(child_in), str(from_child),
+             str(os.getpid())], pass_fds=(child_in, from_child), stdin=subprocess.DEVNULL,
             stdout=printed, stderr=printed, env=env, cwd=code.path.resolve().parent,
             process_group=0)    # Ctrl-C goes to us, and we end it
     finally:
         os.close(child_in)
         os.close(from_child)
     try:
+        if started is not None:
+            started(process.pid)
         return _talk(code, process, to_child, child_out, request, arrays, n, timeout)
     finally:
         for fd in (to_child, child_out):

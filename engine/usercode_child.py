@@ -1,5 +1,6 @@
 """The process a user's own backpropagation runs in (`python -m engine.usercode_child
-IN OUT`): the one place the explorer runs code, and only the file the user chose.
+IN OUT [PARENT]`): the one place the explorer runs code, and only the file the user chose. It
+ends when process PARENT does.
 
 It reads one request frame from IN (engine.train.child's frames: a JSON header, arrays that are
 never pickles): the file, the function's name, the limits, the parameters by name, the samples
@@ -49,6 +50,7 @@ from engine.usercode_batch import (
 )
 
 MODULE_NAME = "user_backprop"
+PR_SET_PDEATHSIG = 1          # linux/prctl.h
 PRINTED_LIMIT = 1 << 20       # bytes of print() output kept; the rest is counted, not written
 FRAMES_SHOWN = 6              # of the traceback's frames in the user's file, the last
 
@@ -290,8 +292,23 @@ def _as_frame(sample: Mapping[str, np.ndarray]) -> tuple[list[str], dict[str, np
                           for i, value in enumerate(sample.values())}
 
 
+def _die_with(parent: int) -> None:
+    """End this process when `parent` does, even by kill -9 and even while the user's code
+    is stuck in compiled code: Linux's parent-death signal, then a look that the parent did
+    not go before it was set."""
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
     fd_in, fd_out = int(argv[0]), int(argv[1])
+    if len(argv) > 2:
+        _die_with(int(argv[2]))
     try:
         return serve(fd_in, fd_out)
     except BrokenPipeError:   # the parent went or ended us

@@ -683,3 +683,43 @@ def test_a_batch_call_past_the_time_limit_is_left_for_calls_per_sample(tmp_path)
     checked = check(student(tmp_path, body), timeout=0.5)
     assert checked.comparison.report.agree and calls(checked) == "per sample"
     assert any("it did not return within 0.5 s" in note for note in checked.notes)
+
+
+def test_the_code_ends_with_the_process_that_checks_it_even_by_kill_9(tmp_path):
+    """A window or command killed while the user's code is stuck in compiled code leaves no
+    process behind: the child dies with its parent."""
+    inside = tmp_path / "inside"    # the code says it is in the call, stuck, through a FIFO
+    os.mkfifo(inside)
+    path = student(tmp_path, f"import time\ndef gradients(params, x, y):\n"
+                             f"    open({str(inside)!r}, 'w').write('in')\n"
+                             f"    time.sleep(3600)\n", forward=False)
+    told = os.open(inside, os.O_RDONLY | os.O_NONBLOCK)
+    script = textwrap.dedent(f"""
+        import sys
+        from engine.files.datasets import default_set
+        from engine.net.params import init_params
+        from engine.net.spec import DEFAULT_PRESET, preset
+        from engine.usercode import UserCode, check_code
+        spec = preset(DEFAULT_PRESET)
+        check_code(UserCode.parse({str(path)!r}), spec, init_params(spec, 0),
+                   default_set(spec, 1, 0), timeout=3000,
+                   started=lambda pid: print(pid, flush=True))
+        """)
+    checker = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE)
+    try:
+        ended = os.pidfd_open(int(checker.stdout.readline()))
+        try:
+            assert select.select([told], [], [], 60)[0], "the code never reached its call"
+            os.kill(checker.pid, signal.SIGKILL)
+            checker.wait(timeout=30)
+            # readable once the process has exited (a zombie counts: it holds nothing)
+            assert select.select([ended], [], [], 30)[0], (
+                "the user's code outlived the process that checked it")
+        finally:
+            os.close(ended)
+    finally:
+        checker.kill()
+        checker.wait()
+        checker.stdout.close()
+        os.close(told)

@@ -8,7 +8,10 @@ parameters or data while one runs make it stale, and a new run follows it. The f
 watched: a save checks it again and refreshes the view, keeping the sample and the stage.
 Whatever goes wrong in the user's code is shown in the Your code panel, never in a dialog."""
 
+import contextlib
 import logging
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QDockWidget, QMainWindow
 
 from engine.errors import UserInputError
-from engine.usercode import TIMEOUT, UserCode, UserCodeError, check_code
+from engine.usercode import TIMEOUT, CheckCancelled, UserCode, UserCodeError, check_code
 from engine.yours import file_stamp, your_values
 from gui.checking.code_dialog import CodeDialog
 from gui.checking.code_panel import CodePanel
@@ -49,6 +52,7 @@ class YourCode(QObject):
         self._stamp: tuple | None = None
         self._generation = 0     # bumped by every change that makes a run's result stale
         self._running = False
+        self._child: int | None = None   # the process running the user's code, while one does
         self.check_action = QAction(icon("code"), "Check &my code…", window)
         self.check_action.setShortcut(QKeySequence("Ctrl+K"))
         tip = ("Run your own gradients(params, x, y) from a Python file on every sample, in "
@@ -119,6 +123,7 @@ class YourCode(QObject):
         self.code, self._stamp = None, None
         self._generation += 1          # a run still going is dropped when it ends
         self._later.stop()
+        self._end_child()
         self._unwatch()
         self.stop_action.setEnabled(False)
         self.panel.show_idle()
@@ -139,9 +144,12 @@ class YourCode(QObject):
         return self.compare_dialog
 
     def shutdown(self) -> None:
-        """Before the window goes: no run's result arrives any more."""
+        """Before the window goes: the user's code is ended, and no run follows."""
+        self.code = None
         self._generation += 1
         self._later.stop()
+        self._unwatch()
+        self._end_child()
 
     # the watch
     def _watch(self, path: Path) -> None:
@@ -176,6 +184,21 @@ class YourCode(QObject):
     def _schedule(self, delay_ms: int) -> None:
         self._generation += 1
         self._later.start(delay_ms)
+        self._end_child()    # a run going on is stale: no need to wait for its end
+
+    def _end_child(self) -> None:
+        """End the process running the user's code, if one runs (the run then ends stale)."""
+        pid = self._child
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+    def _started(self, generation: int, pid: int) -> None:
+        """On the run's thread: the child running the user's code started (again, after a
+        call with the whole batch). A run gone stale goes no further."""
+        self._child = pid
+        if generation != self._generation:
+            raise CheckCancelled
 
     @Slot()
     def _start(self) -> None:
@@ -191,8 +214,11 @@ class YourCode(QObject):
         def run() -> None:
             values, error, output = None, "", ""
             try:
-                values = your_values(check_code(code, spec, params, data, timeout),
-                                     spec.np_dtype)
+                values = your_values(check_code(
+                    code, spec, params, data, timeout,
+                    started=lambda pid: self._started(generation, pid)), spec.np_dtype)
+            except CheckCancelled:
+                pass       # stale: dropped when it arrives
             except UserCodeError as e:
                 error, output = str(e), e.output
             except UserInputError as e:
@@ -201,6 +227,7 @@ class YourCode(QObject):
                 log.exception("checking %s failed", code.label)
                 error = (f"the check failed because of a bug in the explorer "
                          f"({type(e).__name__}: {e}); the details are in the log")
+            self._child = None
             self._done.emit(generation, values, error, output)
 
         # a daemon: a window closed while the user's code loops does not wait for it

@@ -5,6 +5,7 @@ message in the Your code panel while the window keeps answering. Values checked 
 in float32 and float64."""
 
 import os
+import select
 
 import numpy as np
 import pytest
@@ -251,3 +252,45 @@ def test_the_action_is_in_the_file_menu_and_the_toolbar(qtbot):
     assert action.shortcut().toString() == "Ctrl+K"
     assert win.your_code.stop_action in win.file_actions.menu().actions()
     assert not win.your_code.stop_action.isEnabled()
+
+
+LOOP = "def gradients(params, x, y):\n    while True:\n        pass\n"
+
+
+def started_loop(qtbot, tmp_path):
+    """A window checking code that loops, with a time limit far away: the loop runs."""
+    win = window(qtbot)
+    path = student(tmp_path, LOOP, forward=False)
+    win.your_code.check_file(path, timeout=600)
+    qtbot.waitUntil(lambda: win.your_code._child is not None, timeout=WAIT_MS)
+    return win, path
+
+
+def test_a_save_ends_the_stale_run_at_once(qtbot, tmp_path):
+    """The user fixes an endless loop and saves: the check of the fixed file does not wait for
+    the loop's time limit."""
+    win, path = started_loop(qtbot, tmp_path)
+    looping = os.pidfd_open(win.your_code._child)
+    try:
+        with qtbot.waitSignal(win.your_code.checked, timeout=WAIT_MS):
+            rewrite(path, student(tmp_path, VECTOR, name="fixed.py").read_text())
+        assert select.select([looping], [], [], 0)[0], "the looping run was left running"
+    finally:
+        os.close(looping)
+    assert win.your_code.panel.state == code_panel.AGREES
+
+
+@pytest.mark.parametrize("how", ["stop", "close"])
+def test_stopping_or_closing_ends_the_users_code(qtbot, tmp_path, how):
+    win, _ = started_loop(qtbot, tmp_path)
+    looping = os.pidfd_open(win.your_code._child)
+    try:
+        if how == "stop":
+            win.your_code.stop()
+        else:
+            win.close()
+        # readable once the process has exited
+        assert select.select([looping], [], [], 30)[0], "the user's code outlived the " + how
+    finally:
+        os.close(looping)
+    qtbot.waitUntil(lambda: not win.your_code.running, timeout=WAIT_MS)
