@@ -1,7 +1,6 @@
 """`check FILE.py[:NAME]`: a student's own backpropagation beside torch autograd."""
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -18,7 +17,6 @@ from cli.common import (
     fail,
     network,
 )
-from engine.check.report import format_report
 from engine.errors import UserInputError, printable
 from engine.export import write_export
 from engine.usercode import (
@@ -28,6 +26,8 @@ from engine.usercode import (
     UserCodeError,
     as_gradient_set,
     check_code,
+    file_stamp,
+    report_text,
     verdict_line,
 )
 
@@ -101,10 +101,7 @@ def run(args: argparse.Namespace) -> int:
                           "output": checked.run.output}))
     else:
         _show_output(checked.run.output)
-        text = format_report(report, "torch autograd", code.label,
-                             subject="your code and torch")
-        if checked.stages is not None:
-            text += "\n" + "\n".join(checked.stages.lines())
+        text = report_text(checked)
         print("\n".join(printable(line) for line in text.split("\n")))
     if args.write_dat:
         try:
@@ -125,21 +122,12 @@ def _watch(args: argparse.Namespace, code: UserCode, spec, params, data) -> int:
     seen = None
     print(f"watching {printable(str(code.path))} (Ctrl-C to stop)", flush=True)
     while True:
-        now = _stamp(code.path)
+        now = file_stamp(code.path)
         if now != seen:
             seen = now
             print(f"{time.strftime('%H:%M:%S')} {_one_check(args, code, spec, params, data)}",
                   flush=True)
         time.sleep(WATCH_EVERY)
-
-
-def _stamp(path) -> tuple | None:
-    """What changes when the file is saved: its time, its size and its bytes."""
-    try:
-        stat = path.stat()
-        return stat.st_mtime_ns, stat.st_size, hashlib.sha1(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def _one_check(args: argparse.Namespace, code: UserCode, spec, params, data) -> str:

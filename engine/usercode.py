@@ -20,6 +20,7 @@ first disagreement, diagnosis and catalogued mistake as `compare`.
 """
 
 import contextlib
+import hashlib
 import io
 import math
 import os
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.check.report import FileComparison, compare_sets
+from engine.check.report import FileComparison, compare_sets, format_report
 from engine.check.stage_check import StageComparison, compare_stages
 from engine.errors import UserInputError
 from engine.export import gradient_sets
@@ -461,3 +462,23 @@ def _printed(printed) -> str:
     if size > len(text.encode()):
         text += f"\n… ({size:,} bytes printed in all)"
     return text
+
+
+def report_text(checked: Checked) -> str:
+    """The check as `app.py check` prints it: the table, the verdict, the diagnosis, and the
+    stages when stages() gave them."""
+    text = format_report(checked.comparison.report, "torch autograd", checked.label,
+                         subject="your code and torch")
+    if checked.stages is not None:
+        text += "\n" + "\n".join(checked.stages.lines())
+    return text
+
+
+def file_stamp(path: Path) -> tuple | None:
+    """What changes when a file is saved: its time, its size and its bytes (None when it
+    cannot be read: an editor between deleting and writing it)."""
+    try:
+        stat = path.stat()
+        return stat.st_mtime_ns, stat.st_size, hashlib.sha1(path.read_bytes()).hexdigest()
+    except OSError:
+        return None

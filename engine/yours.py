@@ -7,9 +7,7 @@ defines it, the others it names. A stage neither gives is not the user's: the se
 scratch engine's value there, graded as not checked.
 """
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -52,24 +50,3 @@ def your_values(checked: Checked, dtype: np.dtype) -> YourValues:
     return YourValues(checked.label, {key: np.asarray(value, dtype=dtype)
                                       for key, value in values.items()}, checked)
 
-
-def report_text(checked: Checked) -> str:
-    """The check as `app.py check` prints it: the table, the verdict, the diagnosis, and the
-    stages when stages() gave them."""
-    from engine.check.report import format_report
-
-    text = format_report(checked.comparison.report, "torch autograd", checked.label,
-                         subject="your code and torch")
-    if checked.stages is not None:
-        text += "\n" + "\n".join(checked.stages.lines())
-    return text
-
-
-def file_stamp(path: Path) -> tuple | None:
-    """What changes when a file is saved: its time, its size and its bytes (None when it
-    cannot be read: an editor between deleting and writing it)."""
-    try:
-        stat = path.stat()
-        return stat.st_mtime_ns, stat.st_size, hashlib.sha1(path.read_bytes()).hexdigest()
-    except OSError:
-        return None

@@ -16,8 +16,7 @@ from PySide6.QtWidgets import (
 
 from engine.check.rounding import EXACT, FLAGGED
 from engine.session import UNCHECKED
-from engine.usercode import Checked, verdict_line
-from engine.yours import report_text
+from engine.usercode import Checked, report_text, verdict_line
 from gui.colors import GRADES
 from gui.stepping.pending import look_style
 

@@ -20,8 +20,15 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QDockWidget, QMainWindow
 
 from engine.errors import UserInputError
-from engine.usercode import TIMEOUT, CheckCancelled, UserCode, UserCodeError, check_code
-from engine.yours import file_stamp, your_values
+from engine.usercode import (
+    TIMEOUT,
+    CheckCancelled,
+    UserCode,
+    UserCodeError,
+    check_code,
+    file_stamp,
+)
+from engine.yours import your_values
 from gui.checking.code_dialog import CodeDialog
 from gui.checking.code_panel import CodePanel
 from gui.files.compare_dialog import CompareDialog
