@@ -157,8 +157,11 @@ def test_each_save_checks_again_keeping_the_sample_and_the_stage(qtbot, tmp_path
 ], ids=["exception", "os_exit", "10_gb", "wrong_shapes", "nan", "syntax"])
 def test_code_that_cannot_run_is_one_message_in_the_panel(qtbot, tmp_path, body, expected):
     win = window(qtbot)
-    check(qtbot, win, student(tmp_path, body, forward=False))
     panel, session = win.your_code.panel, win.model.session
+    with qtbot.waitSignal(win.your_code.checked, timeout=WAIT_MS):
+        win.your_code.check_file(student(tmp_path, body, forward=False))
+        qtbot.keyClick(win.stage_list, Qt.Key.Key_Down)    # the window answers meanwhile
+        assert session.stage_index == 1 and "stage 2 of" in win.stage_card.title.text()
     assert panel.state == code_panel.FAILED
     assert expected in panel.text.toPlainText()
     assert panel.verdict.text().startswith("✗ mine.py:gradients could not be run")
