@@ -21,7 +21,15 @@ from engine.session import SCRATCH, UNCHECKED, USER, Session
 from gui.checking import code_panel
 from gui.checking.code_dialog import CodeDialog
 from tests.gui.windows import window_on
-from tests.test_check_code import BACK, STAGED, VECTOR, VECTORISED, mistaken, student
+from tests.test_check_code import (
+    BACK,
+    IN_OUT,
+    STAGED,
+    VECTOR,
+    VECTORISED,
+    mistaken,
+    student,
+)
 
 SAMPLES = 20
 WAIT_MS = 60_000      # a loaded machine: Python, numpy and torch start in the check
@@ -84,6 +92,26 @@ def test_your_gradients_take_the_scratch_engines_place(qtbot, tmp_path, dtype):
     assert "– not checked" in win.stage_column.legend.text()
     assert win.sample_panel.ours_title.text() == "yours"
     assert "not in your code" in win.sample_panel.reading("y_hat", "scratch")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_in_out_weights_show_in_the_windows_layout(qtbot, tmp_path, dtype):
+    """A student's (in, out) file checked in a window whose network is (in, out): its weight
+    gradients shown as it wrote them, equal to torch's in that layout, the edges coloured."""
+    spec = preset(DEFAULT_PRESET).with_options(dtype=dtype, layout="in_out")
+    win = window_on(qtbot, Session(spec, init_params(spec, 3), default_set(spec, SAMPLES, 3)))
+    check(qtbot, win, student(tmp_path, IN_OUT, forward=False))
+    session = win.model.session
+    assert win.your_code.panel.state == code_panel.AGREES
+    session.go_to_sample(2)
+    index = next(i for i, p in enumerate(session.pairs) if p.key == "dL/dw1")
+    session.go_to_stage(index)
+    assert session.stage.source == USER and session.stage.grade == EXACT
+    shown = win.stage_card.values_of("scratch")
+    assert shown.shape == (2, 10)               # (in, out), as the student's W1
+    np.testing.assert_allclose(shown.astype(np.float64),
+                               torch_stage(session, "dL/dw1").astype(np.float64),
+                               rtol=1e-4 if dtype == "float32" else 1e-12, atol=1e-7)
 
 
 def test_a_mistake_in_stages_departs_where_the_code_goes_wrong(qtbot, tmp_path):
