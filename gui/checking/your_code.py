@@ -9,6 +9,7 @@ watched: a save checks it again and refreshes the view, keeping the sample and t
 Whatever goes wrong in the user's code is shown in the Your code panel, never in a dialog."""
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -34,8 +35,10 @@ from gui.checking.code_panel import CodePanel
 from gui.files.compare_dialog import CompareDialog
 from gui.icons import icon
 from gui.session_model import SessionModel
+from gui.settings import open_settings
 
 log = logging.getLogger(__name__)
+LAST_KEY = "check/last"  # the file, function and time limit checked last, for the dialog
 SAVE_DELAY_MS = 100     # an editor's save is often two writes: wait for the second
 CHANGE_DELAY_MS = 300   # new parameters arrive at the plots' rate while training runs
 
@@ -97,9 +100,9 @@ class YourCode(QObject):
 
     # what the user does
     def ask(self) -> bool:
-        """The Check my code dialog; True when the user chose a file to check."""
-        dialog = CodeDialog(self.window, str(self.code.path) if self.code else "",
-                            self.code.function if self.code else "gradients", self.timeout)
+        """The Check my code dialog, filled in as last time; True when the user chose a file
+        to check."""
+        dialog = CodeDialog(self.window, *self.last())
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return False
         self.check_file(dialog.path, dialog.function, dialog.timeout)
@@ -110,6 +113,7 @@ class YourCode(QObject):
         """Check `function` of `path` from now on: run it now, and at every save."""
         self.code, self.timeout = UserCode(Path(path), function), timeout
         resolved = self.code.path.resolve()
+        open_settings().setValue(LAST_KEY, json.dumps([str(resolved), function, timeout]))
         self._watch(resolved)
         self._stamp = file_stamp(resolved)
         self.stop_action.setEnabled(True)
@@ -118,6 +122,15 @@ class YourCode(QObject):
         self.dock.show()
         self.dock.raise_()
         self._schedule(0)
+
+    @staticmethod
+    def last() -> tuple[str, str, float]:
+        """The file, function and time limit checked last (in this window or an earlier
+        one), or none yet."""
+        with contextlib.suppress(TypeError, ValueError):
+            path, function, timeout = json.loads(str(open_settings().value(LAST_KEY, "")))
+            return str(path), str(function), float(timeout)
+        return "", "gradients", TIMEOUT
 
     def run_again(self) -> None:
         if self.code is not None:

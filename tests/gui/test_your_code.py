@@ -325,3 +325,37 @@ def test_stopping_or_closing_ends_the_users_code(qtbot, tmp_path, how):
     finally:
         os.close(looping)
     qtbot.waitUntil(lambda: not win.your_code.running, timeout=WAIT_MS)
+
+
+def test_the_dialog_opens_on_the_code_checked_last_even_in_a_new_window(qtbot, tmp_path):
+    win = window(qtbot)
+    path = student(tmp_path, VECTOR)
+    check(qtbot, win, path, function="gradients", timeout=4.5)
+    win.your_code.stop()
+    other = window(qtbot)
+    assert other.your_code.last() == (str(path.resolve()), "gradients", 4.5)
+
+
+def test_the_action_asks_with_the_dialog_and_checks_what_it_was_given(qtbot, tmp_path,
+                                                                      monkeypatch):
+    win = window(qtbot)
+    path = student(tmp_path, VECTOR)
+    seen = []
+
+    def answered(dialog):
+        seen.append((dialog.path, dialog.function, dialog.timeout))
+        dialog.file.setText(str(path))
+        dialog.timeout_box.setValue(5)
+        return CodeDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(CodeDialog, "exec", answered)
+    with qtbot.waitSignal(win.your_code.checked, timeout=WAIT_MS):
+        win.your_code.check_action.trigger()
+    assert seen == [("", "gradients", 10.0)]
+    assert win.your_code.panel.state == code_panel.AGREES and win.your_code.timeout == 5
+    win.your_code.stop()
+    monkeypatch.setattr(CodeDialog, "exec", lambda dialog: seen.append(
+        (dialog.path, dialog.function, dialog.timeout)) or CodeDialog.DialogCode.Rejected)
+    assert not win.your_code.ask()
+    assert seen[-1] == (str(path.resolve()), "gradients", 5.0)
+    assert not win.model.session.checking_yours
