@@ -121,8 +121,8 @@ class SamplePanel(QWidget):
                 text = "\n".join(fmt(v) for v in flat[:VECTOR_LIMIT])
                 if flat.size > VECTOR_LIMIT:
                     text += f"\n… {flat.size} values"
-                if stand_in and part != "torch":
-                    text += "\n(scratch's: not in your code)" if part == ENGINES[0] else ""
+                if stand_in and part == ENGINES[0]:
+                    text += "\n(scratch's: not in your code)"
                 self.readings[key, part].setText(text)
 
     def _index_chosen(self, value: int) -> None:
