@@ -24,6 +24,8 @@ HIGHLIGHT = QColor("#e08a00")
 HIGHLIGHT_BACKGROUND = QColor(255, 236, 179, 150)
 NEUTRAL_FILL = QColor("#ffffff")
 NEUTRAL_LINE = QColor("#9a9a9a")
+# what has no grade (yet): torch still loading, a stage the user's code does not give
+MUTED, MUTED_BACKGROUND = QColor("#546e7a"), QColor("#eceff1")
 # the stages from the first where the scratch pass departs from torch, in every panel
 DEPARTED = QColor("#c62828")
 DEPARTED_BACKGROUND = QColor(253, 226, 223, 170)
@@ -85,7 +87,7 @@ GRADES: dict[str, GradeLook] = {
     EXACT: GradeLook("✓", "exact", QColor("#1b7a3a"), QColor("#e3f4e6")),
     DRIFT: GradeLook("≈", "drift", QColor("#9a6700"), QColor("#fff4cc")),
     # a stage the user's own code does not give: nothing of theirs to grade
-    UNCHECKED: GradeLook("–", "not checked", QColor("#546e7a"), QColor("#eceff1")),
+    UNCHECKED: GradeLook("–", "not checked", MUTED, MUTED_BACKGROUND),
 }
 NOT_IN_YOUR_CODE = ("your code gives no value for this stage: the scratch engine's is shown, "
                     "not checked (a stages() function in your file gives it)")

@@ -5,13 +5,12 @@ the window opens): grey, with "torch loading…" where torch's numbers and the g
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QIcon, QPixmap
 
 from engine.session import Session
-from gui.colors import GradeLook
+from gui.colors import MUTED, MUTED_BACKGROUND, GradeLook
 
 TORCH_LOADING, TORCH_UNAVAILABLE = "torch loading…", "torch unavailable"
-_GREY, _PALE = QColor("#546e7a"), QColor("#eceff1")
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class TorchMark:
 
 
 LOADING = TorchMark(TORCH_LOADING, "torch is loading: its value, the difference and the grade "
-                    "follow in a moment", GradeLook("…", "loading", _GREY, _PALE))
+                    "follow in a moment", GradeLook("…", "loading", MUTED, MUTED_BACKGROUND))
 
 
 def torch_mark(session: Session) -> TorchMark:
@@ -32,7 +31,7 @@ def torch_mark(session: Session) -> TorchMark:
     if not session.torch_error:
         return LOADING
     return TorchMark(TORCH_UNAVAILABLE, session.torch_error,
-                     GradeLook("…", "no torch", _GREY, _PALE))
+                     GradeLook("…", "no torch", MUTED, MUTED_BACKGROUND))
 
 
 def look_style(look: GradeLook) -> str:
