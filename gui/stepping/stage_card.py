@@ -30,7 +30,7 @@ from gui.session_model import SessionModel
 from gui.stepping.array_table import ArrayTable
 from gui.stepping.formula import describe, plain_symbol, to_html, with_numbers
 from gui.stepping.pending import LOADING, look_style, torch_mark
-from gui.stepping.stage_values import element_diffs, ours_title, symbol_value
+from gui.stepping.stage_values import element_diffs, ours_title, symbol_value, the_pass
 
 # central differences cost two forward passes per element: beyond this, too slow to wait for
 MAX_NUMERICAL = 20_000
@@ -243,14 +243,14 @@ class StageCard(QWidget):
         self.swap.setVisible(self.shown_swap is not None)
         if self.shown_swap is not None:
             self.swap.setText(_swap_html(self.shown_swap, session.mistake))
-        whose = "Your" if session.checking_yours else "The scratch"
+        owner = the_pass(session)
         if departed and index == departure:
-            text = f"✗ {whose} pass departs from torch here"
+            text = f"✗ {owner.capitalize()} departs from torch here"
             if session.torch_params is not None and self.shown_swap is None:
                 text += ": training has moved the engines' parameters apart"
         elif departed and self.shown_swap is None and not session.stage.agrees:
             first = session.pairs[departure].scratch.info
-            text = (f"✗ After {whose.lower()} pass departed from torch at "
+            text = (f"✗ After {owner} departed from torch at "
                     f"{plain_symbol(first.symbol)} (stage {departure + 1})")
         else:
             text = ""

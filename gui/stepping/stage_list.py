@@ -28,6 +28,7 @@ from gui.numbers import digits_text, short
 from gui.session_model import SessionModel
 from gui.stepping.formula import describe, plain_symbol
 from gui.stepping.pending import TorchMark, blank_icon, torch_mark
+from gui.stepping.stage_values import the_pass
 
 DIRECTION, STAGE, AGREEMENT, DIGITS = range(4)
 HEADERS = ("", "Stage", "Agreement", "Digits")
@@ -129,12 +130,12 @@ class StageList(QTreeWidget):
             f"max relative {short(comparison.max_rel_diff)}, "
             f"{digits_text(comparison.digits)} digits agree")
         departed = departure is not None and row >= departure
-        whose = "your" if session.checking_yours else "the scratch"
+        owner = the_pass(session)
         if first:
-            tip += f"\n{whose.capitalize()} pass departs from torch here: the first stage that "
-            tip += "disagrees"
+            tip += f"\n{owner.capitalize()} departs from torch here: the first stage "
+            tip += "that disagrees"
         elif departed:
-            tip += f"\nAfter the stage where {whose} pass departed from torch"
+            tip += f"\nAfter the stage where {owner} departed from torch"
         for column in range(len(HEADERS)):
             item.setToolTip(column, tip)
         font = item.font(STAGE)

@@ -76,6 +76,11 @@ def ours_title(session: Session, pair: StagePair | None = None) -> str:
     return f"Yours ({session.yours_label})" if pair.source == USER else "Scratch, not yours"
 
 
+def the_pass(session: Session) -> str:
+    """"your pass" or "the scratch pass": whose pass departs from torch, in a sentence."""
+    return "your pass" if session.checking_yours else "the scratch pass"
+
+
 def whose(session: Session, key: str) -> str:
     """"yours" when the user's code gave stage `key`'s value shown, else "scratch"."""
     return session.pairs[session.stage_keys[key]].source
