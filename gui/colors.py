@@ -23,6 +23,8 @@ NEGATIVE = QColor(67, 147, 195)
 HIGHLIGHT = QColor("#e08a00")
 HIGHLIGHT_BACKGROUND = QColor(255, 236, 179, 150)
 NEUTRAL_FILL = QColor("#ffffff")
+CANVAS = QColor("#fbfbfb")      # behind the network drawing
+WHITE = QColor("#ffffff")       # behind the plots
 NEUTRAL_LINE = QColor("#9a9a9a")
 # what has no grade (yet): torch still loading, a stage the user's code does not give
 MUTED, MUTED_BACKGROUND = QColor("#546e7a"), QColor("#eceff1")
@@ -52,6 +54,15 @@ def diverging(values: np.ndarray, scale: float) -> list[QColor]:
     rgb = diverging_rgb(flat, scale)
     return [NAN_COLOR if np.isnan(v) else QColor(int(r), int(g), int(b))
             for v, (r, g, b) in zip(flat, rgb, strict=True)]
+
+
+def flattened(color: QColor, background: QColor) -> QColor:
+    """`color` as if laid on `background` at its own opacity, but opaque. Qt's raster engine
+    strokes a translucent pen many times slower than an opaque one (100 antialiased weight
+    edges: 23 ms against 1.3 ms), and a drawing repainted while a run goes must stay cheap."""
+    mix = color.alphaF()
+    return QColor(*(round(c * mix + b * (1 - mix)) for c, b in
+                    zip(color.getRgb()[:3], background.getRgb()[:3], strict=True)))
 
 
 def sign_color(value: float, alpha: int = 255) -> QColor:

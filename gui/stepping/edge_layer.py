@@ -19,6 +19,7 @@ class EdgeLayer(QGraphicsItem):
         self.outs, self.ins = outs, ins
         self.lines: list[QLineF] = []
         self.pens: list[QPen] = []
+        self._order: list[int] = []     # the lines by pen width: the strongest drawn last
         self._ends = np.zeros((0, 4))
         self._bounds = QRectF()
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -39,8 +40,15 @@ class EdgeLayer(QGraphicsItem):
         self.update()
 
     def set_pens(self, pens: list[QPen]) -> None:
+        """The pens of the lines, in the order of `index`. The pens are opaque, so where lines
+        cross the later one covers: the widest (the largest weights) are drawn on top."""
         self.pens = pens
+        self._order = sorted(range(len(pens)), key=lambda k: pens[k].widthF())
         self.update()
+
+    def drawing_order(self) -> list[int]:
+        """The lines' indices in the order they are painted."""
+        return list(self._order)
 
     def nearest(self, point: QPointF, slop: float) -> int | None:
         """The line within `slop` of `point` closest to it, or None."""
@@ -59,19 +67,22 @@ class EdgeLayer(QGraphicsItem):
         return self._bounds
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
-        for line, pen in zip(self.lines, self.pens, strict=False):
-            painter.setPen(pen)
-            painter.drawLine(line)
+        for k in self._order:
+            if k >= len(self.lines):    # (between set_lines and the set_pens that follows)
+                continue
+            painter.setPen(self.pens[k])
+            painter.drawLine(self.lines[k])
 
 
 def weight_pens(w: np.ndarray, top: float) -> list[QPen]:
-    """Pens for weights `w` (out, in): colour for the sign, width and opacity for |w| / top."""
+    """Pens for weights `w` (out, in): colour for the sign, width and strength (a paler colour,
+    opaque) for |w| / top."""
     thin = _thinning(w.size)
     pens = []
     for value in np.ravel(w):
         size = min(abs(value) / top, 1.0) if np.isfinite(value) else 1.0
-        pen = QPen(colors.sign_color(value, int(35 + 195 * size * thin)),
-                   0.4 + 2.6 * size * thin)
+        color = colors.sign_color(value, int(35 + 195 * size * thin))
+        pen = QPen(colors.flattened(color, colors.CANVAS), 0.4 + 2.6 * size * thin)
         pen.setCosmetic(True)
         pens.append(pen)
     return pens

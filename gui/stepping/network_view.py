@@ -68,7 +68,7 @@ class NetworkView(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.setMinimumSize(320, 160)
-        self.setBackgroundBrush(QColor("#fbfbfb"))
+        self.setBackgroundBrush(colors.CANVAS)
         self.setToolTip("The network: hover a unit or a weight for both engines' values")
         self._spec = None
         self._columns: list[_Column] = []

@@ -34,6 +34,7 @@ DIRECTION, STAGE, AGREEMENT, DIGITS = range(4)
 HEADERS = ("", "Stage", "Agreement", "Digits")
 ARROWS = {FORWARD: "→", "backward": "←"}
 DEPARTS = "◀ departs"  # beside the first stage where the scratch pass departs from torch
+ICON_ROLE = Qt.ItemDataRole.UserRole    # which grade's icon a row shows ("" none yet)
 
 
 class StageList(QTreeWidget):
@@ -57,7 +58,9 @@ class StageList(QTreeWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.headerItem().setToolTip(DIGITS, "Significant digits on which both engines agree")
         self.currentItemChanged.connect(self._row_chosen)
-        model.networkChanged.connect(self._rebuild)
+        # a new network is always followed by sampleChanged, whose refresh makes the rows anew
+        # when their number changed: filled once, not twice (a run's end holds the window)
+        model.networkChanged.connect(self._set_tooltip)
         model.sampleChanged.connect(self._refresh)
         model.stageChanged.connect(self._select_current)
         self._rebuild()
@@ -104,8 +107,18 @@ class StageList(QTreeWidget):
             return
         departure = self._model.session.departure_index
         mark = torch_mark(self._model.session)
-        for row, pair in enumerate(pairs):
-            self._fill(self.topLevelItem(row), row, pair, departure, mark)
+        # the view told once that every row changed, not at each of a row's twenty settings
+        # (each made it measure the rows again: 15 ms a refresh, at a run's end too)
+        model = self.model()
+        model.blockSignals(True)
+        try:
+            for row, pair in enumerate(pairs):
+                self._fill(self.topLevelItem(row), row, pair, departure, mark)
+        finally:
+            model.blockSignals(False)
+        if pairs:
+            model.dataChanged.emit(model.index(0, 0),
+                                   model.index(len(pairs) - 1, len(HEADERS) - 1))
         self._select_current()
 
     def _fill(self, item: QTreeWidgetItem, row: int, pair: StagePair,
@@ -117,7 +130,10 @@ class StageList(QTreeWidget):
         item.setText(STAGE, f"{plain_symbol(info.symbol)} {DEPARTS}" if first
                      else plain_symbol(info.symbol))
         item.setText(AGREEMENT, look.word)  # the icon carries the glyph: not colour alone
-        item.setIcon(AGREEMENT, blank_icon() if pair.pending else grade_icon(pair.grade))
+        icon = "" if pair.pending else pair.grade
+        if item.data(AGREEMENT, ICON_ROLE) != icon:   # setting one costs what a row's text does
+            item.setIcon(AGREEMENT, blank_icon() if pair.pending else grade_icon(pair.grade))
+            item.setData(AGREEMENT, ICON_ROLE, icon)
         item.setForeground(AGREEMENT, look.color)
         item.setBackground(AGREEMENT, look.background)
         item.setText(DIGITS, "…" if comparison is None else "–" if pair.grade == UNCHECKED

@@ -26,12 +26,15 @@ from engine.net.params import Params
 from engine.net.spec import NetworkSpec
 from engine.train.history import RunHistory
 from engine.train.lockstep import StepRecord
+from gui.colors import WHITE, flattened
 from gui.files.file_dialogs import ask_save_file
 from gui.training.plot_curves import LogCurvePlot
 from gui.training.plot_heatmaps import LayerHeatmaps
 from gui.training.plot_surface import SurfacePanel
 
-REDRAW_MS = 50      # each curve plot, the surface, the heatmaps in turn: each 4 times a second
+# a turn: one of the curve plots, the surface and the heatmaps drawn, or the one drawn the turn
+# before painted; each drawn 4 times a second while a run goes
+REDRAW_MS = 25
 REVEAL_STEP_MS = 20     # between the first paints of two panels (see reveal)
 MIN_CURVE_PLOT = (220, 200)   # px: room for the y ticks, the title and a readable curve
 PICTURES = ("surface", "heatmaps")   # drawn from the parameters, not the records
@@ -47,9 +50,9 @@ CSV_FILTER = "CSV files (*.csv);;All files (*)"
 def _pen(color: QColor, width: int = 1, alpha: int = 255) -> QPen:
     """A pen of `color` as if `alpha` of it were laid on the white background, but opaque: a
     translucent pen strokes a noisy curve's whole path as one shape (tens of ms a paint)."""
-    mix = alpha / 255
-    return pg.mkPen(QColor(*(round(c * mix + 255 * (1 - mix)) for c in color.getRgb()[:3])),
-                    width=width)
+    color = QColor(color)
+    color.setAlpha(alpha)
+    return pg.mkPen(flattened(color, WHITE), width=width)
 
 
 def parameter_color(index: int, count: int) -> QColor:
@@ -106,6 +109,7 @@ class TrainingPlots(QWidget):
         self.run_history = RunHistory(())
         self.timer = QTimer(self)
         self._turn = 0
+        self._held: QWidget | None = None   # the panel drawn last turn, to paint in this one
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self._on_timer)
         self.timer.start()
@@ -132,6 +136,7 @@ class TrainingPlots(QWidget):
         curves.setSizes([1000] * 3)
         for splitter in (curves, pictures, split):
             splitter.setChildrenCollapsible(False)
+        self._parts = (curves, pictures)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
@@ -216,15 +221,18 @@ class TrainingPlots(QWidget):
         self._undrawn.update(PICTURES)
 
     def reveal(self, *show: Callable[[], None]) -> None:
-        """Show these plots with the steps `show` (which lay them out), then paint their panels
-        one per turn of the event loop, then redraw them, each REVEAL_STEP_MS after the last:
-        all at once, showing and painting them blocked the event loop for 60-130 ms."""
-        waiting: list[Callable[[], None]] = list(show)
+        """Show these plots with the steps `show` (which lay them out), then lay out the curve
+        plots and the pictures, then paint their panels, each step in a turn of the event loop
+        of its own, REVEAL_STEP_MS after the last; the redraw timer draws them from then on,
+        one a turn. All at once, showing and painting them held the event loop 60-130 ms."""
+        waiting: list[Callable[[], None]] = []
+        for part in self._parts:        # shown after the dock, each laid out on its own
+            part.hide()
+        waiting += [*show, *(part.show for part in self._parts)]
         for panel in (self.loss_plot, self.diff_plot, self.drift_plot, self.surface,
                       self.heatmaps):
             panel.setUpdatesEnabled(False)
             waiting.append(functools.partial(panel.setUpdatesEnabled, True))  # paints it
-        waiting.append(self.redraw)
 
         def next_step() -> None:
             waiting.pop(0)()
@@ -240,17 +248,30 @@ class TrainingPlots(QWidget):
 
     @Slot()
     def _on_timer(self) -> None:
-        # the three curve plots, the surface and the heatmaps take turns: one tick's work is
-        # the largest of the five, not their sum (the curve plots' redraw and repaint took
-        # 20-36 ms together)
+        # the three curve plots, the surface and the heatmaps take turns, and each is painted
+        # in the turn after the one that drew it: a turn's work is one drawing or one paint,
+        # not their sum (a curve plot's redraw and paint together held the event loop 10-17
+        # ms, the five panels drawn at once 20-36 ms)
+        if self._held is not None:
+            held, self._held = self._held, None
+            held.setUpdatesEnabled(True)    # paints it
+            return
         plots = tuple(self._curve_plots().values())
         self._turn = (self._turn + 1) % (len(plots) + len(PICTURES))
         if self._turn < len(plots):
-            plots[self._turn].redraw()
-            if self._turn == 0:
-                self._show_diverged()
+            plot = plots[self._turn]
+            panel, due = plot, plot.dirty
+            draw = plot.redraw
         else:
-            self._draw_pictures(now=False, which=(PICTURES[self._turn - len(plots)],))
+            name = PICTURES[self._turn - len(plots)]
+            panel, due = getattr(self, name), self._picture_due(name, now=False)
+            draw = functools.partial(self._draw_pictures, now=False, which=(name,))
+        if due and panel.updatesEnabled():   # (not one the reveal holds: it paints it)
+            panel.setUpdatesEnabled(False)
+            self._held = panel
+        draw()
+        if self._turn == 0:
+            self._show_diverged()
 
     def _follow_x(self, moved: LogCurvePlot) -> None:
         """The user zoomed or panned `moved`: the other curve plots show the same steps."""
@@ -273,12 +294,15 @@ class TrainingPlots(QWidget):
     def _draw_pictures(self, now: bool, which: tuple[str, ...] = PICTURES) -> None:
         """The pictures `which` (the surface, the heatmaps) that changed and (unless `now`)
         were last drawn STATE_INTERVAL ago or more."""
-        if self._state is None:
-            return
         for name in which:
-            due = now or time.monotonic() - self._drawn_at[name] >= STATE_INTERVAL
-            if name in self._undrawn and due:
+            if self._picture_due(name, now):
                 self._draw_state(name, *self._state)
+
+    def _picture_due(self, name: str, now: bool) -> bool:
+        """Whether the picture `name` is behind the state and (unless `now`) was last drawn
+        STATE_INTERVAL ago or more."""
+        return self._state is not None and name in self._undrawn and (
+            now or time.monotonic() - self._drawn_at[name] >= STATE_INTERVAL)
 
     def _draw_state(self, name: str, spec: NetworkSpec, params: Params, data: Dataset,
                     sample_x: int | np.ndarray | None) -> None:

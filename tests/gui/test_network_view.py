@@ -35,6 +35,11 @@ def go_to(session: Session, key: str) -> None:
     session.go_to_stage(next(i for i, p in enumerate(session.pairs) if p.key == key))
 
 
+def sign_of(color: QColor) -> int:
+    """+1 for a weight edge drawn in the positive (red) hue, -1 for the negative (blue)."""
+    return 1 if color.red() > color.blue() else -1
+
+
 def rgb(color: QColor) -> tuple[int, int, int]:
     return color.red(), color.green(), color.blue()
 
@@ -92,7 +97,7 @@ def test_a_weight_gradient_colours_its_edges_and_leaves_them_after(qtbot, layout
     session = model.session
     weight = session.params["w2"]  # engine layout (out, in)
     before = rgb(view.edge_pen(2, 3, 7).color())
-    assert before == rgb(colors.sign_color(weight[3, 7]))
+    assert sign_of(view.edge_pen(2, 3, 7).color()) == np.sign(weight[3, 7])
     go_to(session, "dL/dw2")
     grad = session.value("dL/dw2")  # the spec's layout
     grid = grad.T if layout == "in_out" else grad
@@ -109,10 +114,11 @@ def test_new_parameters_restyle_the_same_items(view, model):
     session = model.session
     items = len(view.scene().items())
     params = {k: -v for k, v in session.params.items()}
-    flipped = rgb(colors.sign_color(params["w1"][0, 0]))
-    assert flipped != rgb(view.edge_pen(1, 0, 0).color())
+    width = view.edge_pen(1, 0, 0).widthF()
+    assert sign_of(view.edge_pen(1, 0, 0).color()) == -np.sign(params["w1"][0, 0])
     session.set_params(params)
-    assert rgb(view.edge_pen(1, 0, 0).color()) == flipped
+    assert sign_of(view.edge_pen(1, 0, 0).color()) == np.sign(params["w1"][0, 0])
+    assert view.edge_pen(1, 0, 0).widthF() == width     # |w| is the same
     assert len(view.scene().items()) == items
 
 
@@ -188,3 +194,31 @@ def test_a_deep_net_restyles_its_items_without_making_new_ones(qtbot):
         model.session.step()
         view.viewport().repaint()
         assert set(view.scene().items()) == items
+
+
+def test_weight_edges_are_opaque_and_the_strongest_drawn_on_top(view, model):
+    """Translucent pens stroke many times slower: the edges are the sign colour laid on the
+    canvas at the weight's strength, opaque, drawn from the weakest to the strongest."""
+    w = model.session.params["w1"]
+    pens = [view.edge_pen(1, out, inp) for out in range(w.shape[0]) for inp in range(w.shape[1])]
+    assert all(pen.color().alpha() == 255 for pen in pens)
+    strongest = np.unravel_index(np.argmax(np.abs(w)), w.shape)
+    weakest = np.unravel_index(np.argmin(np.abs(w)), w.shape)
+    strong, weak = view.edge_pen(1, *strongest).color(), view.edge_pen(1, *weakest).color()
+    canvas = colors.CANVAS
+
+    def distance(c: QColor) -> int:     # from the canvas: how strongly it shows
+        return sum(abs(a - b) for a, b in zip(rgb(c), rgb(canvas), strict=True))
+
+    assert distance(strong) > distance(weak)
+    layer = view._edges[1]
+    order = layer.drawing_order()
+    widths = [layer.pens[k].widthF() for k in order]
+    assert widths == sorted(widths) and order[-1] == layer.index(*strongest)
+
+
+def test_flattened_is_the_colour_laid_on_its_background():
+    half_red = QColor(255, 0, 0, 51)     # 20%
+    assert rgb(colors.flattened(half_red, QColor("#ffffff"))) == (255, 204, 204)
+    assert rgb(colors.flattened(QColor(10, 20, 30), QColor("#000000"))) == (10, 20, 30)
+    assert colors.flattened(half_red, colors.CANVAS).alpha() == 255

@@ -369,23 +369,32 @@ def test_reset_starts_over_with_the_new_networks_parameters(plots):
     assert list(x) == [100] and y[0] == pytest.approx(0.25)   # no leftover of the last run
 
 
-def test_the_plots_show_paint_and_redraw_one_per_turn_of_the_event_loop(plots, qtbot):
-    """All at once, showing and painting the plots blocked the event loop for 60-130 ms."""
+def test_the_plots_show_lay_out_and_paint_one_step_per_turn_of_the_event_loop(plots, qtbot):
+    """All at once, showing and painting the plots blocked the event loop for 60-130 ms: the
+    dock is shown, then the curve plots and the pictures laid out, then each panel painted,
+    each in a turn of its own; nothing draws all five at once after."""
     panels = [plots.loss_plot, plots.diff_plot, plots.drift_plot, plots.surface, plots.heatmaps]
+    curves, pictures = plots._parts
     done = []
     for panel in panels:
         panel.setUpdatesEnabled = lambda on, panel=panel: (
             done.append((panel, on)), type(panel).setUpdatesEnabled(panel, on))
+    for part in (curves, pictures):
+        part.show = lambda part=part: (done.append(part), type(part).show(part))
     plots.redraw = lambda: done.append("redraw")
+    plots.timer.stop()      # the redraw timer's own turns are another test's
     try:
         plots.reveal(lambda: done.append("show"))
         assert done == [(panel, False) for panel in panels]     # nothing else yet
-        qtbot.waitUntil(lambda: "redraw" in done, timeout=2_000)
+        assert curves.isHidden() and pictures.isHidden()
+        qtbot.waitUntil(lambda: (plots.heatmaps, True) in done, timeout=2_000)
     finally:
         for panel in panels:
             del panel.setUpdatesEnabled
+        for part in (curves, pictures):
+            del part.show
         del plots.redraw
-    assert done[len(panels):] == ["show", *((panel, True) for panel in panels), "redraw"]
+    assert done[len(panels):] == ["show", curves, pictures, *((panel, True) for panel in panels)]
 
 
 def test_plots_gone_before_they_are_all_painted_are_no_trouble(qtbot):
@@ -413,24 +422,42 @@ def test_how_records_are_batched_changes_no_curve(plots, size):
         np.testing.assert_array_equal(values, [r.grad_diff[name] for r in records])
 
 
-def test_curves_and_pictures_are_drawn_in_turns(plots, monkeypatch):
-    """One tick draws one of the three curve plots, the surface or the heatmaps: its work is
-    the largest of the five drawings, not their sum; in five ticks each is drawn once."""
+def test_curves_and_pictures_are_drawn_in_turns_and_painted_in_the_next(plots, monkeypatch):
+    """One tick draws one of the three curve plots, the surface or the heatmaps, with its
+    updates held; the next tick paints it and draws nothing: a tick's work is the largest of
+    the five drawings or of their paints, never a drawing and its paint together. In ten
+    ticks each is drawn once and painted once."""
     monkeypatch.setattr("gui.training.plots.STATE_INTERVAL", 0.0)
     plots.reset(REGRESSION, None)
     data = default_set(REGRESSION, 30)
-    curves = [next(iter(plot.series.values())).curve
-              for plot in (plots.loss_plot, plots.diff_plot, plots.drift_plot)]
+    panels = [plots.loss_plot, plots.diff_plot, plots.drift_plot, plots.surface, plots.heatmaps]
+    curves = [next(iter(plot.series.values())).curve for plot in panels[:3]]
     drawn_by = []
-    for tick in range(10):
+    for tick in range(20):
         plots.add_records(synthetic(REGRESSION, 1 + 10 * tick, 10))
         plots.set_state(REGRESSION, init_params(REGRESSION, tick), data)
         plots._on_timer()
+        held = [not panel.updatesEnabled() for panel in panels]
+        if tick % 2:        # a paint turn: the panel drawn last tick paints, nothing is drawn
+            assert not any(held), tick
+            continue
         now = [len(drawn(curve)[0]) == 10 * (tick + 1) for curve in curves]
         now += [name not in plots._undrawn for name in ("surface", "heatmaps")]
         assert sum(now) == 1, (tick, now)
+        assert held == now, tick      # the one drawn does not paint in the same tick
         drawn_by.append(now.index(True))
     assert sorted(drawn_by[:5]) == [0, 1, 2, 3, 4] and drawn_by[5:] == drawn_by[:5]
+
+
+def test_a_turn_with_nothing_to_draw_holds_no_panel(plots):
+    """Nothing new: no panel's updates are held, so none is painted again for nothing."""
+    plots.reset(REGRESSION, None)
+    plots.timer.stop()
+    for _ in range(10):
+        plots._on_timer()
+        assert plots._held is None
+        assert all(panel.updatesEnabled() for panel in (
+            plots.loss_plot, plots.diff_plot, plots.drift_plot, plots.surface, plots.heatmaps))
 
 
 def test_zooming_one_curve_plot_shows_the_same_steps_in_the_others(plots):
