@@ -143,6 +143,32 @@ def test_the_list_follows_the_session_and_moves_it(qtbot, model):
     assert stages.row_texts(2)[DIGITS] == digits_text(session.pairs[2].comparison.digits)
 
 
+
+def test_new_parameters_fill_the_list_once_and_another_network_rebuilds_it(qtbot, model,
+                                                                        monkeypatch):
+    """A run's end sets new parameters: the rows are filled once (not once for the network
+    and again for the sample), and the view, told once, shows the new digits. A network of
+    other stages gets rows of its own, also when their number is the same."""
+    stages = widget(qtbot, StageList(model))
+    session = model.session
+    fills = []
+    original = StageList._fill
+    monkeypatch.setattr(StageList, "_fill",
+                        lambda self, *args: (fills.append(args[1]), original(self, *args)))
+    session.set_params({k: v * 0.5 for k, v in session.params.items()})
+    assert sorted(fills) == list(range(len(session.pairs)))
+    for row, pair in enumerate(session.pairs):
+        assert stages.row_texts(row)[DIGITS] == digits_text(pair.comparison.digits)
+    shown = stages.visualItemRect(stages.topLevelItem(0))
+    assert shown.height() > 0
+    for spec in (preset("2-2-1-tanh-bce"), preset(DEFAULT_PRESET).with_options(layout="in_out"),
+                 preset("2-10-5-1-sigmoid-squared")):
+        session.set_network(spec)
+        assert stages.topLevelItemCount() == len(session.pairs)
+        for row, pair in enumerate(session.pairs):
+            assert stages.row_texts(row)[STAGE] == plain_symbol(pair.scratch.info.symbol)
+            assert stages.row_texts(row)[AGREEMENT] == GRADES[pair.grade].word
+
 # the stage card
 def test_the_card_shows_both_engines_and_their_difference_at_every_stage(qtbot, model):
     card = widget(qtbot, StageCard(model))
