@@ -271,6 +271,49 @@ def test_the_writer_writes_the_newest_snapshot_on_a_thread_of_its_own(tmp_path, 
     assert threads[-1] is threading.current_thread()
     assert read_autosave(folder.path).stage_key == session.pairs[5].key
     assert writer.error is None
+    writer.close()
+    assert not writer.running
+
+
+def test_the_writer_keeps_one_thread_for_every_put_until_closed(tmp_path, monkeypatch):
+    """Started at each put, the caller waited for the thread to start, and then for the GIL
+    while it wrote: one thread takes every snapshot, and ends when closed or idle."""
+    session = trained_session()
+    folder = SessionFolder.create(tmp_path)
+    writer = Writer(folder)
+    started = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start",
+                        lambda thread: (started.append(thread.name), real_start(thread)))
+    for stage in range(5):
+        session.go_to_stage(stage)
+        writer.put(Snapshot.of(session))
+        writer.wait()
+        assert read_autosave(folder.path).stage_key == session.pairs[stage].key
+    assert started == ["autosave"] and writer.running
+    session.go_to_stage(6)
+    writer.put(Snapshot.of(session))
+    writer.close()                                        # what was put is written first
+    assert not writer.running
+    assert read_autosave(folder.path).stage_key == session.pairs[6].key
+    writer.put(Snapshot.of(session))                      # closed: nothing more
+    assert not writer.running and started == ["autosave"]
+
+
+def test_an_idle_writer_ends_its_thread_and_starts_one_again(tmp_path, monkeypatch):
+    session = trained_session()
+    folder = SessionFolder.create(tmp_path)
+    writer = Writer(folder)
+    monkeypatch.setattr(Writer, "IDLE", 0.05)
+    writer.put(Snapshot.of(session))
+    thread = writer._thread
+    thread.join(timeout=10)                               # it ends once idle
+    assert not thread.is_alive() and not writer.running
+    session.go_to_stage(4)
+    writer.put(Snapshot.of(session))
+    writer.wait()
+    assert read_autosave(folder.path).stage_key == session.pairs[4].key
+    writer.close()
 
 
 def test_a_disk_that_refuses_stops_the_writer_with_its_error(tmp_path, monkeypatch):
@@ -285,3 +328,4 @@ def test_a_disk_that_refuses_stops_the_writer_with_its_error(tmp_path, monkeypat
     writer.put(Snapshot.of(session))                      # nothing more is tried
     writer.wait()
     assert not (folder.path / autosave.SESSION_FILE).exists()
+    assert not writer.running

@@ -217,7 +217,7 @@ class Recovery(QObject):
         """A clean close: stop autosaving and delete this session's autosave."""
         self.timer.stop()
         if self.writer is not None:
-            self.writer.wait()      # a write under way, then the folder goes
+            self.writer.close()     # a write under way, then the folder goes
             self.writer = None
         if self.folder is not None:
             self.folder.remove()

@@ -136,7 +136,7 @@ class TrainingPlots(QWidget):
         curves.setSizes([1000] * 3)
         for splitter in (curves, pictures, split):
             splitter.setChildrenCollapsible(False)
-        self._parts = (curves, pictures)
+        self._parts = (curves, self.surface, self.heatmaps)   # laid out one a turn
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
@@ -222,11 +222,12 @@ class TrainingPlots(QWidget):
 
     def reveal(self, *show: Callable[[], None]) -> None:
         """Show these plots with the steps `show` (which lay them out), then lay out the curve
-        plots and the pictures, then paint their panels, each step in a turn of the event loop
-        of its own, REVEAL_STEP_MS after the last; the redraw timer draws them from then on,
-        one a turn. All at once, showing and painting them held the event loop 60-130 ms."""
+        plots, the surface and the heatmaps, then paint each panel, each step in a turn of the
+        event loop of its own, REVEAL_STEP_MS after the last; the redraw timer draws them from
+        then on, one a turn. All at once, showing and painting them held the event loop 60-130
+        ms."""
         waiting: list[Callable[[], None]] = []
-        for part in self._parts:        # shown after the dock, each laid out on its own
+        for part in self._parts:        # shown after the dock, each laid out on its own turn
             part.hide()
         waiting += [*show, *(part.show for part in self._parts)]
         for panel in (self.loss_plot, self.diff_plot, self.drift_plot, self.surface,

@@ -374,27 +374,28 @@ def test_the_plots_show_lay_out_and_paint_one_step_per_turn_of_the_event_loop(pl
     dock is shown, then the curve plots and the pictures laid out, then each panel painted,
     each in a turn of its own; nothing draws all five at once after."""
     panels = [plots.loss_plot, plots.diff_plot, plots.drift_plot, plots.surface, plots.heatmaps]
-    curves, pictures = plots._parts
+    _curves, surface, heatmaps = parts = plots._parts
+    assert surface is plots.surface and heatmaps is plots.heatmaps
     done = []
     for panel in panels:
         panel.setUpdatesEnabled = lambda on, panel=panel: (
             done.append((panel, on)), type(panel).setUpdatesEnabled(panel, on))
-    for part in (curves, pictures):
+    for part in parts:
         part.show = lambda part=part: (done.append(part), type(part).show(part))
     plots.redraw = lambda: done.append("redraw")
     plots.timer.stop()      # the redraw timer's own turns are another test's
     try:
         plots.reveal(lambda: done.append("show"))
         assert done == [(panel, False) for panel in panels]     # nothing else yet
-        assert curves.isHidden() and pictures.isHidden()
+        assert all(part.isHidden() for part in parts)
         qtbot.waitUntil(lambda: (plots.heatmaps, True) in done, timeout=2_000)
     finally:
         for panel in panels:
             del panel.setUpdatesEnabled
-        for part in (curves, pictures):
+        for part in parts:
             del part.show
         del plots.redraw
-    assert done[len(panels):] == ["show", curves, pictures, *((panel, True) for panel in panels)]
+    assert done[len(panels):] == ["show", *parts, *((panel, True) for panel in panels)]
 
 
 def test_plots_gone_before_they_are_all_painted_are_no_trouble(qtbot):
