@@ -6,9 +6,15 @@ waits for the child: a QSocketNotifier on the pipe from the child wakes it when 
 another on the pipe to the child while a command is only partly written, and a slow QTimer lets
 the client notice a child that hangs. What comes back is turned into signals carrying copies,
 and into the RemoteRun that the rest of the window reads (step, total, state, schedule).
+
+A run's end (Paused, Finished) is told in a turn of the event loop of its own when records
+came with it: what listens to `stopped` shows the parameters the run reached (10-15 ms), and
+together with the last records and their plots one turn would hold the window longer than a
+frame.
 """
 
 import logging
+from collections import deque
 
 from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal, Slot
 
@@ -63,6 +69,11 @@ class TrainController(QObject):
         self._writable: QSocketNotifier | None = None
         # the state_at asked and not answered yet, in order: (the run asked of, its step)
         self._travels: list[tuple[RemoteRun, int]] = []
+        self._inbox: deque = deque()    # received, not dispatched yet: for the next turn
+        self._next_turn = QTimer(self)
+        self._next_turn.setSingleShot(True)
+        self._next_turn.setInterval(0)
+        self._next_turn.timeout.connect(self._pump)
         self._watch = QTimer(self)
         self._watch.setInterval(WATCH_MS)
         self._watch.timeout.connect(self._pump)
@@ -157,16 +168,25 @@ class TrainController(QObject):
                 notifier.deleteLater()
         self._readable = self._writable = None
         self._travels.clear()
+        self._inbox.clear()
+        self._next_turn.stop()
 
     @Slot()
     def _pump(self, *_) -> None:
         client = self.client
         if client is None:
             return
-        for message in client.receive():
+        inbox = self._inbox
+        inbox.extend(client.receive())
+        told = False
+        while inbox:
+            if told and isinstance(inbox[0], Paused | Finished):
+                self._next_turn.start()     # the end of the run, in a turn of its own
+                break
+            self._dispatch(inbox.popleft())
             if self.client is not client:
                 return      # a message ended this child (or the window's closing)
-            self._dispatch(message)
+            told = True
         if self.client is not client or self._readable is None:
             return
         if not client.alive:
