@@ -239,8 +239,10 @@ def decimated(x: np.ndarray, y: np.ndarray, low: float, high: float,
     starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
     ends = np.r_[starts[1:], len(x)] - 1
     lowest, highest = np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)
-    return (np.column_stack([x[starts], x[ends]]).ravel(),
-            np.column_stack([lowest, highest]).ravel())
+    # a column of one point gives it once: never more points than were given
+    keep = np.column_stack([np.ones(len(starts), dtype=bool), ends > starts]).ravel()
+    return (np.column_stack([x[starts], x[ends]]).ravel()[keep],
+            np.column_stack([lowest, highest]).ravel()[keep])
 
 
 def view_range(xs: list[np.ndarray], ys: list[np.ndarray],

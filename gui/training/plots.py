@@ -17,7 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QColor, QPen
+from PySide6.QtGui import QAction, QColor, QPainter, QPen, QPicture
 from PySide6.QtWidgets import QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from engine.files.atomic import atomic_write_bytes, atomic_write_text
@@ -53,6 +53,32 @@ def _pen(color: QColor, width: int = 1, alpha: int = 255) -> QPen:
     color = QColor(color)
     color.setAlpha(alpha)
     return pg.mkPen(flattened(color, WHITE), width=width)
+
+
+def draw_axes(panel: QWidget) -> bool:
+    """Draw now the pictures of the axes of `panel` (a pyqtgraph view, or a widget holding
+    some) that a change of range or size left undrawn, as their paint would: their tick texts
+    are the dearest part of a plot's paint (3-9 ms after a change of range), and drawn in a turn
+    of their own they leave the paint the rest. Whether there were any."""
+    views = [panel] if isinstance(panel, pg.GraphicsView) else panel.findChildren(
+        pg.GraphicsView)
+    drawn = False
+    for view in views:
+        for item in view.items():
+            if isinstance(item, pg.AxisItem) and item.picture is None and item.isVisible():
+                picture = QPicture()
+                painter = QPainter(picture)
+                try:
+                    if item.style["tickFont"]:
+                        painter.setFont(item.style["tickFont"])
+                    specs = item.generateDrawSpecs(painter)
+                    if specs is not None:
+                        item.drawPicture(painter, *specs)
+                finally:
+                    painter.end()
+                item.picture = picture
+                drawn = True
+    return drawn
 
 
 def parameter_color(index: int, count: int) -> QColor:
@@ -110,6 +136,7 @@ class TrainingPlots(QWidget):
         self.timer = QTimer(self)
         self._turn = 0
         self._held: QWidget | None = None   # the panel drawn last turn, to paint in this one
+        self._axes_drawn = False    # whether its axes were drawn in a turn of their own
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self._on_timer)
         self.timer.start()
@@ -250,12 +277,17 @@ class TrainingPlots(QWidget):
     @Slot()
     def _on_timer(self) -> None:
         # the three curve plots, the surface and the heatmaps take turns, and each is painted
-        # in the turn after the one that drew it: a turn's work is one drawing or one paint,
-        # not their sum (a curve plot's redraw and paint together held the event loop 10-17
-        # ms, the five panels drawn at once 20-36 ms)
+        # in the turn after the one that drew it (after a turn for its axes when their range
+        # moved): a turn's work is one drawing or one paint, not their sum (a curve plot's
+        # redraw and paint together held the event loop 10-17 ms, the five panels drawn at
+        # once 20-36 ms)
         if self._held is not None:
             held, self._held = self._held, None
-            held.setUpdatesEnabled(True)    # paints it
+            if not self._axes_drawn and draw_axes(held):
+                self._held, self._axes_drawn = held, True   # painted in the next turn
+            else:
+                self._axes_drawn = False
+                held.setUpdatesEnabled(True)    # paints it
             return
         plots = tuple(self._curve_plots().values())
         self._turn = (self._turn + 1) % (len(plots) + len(PICTURES))

@@ -10,7 +10,7 @@ import pyqtgraph as pg
 import pyqtgraph.exporters
 import pytest
 import shiboken6
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QImage, QPainter
@@ -23,7 +23,7 @@ from engine.train.lockstep import StepRecord, TrainConfig
 from engine.train.run import train
 from gui.training.plot_curves import MAX_POINTS, decimated, loggable, zero_floor
 from gui.training.plot_surface import GRID, grid_points, input_square
-from gui.training.plots import TrainingPlots, sample_index
+from gui.training.plots import TrainingPlots, draw_axes, sample_index
 
 pytestmark = [pytest.mark.filterwarnings("error"),
               pytest.mark.qt_log_level_fail("WARNING"),
@@ -181,6 +181,7 @@ def test_drawing_stays_bounded_after_200000_records(plots):
 
 @given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=3000), st.integers(1, 500),
        st.floats(0, 1), st.floats(0.01, 1))
+@example(ys=[0.0, 0.0, 0.0], columns=1, left=0.125, width=0.5)   # one point in each column
 @settings(max_examples=200, deadline=None)
 def test_decimated_keeps_each_pixel_columns_lowest_and_highest_and_the_edges(
         ys, columns, left, width):
@@ -191,6 +192,7 @@ def test_decimated_keeps_each_pixel_columns_lowest_and_highest_and_the_edges(
     dx, dy = decimated(x, y, low, high, columns)
     inside = (x >= low) & (x <= high)
     assert len(dx) <= max(2 * columns, inside.sum() + 2)
+    assert len(dx) <= len(x)        # (a column of one point gave it twice)
     assert np.all(np.diff(dx) >= 0)
     if inside.any():
         assert dy.max() >= y[inside].max() and dy.min() <= y[inside].min()
@@ -423,31 +425,96 @@ def test_how_records_are_batched_changes_no_curve(plots, size):
         np.testing.assert_array_equal(values, [r.grad_diff[name] for r in records])
 
 
+def undrawn_axes(panel) -> int:
+    """How many of the visible axes of `panel` have no picture (a paint would draw them)."""
+    views = [panel] if isinstance(panel, pg.GraphicsView) else panel.findChildren(
+        pg.GraphicsView)
+    return sum(isinstance(item, pg.AxisItem) and item.isVisible() and item.picture is None
+               for view in views for item in view.items())
+
+
 def test_curves_and_pictures_are_drawn_in_turns_and_painted_in_the_next(plots, monkeypatch):
     """One tick draws one of the three curve plots, the surface or the heatmaps, with its
-    updates held; the next tick paints it and draws nothing: a tick's work is the largest of
-    the five drawings or of their paints, never a drawing and its paint together. In ten
-    ticks each is drawn once and painted once."""
+    updates held; when that moved its axes, the next tick draws their pictures and nothing
+    else, still held; the tick after paints it and draws nothing: a tick's work is the largest
+    of the five drawings, of their axes or of their paints, never two of them together. Each
+    is drawn in its turn, once a round."""
     monkeypatch.setattr("gui.training.plots.STATE_INTERVAL", 0.0)
     plots.reset(REGRESSION, None)
     data = default_set(REGRESSION, 30)
     panels = [plots.loss_plot, plots.diff_plot, plots.drift_plot, plots.surface, plots.heatmaps]
     curves = [next(iter(plot.series.values())).curve for plot in panels[:3]]
-    drawn_by = []
-    for tick in range(20):
+    drawn_by, kinds, last = [], [], "paint"
+    for tick in range(60):
         plots.add_records(synthetic(REGRESSION, 1 + 10 * tick, 10))
         plots.set_state(REGRESSION, init_params(REGRESSION, tick), data)
         plots._on_timer()
         held = [not panel.updatesEnabled() for panel in panels]
-        if tick % 2:        # a paint turn: the panel drawn last tick paints, nothing is drawn
-            assert not any(held), tick
-            continue
-        now = [len(drawn(curve)[0]) == 10 * (tick + 1) for curve in curves]
+        # (a curve plot decimates: its last point tells the steps it drew)
+        now = [len(drawn(curve)[0]) > 0 and drawn(curve)[0][-1] == 10 * (tick + 1)
+               for curve in curves]
         now += [name not in plots._undrawn for name in ("surface", "heatmaps")]
-        assert sum(now) == 1, (tick, now)
-        assert held == now, tick      # the one drawn does not paint in the same tick
-        drawn_by.append(now.index(True))
-    assert sorted(drawn_by[:5]) == [0, 1, 2, 3, 4] and drawn_by[5:] == drawn_by[:5]
+        if any(now):
+            assert last == "paint" and sum(now) == 1, (tick, last, now)
+            assert held == now, tick      # the one drawn does not paint in the same tick
+            drawn_by.append(now.index(True))
+            kind = "draw"
+        elif any(held):     # its axes, drawn in a tick of their own
+            assert last == "draw" and held == [i == drawn_by[-1] for i in range(5)], tick
+            assert undrawn_axes(panels[drawn_by[-1]]) == 0, tick
+            kind = "axes"
+        else:
+            assert last in ("draw", "axes"), tick   # it paints: nothing else is done
+            kind = "paint"
+        kinds.append(last := kind)
+    assert sorted(drawn_by[:5]) == [0, 1, 2, 3, 4]
+    assert drawn_by == (drawn_by[:5] * 20)[:len(drawn_by)]    # each in its turn
+    assert "axes" in kinds      # the steps grew: the x axes moved
+
+
+@pytest.mark.parametrize("panel", ["loss_plot", "surface"])
+def test_axes_drawn_ahead_look_as_the_paint_draws_them(plots, panel):
+    """draw_axes makes the pictures the paint would: the panel's pixels are the same."""
+    plots.reset(REGRESSION, None)
+    plots.add_records(synthetic(REGRESSION, 1, 300))
+    plots.set_state(REGRESSION, init_params(REGRESSION, 1), default_set(REGRESSION, 30))
+    plots.redraw()
+    widget = getattr(plots, panel)
+
+    def grabbed(ahead: bool) -> QImage:
+        views = [widget] if isinstance(widget, pg.GraphicsView) else widget.findChildren(
+            pg.GraphicsView)
+        for view in views:
+            for item in view.items():
+                if isinstance(item, pg.AxisItem):
+                    item.picture = None
+        if ahead:
+            assert draw_axes(widget) and undrawn_axes(widget) == 0
+            assert not draw_axes(widget)    # nothing left to draw
+        return widget.grab().toImage()
+
+    painted, ahead = grabbed(False), grabbed(True)
+    assert not painted.isNull() and painted == ahead
+
+
+def test_a_panel_whose_axes_keep_moving_is_still_painted(plots, monkeypatch):
+    """At most one turn for the axes: then the paint, whatever they do meanwhile."""
+    monkeypatch.setattr("gui.training.plots.draw_axes", lambda panel: True)
+    plots.reset(REGRESSION, None)
+    plots.timer.stop()
+    while plots._held is not None:  # what the timer held before it stopped, painted
+        plots._on_timer()
+    plots.add_records(synthetic(REGRESSION, 1, 10))
+    for _ in range(5):      # to the turn of a curve plot
+        plots._on_timer()
+        if plots._held is not None:
+            break
+    held = plots._held
+    assert held is not None and not held.updatesEnabled()
+    plots._on_timer()
+    assert plots._held is held and not held.updatesEnabled()
+    plots._on_timer()
+    assert plots._held is None and held.updatesEnabled()
 
 
 def test_a_turn_with_nothing_to_draw_holds_no_panel(plots):
