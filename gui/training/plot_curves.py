@@ -88,6 +88,20 @@ class TickAxis(pg.AxisItem):
     are labelled at 2·10ⁿ and 5·10ⁿ only, where there is room: all eight crowded each decade
     together at its top (8·10ⁿ, 9·10ⁿ, 10ⁿ⁺¹ a few px apart)."""
 
+    _label_html: str | None = None
+
+    def _updateLabel(self) -> None:
+        # pyqtgraph sets the label's text again at every change of range (for an SI prefix that
+        # may come with it): the same text laid out again, some forty times when the plots are
+        # laid out (6 ms). Only a changed text is set again.
+        html = self.labelString()
+        if html != self._label_html:
+            self._label_html = html
+            self.label.setHtml(html)
+        self._adjustSize()
+        self.picture = None
+        self.update()
+
     def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list:
         strings = super().logTickStrings(values, scale, spacing)
         if spacing is not None:     # a level of whole decades

@@ -36,6 +36,8 @@ from gui.training.plot_surface import SurfacePanel
 # before painted; each drawn 4 times a second while a run goes
 REDRAW_MS = 25
 REVEAL_STEP_MS = 20     # between the first paints of two panels (see reveal)
+AXES_A_TURN = 4         # axes drawn in a turn before their panel's paint (see draw_axes)
+AXIS_TURNS = 3          # turns a drawn panel waits for its axes at most: then it is painted
 MIN_CURVE_PLOT = (220, 200)   # px: room for the y ticks, the title and a readable curve
 PICTURES = ("surface", "heatmaps")   # drawn from the parameters, not the records
 STATE_INTERVAL = 0.5    # seconds between two drawings of the surface and the heatmaps
@@ -55,30 +57,33 @@ def _pen(color: QColor, width: int = 1, alpha: int = 255) -> QPen:
     return pg.mkPen(flattened(color, WHITE), width=width)
 
 
-def draw_axes(panel: QWidget) -> bool:
-    """Draw now the pictures of the axes of `panel` (a pyqtgraph view, or a widget holding
-    some) that a change of range or size left undrawn, as their paint would: their tick texts
-    are the dearest part of a plot's paint (3-9 ms after a change of range), and drawn in a turn
-    of their own they leave the paint the rest. Whether there were any."""
+def undrawn_axes(panel: QWidget) -> list[pg.AxisItem]:
+    """The shown axes of `panel` (a pyqtgraph view, or a widget holding some) whose picture a
+    change of range or size left undrawn: their next paint would draw it."""
     views = [panel] if isinstance(panel, pg.GraphicsView) else panel.findChildren(
         pg.GraphicsView)
-    drawn = False
-    for view in views:
-        for item in view.items():
-            if isinstance(item, pg.AxisItem) and item.picture is None and item.isVisible():
-                picture = QPicture()
-                painter = QPainter(picture)
-                try:
-                    if item.style["tickFont"]:
-                        painter.setFont(item.style["tickFont"])
-                    specs = item.generateDrawSpecs(painter)
-                    if specs is not None:
-                        item.drawPicture(painter, *specs)
-                finally:
-                    painter.end()
-                item.picture = picture
-                drawn = True
-    return drawn
+    return [item for view in views for item in view.items()
+            if isinstance(item, pg.AxisItem) and item.picture is None and item.isVisible()]
+
+
+def draw_axes(panel: QWidget, most: int = AXES_A_TURN) -> bool:
+    """Draw now, as their paint would, the pictures of up to `most` of the undrawn axes of
+    `panel`: their tick texts are the dearest part of a plot's paint (1-2 ms an axis), and drawn
+    in turns of their own they leave the paint the rest. Whether some are still undrawn."""
+    undrawn = undrawn_axes(panel)
+    for item in undrawn[:most]:
+        picture = QPicture()
+        painter = QPainter(picture)
+        try:
+            if item.style["tickFont"]:
+                painter.setFont(item.style["tickFont"])
+            specs = item.generateDrawSpecs(painter)
+            if specs is not None:
+                item.drawPicture(painter, *specs)
+        finally:
+            painter.end()
+        item.picture = picture
+    return len(undrawn) > most
 
 
 def parameter_color(index: int, count: int) -> QColor:
@@ -136,7 +141,7 @@ class TrainingPlots(QWidget):
         self.timer = QTimer(self)
         self._turn = 0
         self._held: QWidget | None = None   # the panel drawn last turn, to paint in this one
-        self._axes_drawn = False    # whether its axes were drawn in a turn of their own
+        self._axis_turns = 0        # the turns its axes were drawn in, since it was drawn
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self._on_timer)
         self.timer.start()
@@ -249,21 +254,25 @@ class TrainingPlots(QWidget):
 
     def reveal(self, *show: Callable[[], None]) -> None:
         """Show these plots with the steps `show` (which lay them out), then lay out the curve
-        plots, the surface and the heatmaps, then paint each panel, each step in a turn of the
-        event loop of its own, REVEAL_STEP_MS after the last; the redraw timer draws them from
-        then on, one a turn. All at once, showing and painting them held the event loop 60-130
-        ms."""
-        waiting: list[Callable[[], None]] = []
+        plots, the surface and the heatmaps, then draw each panel's axes (AXES_A_TURN a step)
+        and paint it, each step in a turn of the event loop of its own, REVEAL_STEP_MS after the
+        last; the redraw timer draws them from then on, one a turn. All at once, showing and
+        painting them held the event loop 60-130 ms."""
+        # each step, and whether it is taken again while it returns True (some axes are left)
+        waiting: list[tuple[Callable[[], object], bool]] = []
         for part in self._parts:        # shown after the dock, each laid out on its own turn
             part.hide()
-        waiting += [*show, *(part.show for part in self._parts)]
+        waiting += [(step, False) for step in (*show, *(part.show for part in self._parts))]
         for panel in (self.loss_plot, self.diff_plot, self.drift_plot, self.surface,
                       self.heatmaps):
             panel.setUpdatesEnabled(False)
-            waiting.append(functools.partial(panel.setUpdatesEnabled, True))  # paints it
+            waiting.append((functools.partial(draw_axes, panel), True))
+            waiting.append((functools.partial(panel.setUpdatesEnabled, True), False))  # paints
 
         def next_step() -> None:
-            waiting.pop(0)()
+            step, again = waiting[0]
+            if not (step() and again):
+                waiting.pop(0)
             if waiting:   # (never, once these plots are gone)
                 QTimer.singleShot(REVEAL_STEP_MS, self, next_step)
 
@@ -283,11 +292,13 @@ class TrainingPlots(QWidget):
         # once 20-36 ms)
         if self._held is not None:
             held, self._held = self._held, None
-            if not self._axes_drawn and draw_axes(held):
-                self._held, self._axes_drawn = held, True   # painted in the next turn
+            if self._axis_turns < AXIS_TURNS and undrawn_axes(held):
+                draw_axes(held)
+                self._held = held       # painted in a turn after
+                self._axis_turns += 1
             else:
-                self._axes_drawn = False
-                held.setUpdatesEnabled(True)    # paints it
+                self._axis_turns = 0
+                held.setUpdatesEnabled(True)    # paints it (and what axes are left)
             return
         plots = tuple(self._curve_plots().values())
         self._turn = (self._turn + 1) % (len(plots) + len(PICTURES))
