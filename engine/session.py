@@ -252,11 +252,15 @@ class Session:
 
     def set_params(self, params: Mapping[str, np.ndarray],
                    torch_params: Mapping[str, np.ndarray] | None = None,
-                   buffers: Mapping[str, np.ndarray] | None = None) -> None:
+                   buffers: Mapping[str, np.ndarray] | None = None,
+                   sample: int | None = None) -> None:
         """New parameter values for the same network (a loaded model, a step of training).
         A training run's engines part slowly; `torch_params` gives torch its own, and
         `buffers` the gradient sums its scratch engine holds under accumulated_gradients
-        (every sample's stages then start from them)."""
+        (every sample's stages then start from them). `sample`: the sample to show with them
+        (clamped, as go_to_sample does; None: the current one), computed once with them."""
+        if sample is not None:
+            self.sample_index = max(0, min(sample, len(self.data) - 1))
         self.params = self._own(params)
         self.torch_params = None if torch_params is None else self._own(torch_params)
         # the parameters alone decide it: once here, not on every change of sample

@@ -214,6 +214,25 @@ def assert_same_pairs(later: Session, now: Session) -> None:
     assert (later.sample_index, later.stage_index) == (now.sample_index, now.stage_index)
 
 
+def test_new_parameters_with_their_sample_are_computed_once():
+    """set_params(..., sample=k) is set_params then go_to_sample(k), in one computation and
+    one event; the sample is clamped as go_to_sample clamps it."""
+    params, theirs = init_params(preset(DEFAULT_PRESET), 4), init_params(
+        preset(DEFAULT_PRESET), 5)
+    apart, together = Session(), Session()
+    for s in (apart, together):
+        s.go_to_stage(7)
+    apart.set_params(params, theirs)
+    apart.go_to_sample(3)
+    events = []
+    together.subscribe(events.append)
+    together.set_params(params, theirs, sample=3)
+    assert events == ["network"]
+    assert_same_pairs(together, apart)
+    together.set_params(params, sample=10_000)
+    assert together.sample_index == together.n_samples - 1
+
+
 def test_with_torch_later_the_scratch_pass_is_there_and_torch_is_pending():
     later, now = Session(torch_later=True), Session()
     assert not later.torch_ready and now.torch_ready

@@ -402,10 +402,10 @@ class TrainingPanel(QWidget):
         if training is None:
             return
         scratch, theirs = training.params()
-        self.model.session.set_params(scratch, theirs, training.buffers())
+        sample = None
         if training.state_step < training.schedule.total:
-            sample = training.schedule.batch(training.state_step + 1)[0]
-            self.model.session.go_to_sample(int(sample))
+            sample = int(training.schedule.batch(training.state_step + 1)[0])
+        self.model.session.set_params(scratch, theirs, training.buffers(), sample)
 
     def _show_step(self, step: int) -> None:
         """The parameters before step `step` and its sample: stepping shows that very step.
@@ -423,8 +423,7 @@ class TrainingPanel(QWidget):
                       "Start begins a new run")
 
     def _show_state(self, step: int, state: State) -> None:
-        self.model.session.set_params(*state)
-        self.model.session.go_to_sample(int(self.training.schedule.batch(step)[0]))
+        self.model.session.set_params(*state, int(self.training.schedule.batch(step)[0]))
 
     def _place_slider(self, maximum: int, value: int | None = None) -> None:
         """The slider over steps 1..maximum (at `value`), set by the panel: no travel."""
