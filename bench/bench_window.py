@@ -5,18 +5,26 @@ draws what it sends.
 
 - Throughput of a run in the window with every plot live (offscreen) against the same run
   headless (TrainingRun in this process, torch in the helper): at least 95%, counted from the
-  run's first records to its end (the child is started first, as the app starts it).
+  run's first records to its end (the child is started first, as the app starts it). Each is
+  run ROUNDS times, in turns, and the best of each counts: on a shared machine one run's speed
+  swings by 20%.
 - The event loop never blocked more than 20 ms: the longest gap between the timeouts of a
-  10 ms QTimer from pressing Start until the window shows the run's end.
+  10 ms QTimer from pressing Start until the window shows the run's end, over every round.
 - Memory of the window's process after 1,000,000 steps within 50 MB of memory after 10,000,
   in one run with every plot live; the event loop's longest gap over that long run too (no
   gap over 50 ms).
+
+Beside each measured run, an idle process of the window's priority times its own 10 ms waits:
+the gaps the machine itself made meanwhile (a shared host that stalls every process for 100
+ms shows there too, and is not the window's).
 
 Sizes shrink with BENCH_WINDOW_STEPS and BENCH_MEMORY_STEPS (the tests smoke-run it small).
 """
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -36,6 +44,7 @@ from engine.train.lockstep import TrainConfig
 from engine.train.run import TrainingRun, run
 
 SAMPLES = 100
+ROUNDS = 2      # headless and windowed runs, in turns: the throughput is the best of each
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,30 @@ def _close(app, window) -> None:
     app.processEvents()
 
 
+# an idle process's 10 ms waits: it prints the longest (s) when its stdin ends
+CONTROL = """
+import select, sys, time
+longest, last = 0.0, time.perf_counter()
+while not select.select([sys.stdin], [], [], 0.01)[0]:
+    now = time.perf_counter()
+    longest, last = max(longest, now - last), now
+print(longest)
+"""
+
+
+class Control:
+    """An idle process timing its own 10 ms waits from now until `stop`, which gives the
+    longest (s)."""
+
+    def __init__(self):
+        self.process = subprocess.Popen([sys.executable, "-c", CONTROL], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+
+    def stop(self) -> float:
+        out, _ = self.process.communicate("", timeout=10)
+        return float(out)
+
+
 class GapMeter:
     """The longest gaps between the timeouts of a 10 ms QTimer while a run of `panel` goes,
     split by when they end: before the first records came (the window shows the plots that
@@ -129,6 +162,8 @@ class GapMeter:
         self.panel = panel
         self.gaps = {"start": 0.0, "run": 0.0, "after": 0.0}
         self.began: list[float] = []
+        self.control = Control()
+        self.machine = 0.0      # the idle process's longest wait, once stopped
         self.started = self._last = time.perf_counter()
         self.timer = QTimer()
         self.timer.setInterval(10)
@@ -157,6 +192,7 @@ class GapMeter:
         self.tick()
         self.timer.stop()
         self.panel.controller.records.disconnect(self._begin)
+        self.machine = self.control.stop()
 
 
 def _in_window(steps: int) -> tuple[float, GapMeter, int]:
@@ -187,6 +223,10 @@ def _memory(sizes: Sizes) -> tuple[tuple[float, float], tuple[float, float], Gap
     return early, late, meter
 
 
+def _rates(rates: list[float]) -> str:
+    return " and ".join(f"{rate:,.0f}" for rate in rates)
+
+
 def _within(value: float, bound: float) -> str:
     return "PASS" if value <= bound else "MISS"
 
@@ -195,23 +235,33 @@ def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        headless = _headless(sizes.window_steps)
-        windowed, meter, done = _in_window(sizes.window_steps)
+        headless, windowed, meters = [], [], []
+        for _ in range(ROUNDS):     # in turns: a machine busier for a while slows both
+            headless.append(_headless(sizes.window_steps))
+            rate, meter, done = _in_window(sizes.window_steps)
+            windowed.append(rate)
+            meters.append(meter)
         early, late, long_run = _memory(sizes)
     finally:
         torch.set_num_threads(previous)
-    ratios = [Ratio("window with live plots vs headless throughput", windowed / headless, 0.95)]
-    gaps, longest = meter.gaps, meter.longest
-    lines = [f"headless: {headless:,.0f} steps/s over {sizes.window_steps:,} steps",
-             f"window, every plot live (offscreen): {windowed:,.0f} steps/s over {done:,} steps",
-             f"first records {(meter.began[0] - meter.started) * 1e3:.0f} ms after Start",
+    ratios = [Ratio("window with live plots vs headless throughput (best of each)",
+                    max(windowed) / max(headless), 0.95)]
+    gaps = {which: max(m.gaps[which] for m in meters) for which in meters[0].gaps}
+    longest = max(gaps.values())
+    first = max(m.began[0] - m.started for m in meters)
+    lines = [f"{ROUNDS} rounds, each a headless run then one in the window",
+             f"headless: {_rates(headless)} steps/s over {sizes.window_steps:,} steps",
+             f"window, every plot live (offscreen): {_rates(windowed)} steps/s over {done:,} "
+             "steps",
+             f"first records {first * 1e3:.0f} ms after Start at the latest",
              f"longest gap of a 10 ms QTimer from pressing Start until the window shows the "
-             f"run's end: {longest * 1e3:.1f} ms (bound 20 ms): "
+             f"run's end, over the {ROUNDS} runs: {longest * 1e3:.1f} ms (bound 20 ms): "
              f"{_within(longest, 0.02)}",
              f"  of which before the first records (the plots appear): "
              f"{gaps['start'] * 1e3:.1f} ms; during the steps: {gaps['run'] * 1e3:.1f} ms; "
              f"after the last (the explorer shows the trained parameters): "
-             f"{gaps['after'] * 1e3:.1f} ms",
+             f"{gaps['after'] * 1e3:.1f} ms; an idle process's longest 10 ms wait "
+             f"meanwhile: {' and '.join(f'{m.machine * 1e3:.1f}' for m in meters)} ms",
              f"memory of a run in the window: {early[0]:.1f} MB after "
              f"{sizes.memory_early:,} steps, {late[0]:.1f} MB after {sizes.memory_steps:,} "
              f"(growth {late[0] - early[0]:+.1f} MB, bound 50 MB): "
@@ -221,7 +271,8 @@ def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
              f"{_within(late[1] - early[1], 50)}",
              f"longest gap of the event loop over that run's steps {sizes.memory_early:,} to "
              f"{sizes.memory_steps:,}: {long_run.longest * 1e3:.1f} ms (bound 50 ms): "
-             f"{_within(long_run.longest, 0.05)}"]
+             f"{_within(long_run.longest, 0.05)}; an idle process's longest 10 ms wait "
+             f"meanwhile: {long_run.machine * 1e3:.1f} ms"]
     return ratios, lines
 
 
