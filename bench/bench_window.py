@@ -87,7 +87,7 @@ def _headless(steps: int) -> float:
 
 def _window(steps: int):
     """A window on the default network and data, its training panel set for `steps` steps,
-    its training process started."""
+    its training process started, and an idle process (Control) to watch the run beside it."""
     from gui.files.recovery import Recovery
     from gui.launch import freeze_startup
     from gui.main_window import MainWindow
@@ -105,10 +105,11 @@ def _window(steps: int):
     panel.lr.setText("0.05")
     panel.epochs.setValue(-(-steps // SAMPLES))
     panel.controller.warm()
+    control = Control()
     settle = QEventLoop()       # shown and painted, the child up, as when a user presses Start
     QTimer.singleShot(2_000, settle.quit)
     settle.exec()
-    return app, window, panel
+    return app, window, panel, control
 
 
 def _until_stopped(panel, max_steps: int) -> None:
@@ -128,11 +129,17 @@ def _close(app, window) -> None:
     app.processEvents()
 
 
-# an idle process's 10 ms waits: it prints the longest (s) when its stdin ends
+# an idle process's 10 ms waits: a line on its stdin starts them again, its end prints the
+# longest (s) since
 CONTROL = """
 import select, sys, time
 longest, last = 0.0, time.perf_counter()
-while not select.select([sys.stdin], [], [], 0.01)[0]:
+while True:
+    if select.select([sys.stdin], [], [], 0.01)[0]:
+        if not sys.stdin.readline():
+            break
+        longest, last = 0.0, time.perf_counter()
+        continue
     now = time.perf_counter()
     longest, last = max(longest, now - last), now
 print(longest)
@@ -140,12 +147,16 @@ print(longest)
 
 
 class Control:
-    """An idle process timing its own 10 ms waits from now until `stop`, which gives the
-    longest (s)."""
+    """An idle process timing its own 10 ms waits from `start` until `stop`, which gives the
+    longest (s). Made before the run it watches: its own start-up is not the run's."""
 
     def __init__(self):
         self.process = subprocess.Popen([sys.executable, "-c", CONTROL], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True)
+
+    def start(self) -> None:
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
 
     def stop(self) -> float:
         out, _ = self.process.communicate("", timeout=10)
@@ -158,11 +169,12 @@ class GapMeter:
     appear with a new run, the child builds it), from then to the last ("run"), and after it
     (the explorer shows the parameters the run reached)."""
 
-    def __init__(self, panel):
+    def __init__(self, panel, control: Control):
         self.panel = panel
         self.gaps = {"start": 0.0, "run": 0.0, "after": 0.0}
         self.began: list[float] = []
-        self.control = Control()
+        self.control = control
+        control.start()
         self.machine = 0.0      # the idle process's longest wait, once stopped
         self.started = self._last = time.perf_counter()
         self.timer = QTimer()
@@ -197,8 +209,8 @@ class GapMeter:
 
 def _in_window(steps: int) -> tuple[float, GapMeter, int]:
     """(steps/s, the event loop's longest gaps, steps run) of a run started from the panel."""
-    app, window, panel = _window(steps)
-    meter = GapMeter(panel)
+    app, window, panel, control = _window(steps)
+    meter = GapMeter(panel, control)
     _until_stopped(panel, 0)
     meter.stop()
     elapsed = time.perf_counter() - meter.began[0]
@@ -211,11 +223,11 @@ def _memory(sizes: Sizes) -> tuple[tuple[float, float], tuple[float, float], Gap
     """RSS (MB) of the window's process and of the training child after `memory_early` and
     after `memory_steps` steps of one run in the window, every plot live, and the event loop's
     longest gaps over the rest of it."""
-    app, window, panel = _window(sizes.memory_steps)
+    app, window, panel, control = _window(sizes.memory_steps)
     child = panel.controller.client.pid
     _until_stopped(panel, sizes.memory_early)
     early = _rss_mb(), _rss_mb(child)
-    meter = GapMeter(panel)
+    meter = GapMeter(panel, control)
     _until_stopped(panel, 0)
     meter.stop()
     late = _rss_mb(), _rss_mb(child)
