@@ -163,11 +163,24 @@ class Control:
         return float(out)
 
 
+def _thread_times() -> tuple[float, float]:
+    """(s on a core, s waiting for one) of the calling thread so far, where Linux tells them
+    (/proc/thread-self/schedstat); (0, 0) elsewhere."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            running, waiting, _ = f.read().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(running) / 1e9, int(waiting) / 1e9
+
+
 class GapMeter:
     """The longest gaps between the timeouts of a 10 ms QTimer while a run of `panel` goes,
     split by when they end: before the first records came (the window shows the plots that
     appear with a new run, the child builds it), from then to the last ("run"), and after it
-    (the explorer shows the parameters the run reached)."""
+    (the explorer shows the parameters the run reached). For the longest of all, what the
+    window's thread did meanwhile (`spent`): ran, waited for a core, or neither (asleep until
+    the timer's time, or blocked: the GIL, a system call)."""
 
     def __init__(self, panel, control: Control):
         self.panel = panel
@@ -177,6 +190,8 @@ class GapMeter:
         control.start()
         self.machine = 0.0      # the idle process's longest wait, once stopped
         self.started = self._last = time.perf_counter()
+        self._times = _thread_times()
+        self.spent = (0.0, 0.0)     # (ran, waited for a core) in the longest gap
         self.timer = QTimer()
         self.timer.setInterval(10)
         self.timer.timeout.connect(self.tick)
@@ -188,11 +203,22 @@ class GapMeter:
         return max(self.gaps.values())
 
     def tick(self) -> None:
-        now = time.perf_counter()
+        now, times = time.perf_counter(), _thread_times()
         running = self.panel.controller.running
         which = "run" if self.began and running else "after" if self.began else "start"
-        self.gaps[which] = max(self.gaps[which], now - self._last)
-        self._last = now
+        gap = now - self._last
+        if gap > self.longest:
+            self.spent = (times[0] - self._times[0], times[1] - self._times[1])
+        self.gaps[which] = max(self.gaps[which], gap)
+        self._last, self._times = now, times
+
+    def spent_text(self) -> str:
+        """What the window's thread did in the longest gap, for the report."""
+        ran, waited = self.spent
+        return (f"in the longest the window's thread ran {ran * 1e3:.1f} ms, waited "
+                f"{waited * 1e3:.1f} ms for a core, and was off the cores "
+                f"{max(self.longest - ran - waited, 0.0) * 1e3:.1f} ms (up to 10 ms of it "
+                "asleep for the timer, the rest blocked)")
 
     def _begin(self, records) -> None:
         if not self.began:
@@ -273,7 +299,8 @@ def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
              f"{gaps['start'] * 1e3:.1f} ms; during the steps: {gaps['run'] * 1e3:.1f} ms; "
              f"after the last (the explorer shows the trained parameters): "
              f"{gaps['after'] * 1e3:.1f} ms; an idle process's longest 10 ms wait "
-             f"meanwhile: {' and '.join(f'{m.machine * 1e3:.1f}' for m in meters)} ms",
+             f"meanwhile: {' and '.join(f'{m.machine * 1e3:.1f}' for m in meters)} ms; "
+             f"{max(meters, key=lambda m: m.longest).spent_text()}",
              f"memory of a run in the window: {early[0]:.1f} MB after "
              f"{sizes.memory_early:,} steps, {late[0]:.1f} MB after {sizes.memory_steps:,} "
              f"(growth {late[0] - early[0]:+.1f} MB, bound 50 MB): "
@@ -284,7 +311,7 @@ def measure(sizes: Sizes = FULL) -> tuple[list[Ratio], list[str]]:
              f"longest gap of the event loop over that run's steps {sizes.memory_early:,} to "
              f"{sizes.memory_steps:,}: {long_run.longest * 1e3:.1f} ms (bound 50 ms): "
              f"{_within(long_run.longest, 0.05)}; an idle process's longest 10 ms wait "
-             f"meanwhile: {long_run.machine * 1e3:.1f} ms"]
+             f"meanwhile: {long_run.machine * 1e3:.1f} ms; {long_run.spent_text()}"]
     return ratios, lines
 
 

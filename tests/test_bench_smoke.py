@@ -58,6 +58,9 @@ def test_window_benchmark_runs_and_reports(capsys, qapp):
     assert "window with live plots vs headless throughput" in out and "vs target 0.95x" in out
     assert "longest gap of a 10 ms QTimer" in out and "memory of a run in the window:" in out
     assert "longest gap of the event loop over that run's steps 200 to 400" in out
+    # beside each measured run: the machine's own gaps, and what the window's thread did
+    assert out.count("an idle process's longest 10 ms wait meanwhile") == 2
+    assert out.count("in the longest the window's thread ran") == 2
     assert {"bench.bench_training", "bench.bench_window"} <= set(modules())
 
 
