@@ -57,12 +57,17 @@ def _pen(color: QColor, width: int = 1, alpha: int = 255) -> QPen:
     return pg.mkPen(flattened(color, WHITE), width=width)
 
 
+def graphics_views(panel: QWidget) -> list[pg.GraphicsView]:
+    """The pyqtgraph views of `panel`: itself if it is one, else those it holds."""
+    if isinstance(panel, pg.GraphicsView):
+        return [panel]
+    return panel.findChildren(pg.GraphicsView)
+
+
 def undrawn_axes(panel: QWidget) -> list[pg.AxisItem]:
     """The shown axes of `panel` (a pyqtgraph view, or a widget holding some) whose picture a
     change of range or size left undrawn: their next paint would draw it."""
-    views = [panel] if isinstance(panel, pg.GraphicsView) else panel.findChildren(
-        pg.GraphicsView)
-    return [item for view in views for item in view.items()
+    return [item for view in graphics_views(panel) for item in view.items()
             if isinstance(item, pg.AxisItem) and item.picture is None and item.isVisible()]
 
 

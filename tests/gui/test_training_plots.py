@@ -23,7 +23,14 @@ from engine.train.lockstep import StepRecord, TrainConfig
 from engine.train.run import train
 from gui.training.plot_curves import MAX_POINTS, TickAxis, decimated, loggable, zero_floor
 from gui.training.plot_surface import GRID, grid_points, input_square
-from gui.training.plots import AXIS_TURNS, TrainingPlots, draw_axes, sample_index, undrawn_axes
+from gui.training.plots import (
+    AXIS_TURNS,
+    TrainingPlots,
+    draw_axes,
+    graphics_views,
+    sample_index,
+    undrawn_axes,
+)
 
 pytestmark = [pytest.mark.filterwarnings("error"),
               pytest.mark.qt_log_level_fail("WARNING"),
@@ -483,9 +490,7 @@ def test_axes_drawn_ahead_look_as_the_paint_draws_them(plots, panel):
     widget = getattr(plots, panel)
 
     def grabbed(ahead: bool) -> QImage:
-        views = [widget] if isinstance(widget, pg.GraphicsView) else widget.findChildren(
-            pg.GraphicsView)
-        for view in views:
+        for view in graphics_views(widget):
             for item in view.items():
                 if isinstance(item, pg.AxisItem):
                     item.picture = None
