@@ -22,8 +22,12 @@ $(STAMP): requirements.txt pyproject.toml Makefile
 run: $(STAMP)
 	$(BIN)/python app.py
 
+# the suite runs on every core (pytest-xdist), at most 8 workers: each holds torch and Qt
+# (~400 MB). Tests that start an X server of their own share one worker (group "x-server").
+WORKERS ?= $(shell $(PYTHON) -c 'import os; print(max(1, min(os.cpu_count() or 1, 8)))')
+
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

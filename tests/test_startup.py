@@ -124,6 +124,7 @@ def test_an_export_started_while_torch_loads_waits_for_it_and_the_window_goes_on
     assert (out / "torch_autograd.dat").stat().st_size > 0
 
 
+@pytest.mark.xdist_group("x-server")   # xvfb-run -a picks a display by lock files: not at once
 def test_the_startup_benchmark_times_help_and_the_window_against_their_targets():
     from bench import bench_startup
     from bench.__main__ import modules

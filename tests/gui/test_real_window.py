@@ -14,6 +14,7 @@ summary and on a line of its own. Deselect it with `-m "not real_window"`."""
 import ctypes.util
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,8 @@ PACKAGES = ("xvfb", "xdotool", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-curso
             "libxcb-image0", "libxcb-render-util0", "libxcb-shape0", "libxcb-randr0",
             "libxcb-xinerama0", "libxcb-xkb1", "libxkbcommon-x11-0")
 NOISE = ("thread", "timer", "traceback", "destroyed")   # words that must not be on stderr
-pytestmark = pytest.mark.real_window
+# one worker of a parallel run takes them all: one X server, one apt-get
+pytestmark = [pytest.mark.real_window, pytest.mark.xdist_group("x-server")]
 
 # Grabs the whole X screen with Qt's own xcb platform: no ImageMagick or xwd needed.
 GRAB = """
@@ -72,21 +74,28 @@ def install(report) -> str | None:
 
 
 def start_xvfb(log: Path) -> tuple[subprocess.Popen, str]:
-    """Xvfb on the first free display from :99 that answers within 15 s, and that display."""
-    for number in range(99, 200):
-        if Path(f"/tmp/.X{number}-lock").exists():
-            continue
-        with open(log, "a") as errors:
-            server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0",
-                                       f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
-                                      stdout=subprocess.DEVNULL, stderr=errors)
+    """Xvfb on a display it picks itself (-displayfd: no race with another server starting
+    at the same moment, as in a parallel test run), and that display, once it answers."""
+    read, write = os.pipe()
+    with open(log, "a") as errors:
+        server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0",
+                                   f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
+                                  stdout=subprocess.DEVNULL, stderr=errors, pass_fds=(write,))
+    os.close(write)
+    told = b""
+    with os.fdopen(read, "rb", buffering=0) as pipe:
         deadline = time.monotonic() + 15
-        while server.poll() is None and time.monotonic() < deadline:
-            if answers(f":{number}"):
-                return server, f":{number}"
-            time.sleep(0.05)
-        server.kill()
-        server.wait()
+        while not told.endswith(b"\n") and time.monotonic() < deadline:
+            if select.select([pipe], [], [], max(deadline - time.monotonic(), 0))[0]:
+                chunk = pipe.read(64)
+                if not chunk:
+                    break       # the server ended without a display
+                told += chunk
+    display = f":{told.strip().decode()}"
+    if told.endswith(b"\n") and answers(display):
+        return server, display
+    server.kill()
+    server.wait()
     pytest.fail(f"Xvfb did not start: {log.read_text()[-500:]}")
 
 
@@ -99,7 +108,7 @@ def answers(display: str) -> bool:
 
 @pytest.fixture(scope="module")
 def display(request, tmp_path_factory):
-    """A fresh Xvfb display (":99"), installing what is missing when allowed; the server stops
+    """A fresh Xvfb display, installing what is missing when allowed; the server stops
     when this module's tests are done."""
     plugins = request.config.pluginmanager
     terminal, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
