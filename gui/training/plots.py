@@ -147,6 +147,9 @@ class TrainingPlots(QWidget):
         self._turn = 0
         self._held: QWidget | None = None   # the panel drawn last turn, to paint in this one
         self._axis_turns = 0        # the turns its axes were drawn in, since it was drawn
+        # what is left of a reveal: each step, and whether it is taken again while it returns
+        # True (some axes are left)
+        self._revealing: list[tuple[Callable[[], object], bool]] = []
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self._on_timer)
         self.timer.start()
@@ -263,8 +266,7 @@ class TrainingPlots(QWidget):
         and paint it, each step in a turn of the event loop of its own, REVEAL_STEP_MS after the
         last; the redraw timer draws them from then on, one a turn. All at once, showing and
         painting them held the event loop 60-130 ms."""
-        # each step, and whether it is taken again while it returns True (some axes are left)
-        waiting: list[tuple[Callable[[], object], bool]] = []
+        waiting = self._revealing = []
         for part in self._parts:        # shown after the dock, each laid out on its own turn
             part.hide()
         waiting += [(step, False) for step in (*show, *(part.show for part in self._parts))]
@@ -275,6 +277,8 @@ class TrainingPlots(QWidget):
             waiting.append((functools.partial(panel.setUpdatesEnabled, True), False))  # paints
 
         def next_step() -> None:
+            if waiting is not self._revealing or not waiting:
+                return      # finished at once by redraw, or a new reveal took over
             step, again = waiting[0]
             if not (step() and again):
                 waiting.pop(0)
@@ -284,7 +288,17 @@ class TrainingPlots(QWidget):
         QTimer.singleShot(REVEAL_STEP_MS, self, next_step)
 
     def redraw(self) -> None:
-        """Draw everything that changed now, the surface and heatmaps included."""
+        """Draw everything that changed now, the surface and heatmaps included, and let every
+        panel paint: the rest of a reveal under way is taken now and a panel the timer holds
+        is let go. A grab of the window (a screenshot) then shows every panel painted: a
+        panel whose updates are held is grabbed black."""
+        waiting, self._revealing = self._revealing, []
+        for step, again in waiting:
+            while step() and again:
+                pass
+        if self._held is not None:
+            self._held.setUpdatesEnabled(True)
+            self._held, self._axis_turns = None, 0
         self._draw_curves()
         self._draw_pictures(now=True)
 

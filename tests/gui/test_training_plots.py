@@ -743,3 +743,51 @@ def test_a_deep_networks_legend_names_twelve_parameters_then_how_many_more(laid_
     assert [label.text for _, label in plot.legend.items] == ["w1", "b1", "w2", "b2", "w3", "b3"]
     for _, label in plot.legend.items:
         assert not on_view(plot, label).intersects(on_view(plot, plot.getViewBox()))
+
+
+def _black_share(widget) -> float:
+    image = widget.grab().toImage()
+    black = sum(image.pixelColor(x, y).name() == "#000000"
+                for x in range(0, image.width(), 7) for y in range(0, image.height(), 7))
+    return black / len(range(0, image.width(), 7)) / len(range(0, image.height(), 7))
+
+
+def test_redraw_lets_go_of_a_held_panel_so_a_grab_shows_it_painted(plots):
+    """A panel the redraw timer holds between its drawing and its paint is grabbed black (a
+    screenshot after training showed the drift plot so); redraw lets it paint."""
+    plots.reset(REGRESSION, None)
+    plots.timer.stop()
+    plots.add_records(synthetic(REGRESSION, 1, 300))
+    for _ in range(5):
+        plots._on_timer()
+        if plots._held is not None:
+            break
+    held = plots._held
+    assert held is not None and not held.updatesEnabled()
+    assert _black_share(held) > 0.9        # what the screenshot showed
+    plots.redraw()
+    assert plots._held is None and held.updatesEnabled()
+    assert _black_share(held) < 0.1
+    plots._on_timer()       # the timer goes on from there: nothing is held twice
+    assert all(panel.updatesEnabled() or panel is plots._held for panel in (
+        plots.loss_plot, plots.diff_plot, plots.drift_plot, plots.surface, plots.heatmaps))
+
+
+def test_redraw_during_a_reveal_finishes_it_and_the_reveals_turns_then_do_nothing(
+        plots, qapp, monkeypatch):
+    monkeypatch.setattr("gui.training.plots.REVEAL_STEP_MS", 0)     # its turns come at once
+    panels = [plots.loss_plot, plots.diff_plot, plots.drift_plot, plots.surface, plots.heatmaps]
+    shown = []
+    plots.timer.stop()
+    plots.add_records(synthetic(REGRESSION, 1, 300))
+    plots.reveal(lambda: shown.append("show"))
+    assert not any(panel.updatesEnabled() for panel in panels)
+    plots.redraw()
+    assert shown == ["show"]
+    assert all(panel.updatesEnabled() for panel in panels)
+    assert not any(part.isHidden() for part in plots._parts)
+    assert not any(undrawn_axes(panel) for panel in panels)
+    assert all(_black_share(panel) < 0.1 for panel in panels)
+    for _ in range(3 * len(panels) + len(plots._parts) + 2):   # more turns than it had
+        qapp.processEvents()
+    assert shown == ["show"] and all(panel.updatesEnabled() for panel in panels)
