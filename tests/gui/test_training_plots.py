@@ -54,7 +54,11 @@ def shared(qapp):
 
 @pytest.fixture
 def plots(shared, qtbot) -> TrainingPlots:
+    """The shared widget as a test finds it in any order of the module's tests (a parallel
+    run deals them out): no panel held, no reveal under way, the redraw timer running."""
     qtbot.waitExposed(shared)
+    shared.redraw()
+    shared.timer.start()
     return shared
 
 
@@ -446,6 +450,7 @@ def test_curves_and_pictures_are_drawn_in_turns_and_painted_in_the_next(plots, m
     of the five drawings, of their axes or of their paints, never two of them together. Each
     is drawn in its turn, once a round."""
     monkeypatch.setattr("gui.training.plots.STATE_INTERVAL", 0.0)
+    plots.timer.stop()      # its ticks are the test's: one between two would hold a panel
     plots.reset(REGRESSION, None)
     data = default_set(REGRESSION, 30)
     panels = [plots.loss_plot, plots.diff_plot, plots.drift_plot, plots.surface, plots.heatmaps]
