@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["train"] and not {"-h", "--help"} & set(sys.argv):
+        # torch's helper imports torch (~1 s) while this process starts and reads the options
+        from engine.train.launch import start_early
+
+        start_early()
     try:
         args = build_parser().parse_args(argv)
         if args.command:

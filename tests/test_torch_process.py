@@ -15,13 +15,15 @@ from engine.files.datasets import default_set
 from engine.net.params import init_params, unflat
 from engine.net.reference import TorchNet, _engine_grad, torch_loss
 from engine.net.spec import NetworkSpec, preset
-from engine.train.lockstep import LocalTorch, Lockstep, Schedule, TrainConfig
+from engine.train import launch
+from engine.train.lockstep import LocalTorch, Lockstep, Schedule, TrainConfig, batch_arrays
 from engine.train.run import TrainingRun, train
 from engine.train.torch_process import (
     CHECK_EVERY,
     MAX_PARAMS,
     MIN_STEPS,
     RemoteTorch,
+    TorchHelper,
     worthwhile,
 )
 
@@ -252,7 +254,7 @@ def test_a_helper_that_dies_before_the_handover_leaves_the_run_in_process():
 
 
 def test_the_helper_finds_engine_where_it_is_not_installed():
-    from engine.train.torch_process import ROOT
+    from engine.train.launch import ROOT
 
     assert (ROOT / "engine" / "train" / "torch_process.py").is_file()
 
@@ -419,3 +421,58 @@ def test_the_scratch_engine_runs_ahead_only_so_far(monkeypatch):
     _, log = run_ahead(waits=10**6, monkeypatch=monkeypatch, ahead_bytes=10 * row)
     ahead = [log[:i].count("scratch") - log[:i].count("torch") for i in range(len(log))]
     assert max(ahead) == 10
+
+
+# a helper started early (`app.py train` starts one before it reads its options)
+
+
+@pytest.fixture
+def early():
+    """A helper started as `app.py train` starts one; discarded after the test if unused."""
+    launch.start_early()
+    started = launch._early
+    yield started
+    launch.discard()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_an_early_helper_is_adopted_and_reads_a_set_larger_than_its_pipe(early, dtype):
+    """The run adopts the helper started early; it reads its settings while it imports torch,
+    here a set larger than the pipe holds, and gives the numbers of torch in this process."""
+    spec = preset("2-10-10-1-sigmoid-squared").with_options(dtype=dtype)
+    params, data = init_params(spec, 3), default_set(spec, 150_000, 3)
+    assert data.x.nbytes + data.y.nbytes > launch.PIPE_BYTES
+    config = TrainConfig(lr=0.05, epochs=1, shuffle=True, seed=2)
+    flat = Lockstep(spec, params, data).torch_flat()
+    helper = TorchHelper(spec, data, config, None, (0, flat))
+    try:
+        assert helper.process is early.process and launch._early is None
+        remote, local = RemoteTorch(helper, 0, flat), LocalTorch(spec, unflat(spec, flat))
+        schedule = Schedule(len(data), config)
+        for step in range(1, 40):
+            x, y = batch_arrays(data, schedule.batch(step))
+            theirs, ours = remote.step(x, y, 0.05), local.step(x, y, 0.05)
+            assert theirs[0] == ours[0]
+            assert np.array_equal(theirs[1], ours[1]) and np.array_equal(theirs[2], ours[2])
+        assert remote.local is None       # every step came from the helper
+    finally:
+        helper.close()
+
+
+def test_a_train_without_a_helper_stops_the_early_one_at_once(early):
+    spec = preset("2-10-10-1-sigmoid-squared")
+    params, data = init_params(spec, 3), default_set(spec, 10, 3)
+    steps = train(spec, params, data, TrainConfig(epochs=2), parallel=False)
+    next(steps)
+    assert launch._early is None and early.process.poll() is not None
+    steps.close()
+
+
+def test_an_early_helper_that_died_leaves_train_in_process(early):
+    early.process.kill()
+    early.process.wait()
+    spec, config = preset("2-10-10-1-sigmoid-squared"), TrainConfig(lr=0.05, epochs=20)
+    helped, with_helper = trained(spec, config, parallel=True)
+    assert isinstance(with_helper.torch, LocalTorch)
+    local, in_process = trained(spec, config, parallel=False)
+    assert helped == local and same_engines(with_helper, in_process)

@@ -105,6 +105,67 @@ def test_the_helper_goes_when_train_is_killed():
         app.stdout.close()
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_command_line_with_its_early_helper_prints_what_an_in_process_run_does(dtype):
+    """`python app.py train` starts its helper before it reads its options (see
+    engine/train/launch.py); the numbers are those of a run in one process."""
+    common = ["--samples", "50", "--epochs", str(MIN_STEPS // 50), "--dtype", dtype, "--json"]
+    helped = subprocess.run([sys.executable, "app.py", "train", *common], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    local, _, local_code = train("in-process", *common)
+    assert helped.returncode == local_code == 0 and helped.stderr == ""
+    assert helped.stdout == local
+
+
+@pytest.mark.parametrize("args, code", [(["--epochs", "0"], 2), (["--help"], 0),
+                                        (["--data", "missing.csv"], 2), (["--epochs", "2"], 0)])
+def test_a_train_that_needs_no_helper_leaves_none(args, code, tmp_path):
+    """A bad option, --help, a missing file or a short run: nothing of a helper outlives
+    `app.py train` (found by a mark in the environment it passes on)."""
+    mark = f"BPX_TEST_{os.getpid()}_{tmp_path.name}"
+    result = subprocess.run([sys.executable, "app.py", "train", *args], cwd=ROOT, text=True,
+                            capture_output=True, timeout=300, env={**os.environ, mark: "1"})
+    assert "Traceback" not in result.stderr
+    assert result.returncode == code
+    assert marked(mark) == []
+
+
+def test_the_early_helper_goes_when_train_is_killed_at_once():
+    """kill -9 of `app.py train` while its helper still imports torch: the helper finds its
+    pipe closed when it comes to read and leaves."""
+    mark = f"BPX_TEST_{os.getpid()}_killed"
+    app = subprocess.Popen([sys.executable, "app.py", "train", "--epochs", "100000"], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, env={**os.environ, mark: "1"})
+    try:
+        found = []
+        while not found:      # the helper is started before anything else is imported
+            assert app.poll() is None
+            found = [pid for pid in marked(mark) if pid != app.pid]
+        gone = os.pidfd_open(found[0])
+        try:
+            os.kill(app.pid, signal.SIGKILL)
+            app.wait(timeout=10)
+            assert select.select([gone], [], [], 60)[0], "the helper outlived the app"
+        finally:
+            os.close(gone)
+    finally:
+        app.kill()
+        app.wait()
+
+
+def marked(mark: str) -> list[int]:
+    """The live processes (not zombies) whose environment holds `mark`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and f"{mark}=".encode() in (entry / "environ").read_bytes() \
+                    and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

@@ -17,7 +17,6 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,13 +38,11 @@ from engine.train.child import (
     flat_params,
     unflat_copy,
 )
+from engine.train.launch import ROOT, enlarge
 from engine.train.lockstep import TrainConfig
 from engine.train.run import Breakpoints
 from engine.train.timeline import State
-from engine.train.torch_process import _enlarge
 
-# the folder holding engine/: the child imports it from there even when it is not installed
-ROOT = Path(__file__).resolve().parents[2]
 SILENCE = 10.0        # s without a frame from a child that is running before it counts as hung
 STARTING = 120.0      # s a child may take to import torch and build its run, on a loaded machine
 CLOSE_WAIT = 2.0      # s a stopped child has to exit before it is killed
@@ -143,7 +140,7 @@ class TrainingClient:
         self.silence = silence
         to_child, fd_out = os.pipe()
         fd_in, from_child = os.pipe()
-        _enlarge(from_child)
+        enlarge(from_child)
         path = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
         command = list(command or [sys.executable, "-m", "engine.train.child"])
         try:

@@ -21,6 +21,7 @@ import numpy as np
 from engine.check.mistakes import Injection
 from engine.files.datasets import Dataset
 from engine.net.spec import NetworkSpec
+from engine.train.launch import discard
 from engine.train.lockstep import (
     Lockstep,
     Schedule,
@@ -134,6 +135,8 @@ def train(spec: NetworkSpec, params: Mapping[str, np.ndarray], data: Dataset,
     lockstep = lockstep or Lockstep(spec, params, data)
     schedule = Schedule(len(data), config)
     wanted = worthwhile(spec, schedule.total) if parallel is None else parallel
+    if not wanted:
+        discard()   # one `app.py train` started early, in case the run was long
     remote = ahead(spec, data, config, lockstep.torch_flat()) if wanted else None
     if remote is None:
         for step in range(1, schedule.total + 1):

@@ -6,7 +6,8 @@ scratch engine and compares, and the machine's two cores work at once. The helpe
 TorchNet.train_step the run would have called here, with as many threads, so the numbers are
 bit-identical whether or not it is used.
 
-The helper is sent the run's settings as it starts, then imports torch. A run that knows
+The helper imports torch as it starts, reading the run's settings meanwhile; `app.py train`
+starts it before it has read its own options (engine/train/launch.py). A run that knows
 torch's start (the headless `train`, engine/train/run.py) sends it at once: the helper computes
 from step 0 as soon as torch is loaded, and this process need not load torch at all. A run
 that goes on in-process meanwhile (TrainingRun) hands over the torch engine's parameters and
@@ -18,30 +19,30 @@ Messages are pickled between this process and the child it started (never read f
 """
 
 import contextlib
+import importlib
 import os
+import pickle
 import subprocess
 import sys
+import threading
 import weakref
 from multiprocessing.connection import Connection
-from pathlib import Path
 
 import numpy as np
 
 from engine.files.datasets import Dataset
 from engine.net.params import Params, unflat
 from engine.net.spec import NetworkSpec
+from engine.train.launch import adopt
 from engine.train.lockstep import LocalTorch, Lockstep, Schedule, TrainConfig, batch_arrays
 
 MIN_STEPS = 5_000          # shorter runs stay in-process: starting the helper costs ~2 s of CPU
 MAX_PARAMS = 100_000       # bigger nets would spend more on the pipe than the helper saves
 CHUNK_BYTES = 256 * 1024   # the most one message carries; the first ones are smaller
-PIPE_BYTES = 1024 * 1024   # the pipe holds a few chunks, so the helper can run ahead
 SILENCE = 10.0             # seconds without a chunk after which the helper counts as dead
 FIRST_SILENCE = 60.0       # the same for the first chunk, which comes after torch's import
 CHECK_EVERY = 64           # steps between looks at whether a starting helper is ready
 _READY = b"ready"
-# the folder holding engine/: the child imports it from there even when it is not installed
-ROOT = Path(__file__).resolve().parents[2]
 _HEADER = 2                # int64 first step and step count, before the rows
 
 
@@ -70,33 +71,13 @@ class TorchHelper:
     def __init__(self, spec: NetworkSpec, data: Dataset, config: TrainConfig,
                  threads: int | None, start: tuple[int, np.ndarray] | None = None):
         self.spec, self.data, self.config, self.threads = spec, data, config, threads
-        to_child, ctrl = os.pipe()
-        incoming, from_child = os.pipe()
-        _enlarge(from_child)
-        _enlarge(to_child)
-        path = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
-        try:
-            self.process: subprocess.Popen | None = subprocess.Popen(
-                [sys.executable, "-m", "engine.train.torch_process",
-                 str(to_child), str(from_child)],
-                pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONPATH": path},
-                # out of the terminal's process group: Ctrl-C goes to the run, which stops
-                # the helper itself, and never prints a traceback of the helper's; in the
-                # run's session, so that the run's nice value holds for it too (see
-                # engine.train.client)
-                process_group=0)
-        except (OSError, ValueError):   # ValueError: pass_fds where it does not exist
-            self.process = None
-        finally:
-            os.close(to_child)
-            os.close(from_child)
+        self.process, ctrl, incoming = adopt()
         self._ready = False
         self.ctrl = Connection(ctrl, readable=False)
         self.incoming = Connection(incoming, writable=False)
         self._finalizer = weakref.finalize(self, _stop, self.process, self.ctrl, self.incoming)
         if self.process is not None:
-            try:   # read by the child before it imports torch: a large set waits little
+            try:   # read by the child while it imports torch: a large set waits little
                 self.ctrl.send((spec, data, config, threads, start))
             except OSError:
                 self.close()
@@ -138,16 +119,6 @@ def _stop(process: subprocess.Popen | None, ctrl: Connection, incoming: Connecti
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _enlarge(fd: int) -> None:
-    """A bigger pipe where the system allows it (Linux: F_SETPIPE_SZ)."""
-    try:
-        import fcntl
-
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
-    except (ImportError, OSError):
-        pass
 
 
 def _chunk_rows(spec: NetworkSpec) -> int:
@@ -275,9 +246,10 @@ class Handover:
 
 
 def _serve(incoming: Connection, outgoing: Connection) -> None:
-    """The child: take the settings, import torch, then compute the steps asked for (from
-    the start that came with them, or from the one sent after it says it is ready)."""
-    spec, data, config, threads, start = incoming.recv()
+    """The child: import torch while the settings come, then compute the steps asked for
+    (from the start that came with them, or from the one sent after it says it is ready)."""
+    settings = _read_beside(incoming, "engine.net.reference")
+    spec, data, config, threads, start = pickle.loads(settings)
     from engine.net.reference import set_torch_threads  # before "ready": the parent hands over
 
     if threads is not None:
@@ -304,6 +276,25 @@ def _serve(incoming: Connection, outgoing: Connection) -> None:
         step += count
         wanted = min(full, wanted * 2)
     incoming.recv_bytes()  # nothing more to send: wait for the parent to go (EOF)
+
+
+def _read_beside(incoming: Connection, module: str) -> bytes:
+    """The next message on `incoming`, read on a thread while `module` is imported here: the
+    parent never waits for the import to send (a started helper spends a second on torch's),
+    and neither waits for the other. EOFError if the parent went away."""
+    message: list[bytes] = []
+
+    def read() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            message.append(incoming.recv_bytes())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    importlib.import_module(module)
+    reader.join()
+    if not message:
+        raise EOFError
+    return message[0]
 
 
 def main(argv: list[str]) -> int:
