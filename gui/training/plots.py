@@ -301,6 +301,9 @@ class TrainingPlots(QWidget):
             self._held, self._axis_turns = None, 0
         self._draw_curves()
         self._draw_pictures(now=True)
+        for panel in (self.loss_plot, self.diff_plot, self.drift_plot, self.surface,
+                      self.heatmaps):   # the axes the drawing moved, drawn before a grab
+            draw_axes(panel, most=len(undrawn_axes(panel)))
 
     @Slot()
     def _on_timer(self) -> None:
