@@ -91,14 +91,7 @@ def test_the_helper_goes_when_train_is_killed():
         helpers = [pid for pid in children(app.pid) if b"engine.train.torch_process" in
                    Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert len(helpers) == 1
-        gone = os.pidfd_open(helpers[0])
-        try:
-            os.kill(app.pid, signal.SIGKILL)
-            app.wait(timeout=10)
-            # readable once the process has exited (zombies count: they hold nothing)
-            assert select.select([gone], [], [], 30)[0], "the helper outlived the app"
-        finally:
-            os.close(gone)
+        assert killed_leaves(app, helpers[0], within=30), "the helper outlived the app"
     finally:
         app.kill()
         app.wait()
@@ -141,16 +134,22 @@ def test_the_early_helper_goes_when_train_is_killed_at_once():
         while not found:      # the helper is started before anything else is imported
             assert app.poll() is None
             found = [pid for pid in marked(mark) if pid != app.pid]
-        gone = os.pidfd_open(found[0])
-        try:
-            os.kill(app.pid, signal.SIGKILL)
-            app.wait(timeout=10)
-            assert select.select([gone], [], [], 60)[0], "the helper outlived the app"
-        finally:
-            os.close(gone)
+        assert killed_leaves(app, found[0]), "the helper outlived the app"
     finally:
         app.kill()
         app.wait()
+
+
+def killed_leaves(app: subprocess.Popen, helper: int, within: float = 60.0) -> bool:
+    """kill -9 of `app`: whether its `helper` process exits within `within` seconds."""
+    gone = os.pidfd_open(helper)
+    try:
+        os.kill(app.pid, signal.SIGKILL)
+        app.wait(timeout=10)
+        # readable once the process has exited (zombies count: they hold nothing)
+        return bool(select.select([gone], [], [], within)[0])
+    finally:
+        os.close(gone)
 
 
 def marked(mark: str) -> list[int]:

@@ -38,7 +38,7 @@ from engine.train.child import (
     flat_params,
     unflat_copy,
 )
-from engine.train.launch import ROOT, enlarge
+from engine.train.launch import child_env, enlarge
 from engine.train.lockstep import TrainConfig
 from engine.train.run import Breakpoints
 from engine.train.timeline import State
@@ -141,12 +141,11 @@ class TrainingClient:
         to_child, fd_out = os.pipe()
         fd_in, from_child = os.pipe()
         enlarge(from_child)
-        path = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
         command = list(command or [sys.executable, "-m", "engine.train.child"])
         try:
             self.process = subprocess.Popen(
                 [*command, str(to_child), str(from_child)], pass_fds=(to_child, from_child),
-                stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": path},
+                stdin=subprocess.DEVNULL, env=child_env(),
                 # out of the terminal's process group: Ctrl-C goes to the window, which stops
                 # the child itself; the child watches its parent should it die. A process
                 # group, not a session: where the kernel groups processes by session

@@ -34,12 +34,11 @@ def spawn() -> Spawned:
     incoming, from_child = os.pipe()
     enlarge(from_child)
     enlarge(to_child)
-    path = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
     try:
         process: subprocess.Popen | None = subprocess.Popen(
             [sys.executable, "-m", "engine.train.torch_process", str(to_child), str(from_child)],
             pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": path},
+            env=child_env(),
             # out of the terminal's process group: Ctrl-C goes to the run, which stops the
             # helper itself, and never prints a traceback of the helper's; in the run's
             # session, so that the run's nice value holds for it too (see engine.train.client)
@@ -50,6 +49,13 @@ def spawn() -> Spawned:
         os.close(to_child)
         os.close(from_child)
     return Spawned(process, ctrl, incoming)
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment, with engine/'s folder first on PYTHONPATH: a child
+    started with `python -m engine...` imports it from there even when it is not installed."""
+    path = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
+    return {**os.environ, "PYTHONPATH": path}
 
 
 def enlarge(fd: int) -> None:

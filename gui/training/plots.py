@@ -71,10 +71,11 @@ def undrawn_axes(panel: QWidget) -> list[pg.AxisItem]:
             if isinstance(item, pg.AxisItem) and item.picture is None and item.isVisible()]
 
 
-def draw_axes(panel: QWidget, most: int = AXES_A_TURN) -> bool:
-    """Draw now, as their paint would, the pictures of up to `most` of the undrawn axes of
-    `panel`: their tick texts are the dearest part of a plot's paint (1-2 ms an axis), and drawn
-    in turns of their own they leave the paint the rest. Whether some are still undrawn."""
+def draw_axes(panel: QWidget, most: int | None = AXES_A_TURN) -> bool:
+    """Draw now, as their paint would, the pictures of up to `most` (None: all) of the undrawn
+    axes of `panel`: their tick texts are the dearest part of a plot's paint (1-2 ms an axis),
+    and drawn in turns of their own they leave the paint the rest. Whether some are still
+    undrawn."""
     undrawn = undrawn_axes(panel)
     for item in undrawn[:most]:
         picture = QPicture()
@@ -88,7 +89,7 @@ def draw_axes(panel: QWidget, most: int = AXES_A_TURN) -> bool:
         finally:
             painter.end()
         item.picture = picture
-    return len(undrawn) > most
+    return most is not None and len(undrawn) > most
 
 
 def parameter_color(index: int, count: int) -> QColor:
@@ -177,6 +178,8 @@ class TrainingPlots(QWidget):
         for splitter in (curves, pictures, split):
             splitter.setChildrenCollapsible(False)
         self._parts = (curves, self.surface, self.heatmaps)   # laid out one a turn
+        self._panels = (self.loss_plot, self.diff_plot, self.drift_plot, self.surface,
+                        self.heatmaps)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
@@ -270,8 +273,7 @@ class TrainingPlots(QWidget):
         for part in self._parts:        # shown after the dock, each laid out on its own turn
             part.hide()
         waiting += [(step, False) for step in (*show, *(part.show for part in self._parts))]
-        for panel in (self.loss_plot, self.diff_plot, self.drift_plot, self.surface,
-                      self.heatmaps):
+        for panel in self._panels:
             panel.setUpdatesEnabled(False)
             waiting.append((functools.partial(draw_axes, panel), True))
             waiting.append((functools.partial(panel.setUpdatesEnabled, True), False))  # paints
@@ -301,9 +303,8 @@ class TrainingPlots(QWidget):
             self._held, self._axis_turns = None, 0
         self._draw_curves()
         self._draw_pictures(now=True)
-        for panel in (self.loss_plot, self.diff_plot, self.drift_plot, self.surface,
-                      self.heatmaps):   # the axes the drawing moved, drawn before a grab
-            draw_axes(panel, most=len(undrawn_axes(panel)))
+        for panel in self._panels:   # the axes the drawing moved, drawn before a grab
+            draw_axes(panel, most=None)
 
     @Slot()
     def _on_timer(self) -> None:
