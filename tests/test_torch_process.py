@@ -10,10 +10,11 @@ import time
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from engine.files.datasets import default_set
 from engine.net.params import init_params, unflat
-from engine.net.reference import TorchNet, _engine_grad, torch_loss
+from engine.net.reference import TorchNet, _engine_backward, _mse, _public_backward, torch_loss
 from engine.net.spec import NetworkSpec, preset
 from engine.train import launch
 from engine.train.lockstep import LocalTorch, Lockstep, Schedule, TrainConfig, batch_arrays
@@ -229,16 +230,55 @@ def _loss_of(spec, params, x, y):
         return torch_loss(spec.loss, z, out, torch.from_numpy(y)).item()
 
 
-def test_the_direct_engine_call_is_torch_autograd_grad():
-    a = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+@pytest.mark.parametrize("backward", [_engine_backward, _public_backward])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_backward_a_step_calls_adds_torch_autograd_grad(backward, dtype):
+    """The direct engine call (and its public fallback) adds exactly autograd's gradients
+    into the .grad it finds there."""
+    a = torch.randn(4, 3, dtype=dtype, requires_grad=True)
+    b = torch.randn(3, dtype=dtype, requires_grad=True)
+    start = [torch.randn(4, 3, dtype=dtype), torch.randn(3, dtype=dtype)]
+    a.grad, b.grad = start[0].clone(), start[1].clone()
 
     def loss():
         return torch.sigmoid(a @ b).pow(2).sum()
 
-    for ours, theirs in zip(_engine_grad(loss(), (a, b)), torch.autograd.grad(loss(), (a, b)),
-                            strict=True):
+    backward(loss(), (a, b))
+    for param, before, theirs in zip((a, b), start, torch.autograd.grad(loss(), (a, b)),
+                                     strict=True):
+        assert torch.equal(param.grad, before + theirs)
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size")   # mse_loss's, on purpose
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_fused_squared_loss_is_mse_loss_bit_for_bit(reduction, dtype):
+    """The loss without the broadcast node: the same value and gradient as
+    nn.functional.mse_loss, also where the shapes differ and it broadcasts."""
+    for shape in ((3,), (2, 3)):
+        y_hat = torch.randn(shape, dtype=dtype, requires_grad=True)
+        y = torch.randn(shape[-1:], dtype=dtype)
+        ours, theirs = _mse(y_hat, y, reduction), nn.functional.mse_loss(y_hat, y,
+                                                                         reduction=reduction)
         assert torch.equal(ours, theirs)
+        assert torch.equal(*(torch.autograd.grad(v, y_hat)[0] for v in (ours, theirs)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_step_after_the_stages_and_the_loop_of_backwards_is_the_same(dtype):
+    """stages() and gradients_loop() run backward() on the same parameters a step writes its
+    gradients through: the steps after them are those of a net that never ran them."""
+    spec = NetworkSpec(sizes=(2, 4, 1), activations=("tanh", "identity"), dtype=dtype)
+    data = default_set(spec, 6, 1)
+    used, fresh = TorchNet(spec, init_params(spec, 1)), TorchNet(spec, init_params(spec, 1))
+    for i in range(len(data)):
+        used.stages(data.x[i], data.y[i])
+        used.gradients_loop(data.x, data.y)
+        used.per_sample_gradients(data.x, data.y)
+        ours, theirs = (net.train_step(data.x[i:i + 1], data.y[i:i + 1], 0.1)
+                        for net in (used, fresh))
+        assert ours[0] == theirs[0]
+        assert np.array_equal(ours[1], theirs[1]) and np.array_equal(ours[2], theirs[2])
 
 
 def test_a_helper_that_dies_before_the_handover_leaves_the_run_in_process():

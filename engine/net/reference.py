@@ -5,7 +5,7 @@ parameter), so each scratch stage has a twin computed by autograd, not by our fo
 the only module of engine/ that imports torch.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
@@ -29,18 +29,34 @@ TORCH_ACTIVATIONS: dict[str, type[nn.Module] | object] = {
 }
 
 
-def _engine_grad(loss: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-    """torch.autograd.grad(loss, inputs) of a scalar loss, straight to the autograd engine
-    it calls: the same gradients (tests/test_torch_process.py) without ~8 µs of argument
-    handling, a tenth of a tiny net's step."""
-    return _ENGINE.run_backward((loss,), (torch.ones_like(loss),), False, False, inputs, False,
-                                False)
+def _engine_backward(loss: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> None:
+    """torch.autograd.backward(loss, inputs=inputs) of a scalar loss, its gradients added to
+    each input's .grad, straight to the autograd engine it calls: the same gradients
+    (tests/test_torch_process.py) without ~8 µs of argument handling, a tenth of a tiny net's
+    step."""
+    _ENGINE.run_backward((loss,), (_ONES[loss.dtype],), False, False, inputs, False, True)
 
 
-# Variable._execution_engine is what torch.autograd.grad hands its work to; should a torch
+def _public_backward(loss: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> None:
+    torch.autograd.backward(loss, inputs=inputs)
+
+
+# Variable._execution_engine is what torch.autograd.backward hands its work to; should a torch
 # release move it, the public call does the same job
 _ENGINE = getattr(torch.autograd.Variable, "_execution_engine", None)
-_grad = torch.autograd.grad if _ENGINE is None else _engine_grad
+_backward = _public_backward if _ENGINE is None else _engine_backward
+_ONES = {dtype: torch.ones((), dtype=dtype) for dtype in (torch.float32, torch.float64)}
+# what nn.functional.mse_loss calls once it has broadcast its arguments: called on two of the
+# same shape, the graph has no broadcast node to walk back through (a tenth of a step)
+_mse_loss = getattr(torch._C._nn, "mse_loss", None)
+_SUM, _MEAN = (torch.nn._reduction.get_enum(r) for r in ("sum", "mean"))
+
+
+def _mse(y_hat: torch.Tensor, y: torch.Tensor, reduction: str) -> torch.Tensor:
+    """nn.functional.mse_loss(y_hat, y, reduction=reduction), "sum" or "mean"."""
+    if _mse_loss is None or y_hat.shape != y.shape:
+        return nn.functional.mse_loss(y_hat, y, reduction=reduction)
+    return _mse_loss(y_hat, y, _SUM if reduction == "sum" else _MEAN)
 
 
 def torch_threads() -> int:
@@ -59,11 +75,11 @@ def torch_loss(name: str, z: torch.Tensor, y_hat: torch.Tensor, y: torch.Tensor)
     saturates."""
     one = y.ndim == 1
     if name in ("squared_error", "half_squared_error"):
-        value = (nn.functional.mse_loss(y_hat, y, reduction="sum") if one
+        value = (_mse(y_hat, y, "sum") if one
                  else ((y_hat - y) ** 2).sum(-1))
         return value if name == "squared_error" else 0.5 * value
     if name == "mse":
-        return nn.functional.mse_loss(y_hat, y) if one else ((y_hat - y) ** 2).mean(-1)
+        return _mse(y_hat, y, "mean") if one else ((y_hat - y) ** 2).mean(-1)
     if name == "bce":
         if one:
             return nn.functional.binary_cross_entropy_with_logits(z, y)
@@ -87,15 +103,22 @@ class TorchNet:
         self.model = nn.Sequential(*layers)
         self.linears = [m for m in self.model if isinstance(m, nn.Linear)]
         self.activations = [m for m in self.model if not isinstance(m, nn.Linear)]
-        # every parameter is a view of one flat vector: an SGD step is one add_, and reading
-        # all parameters at once is one copy
+        # every parameter is a view of one flat vector, and its .grad a view of another, which
+        # follows the loss: an SGD step is one add_, and its numbers [loss, gradient,
+        # parameters] are one cat. Nothing here sets a .grad to None (zero_grad(set_to_none=
+        # False)): a new .grad would no longer be in the vector. The two have storages of their
+        # own: gradients added during backward() must not look like parameters changed in place
         order = [p for linear in self.linears for p in (linear.weight, linear.bias)]
+        self._head = torch.zeros(1 + spec.n_params, dtype=self.dtype)
+        self._loss, self._grads = self._head[:1], self._head[1:]
         self._flat = torch.cat([p.detach().reshape(-1) for p in order])
         offset = 0
         for linear in self.linears:
             for kind in ("weight", "bias"):
                 shape, size = getattr(linear, kind).shape, getattr(linear, kind).numel()
-                setattr(linear, kind, nn.Parameter(self._flat[offset:offset + size].view(shape)))
+                parameter = nn.Parameter(self._flat[offset:offset + size].view(shape))
+                parameter.grad = self._grads[offset:offset + size].view(shape)
+                setattr(linear, kind, parameter)
                 offset += size
         self._parameters = tuple(p for linear in self.linears for p in (linear.weight,
                                                                         linear.bias))
@@ -111,7 +134,8 @@ class TorchNet:
         """Copies of the current parameters in the engine layout."""
         return {self._names[k]: v.detach().numpy().copy() for k, v in self.model.named_parameters()}
 
-    def _tensor(self, v: np.ndarray) -> torch.Tensor:
+    def tensor(self, v: np.ndarray) -> torch.Tensor:
+        """`v` in this net's dtype (sharing its memory where it has that dtype already)."""
         return torch.as_tensor(np.asarray(v), dtype=self.dtype)
 
     def _forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -126,8 +150,8 @@ class TorchNet:
 
     def stages(self, x: np.ndarray, y: np.ndarray) -> list[Stage]:
         """Every stage of one sample's pass (x (n_0,), y (n_L,)), values read off autograd."""
-        self.model.zero_grad(set_to_none=True)
-        xt, yt = self._tensor(x)[None, :], self._tensor(y)[None, :]
+        self.model.zero_grad(set_to_none=False)
+        xt, yt = self.tensor(x)[None, :], self.tensor(y)[None, :]
         zs, ys = self._forward(xt)
         for t in zs + ys:
             t.retain_grad()
@@ -175,32 +199,40 @@ class TorchNet:
         """Each sample's loss (N,) and gradients {name: (N, *shape)}, batched with
         torch.func (vmap over grad), at the current parameters."""
         params = {k: v.detach() for k, v in self.model.named_parameters()}
-        xt, yt = self._tensor(x), self._tensor(y)
+        xt, yt = self.tensor(x), self.tensor(y)
         losses = vmap(self._sample_loss, in_dims=(None, 0, 0))(params, xt, yt)
         grads = vmap(grad(self._sample_loss), in_dims=(None, 0, 0))(params, xt, yt)
         return _np(losses), {self._names[k]: _np(v) for k, v in grads.items()}
 
     def train_step(self, x: np.ndarray, y: np.ndarray, lr: float
                    ) -> tuple[float, np.ndarray, np.ndarray]:
-        """One SGD step on the batch x (N, n_0), y (N, n_L) in the spec's dtype: the batch's
-        mean loss before the update, the gradient of that mean and the parameters after the
-        update, both as flat vectors in the order w1, b1, w2, ... (copies). One torch.autograd
-        .grad call, cheaper than backward() on tiny nets; one sample runs on vectors (addmv)
-        with a fused loss, a third cheaper than as a batch of one."""
+        """One SGD step on the batch x (N, n_0), y (N, n_L): the batch's mean loss before the
+        update, the gradient of that mean and the parameters after the update, both as flat
+        vectors in the order w1, b1, w2, ... (not shared with this net)."""
         one = len(x) == 1
-        if x.dtype != self.spec.np_dtype or y.dtype != self.spec.np_dtype:
-            x, y = x.astype(self.spec.np_dtype), y.astype(self.spec.np_dtype)
-        h, target = torch.from_numpy(x[0] if one else x), torch.from_numpy(y[0] if one else y)
+        row = torch.empty(1 + 2 * self.spec.n_params, dtype=self.dtype)
+        self.step(self.tensor(x[0] if one else x), self.tensor(y[0] if one else y), lr, row)
+        n, values = self.spec.n_params, row.numpy()
+        return float(values[0]), values[1:1 + n], values[1 + n:]
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, lr: float, row: torch.Tensor) -> None:
+        """`train_step` on one sample (x (n_0,), y (n_L,)) or a batch (x (N, n_0), y (N, n_L)),
+        in this net's dtype, its numbers written into `row` (1 + 2 n_params): the loss, the
+        gradient, the parameters after. One sample runs on vectors (addmv) with a fused loss,
+        a third cheaper than as a batch of one; autograd adds the gradients into the zeroed
+        vector of .grads, and no tensor is made for them."""
+        self._grads.zero_()
+        one, h = x.ndim == 1, x
         z = h
         for w, b, act in self._layers:
             z = torch.addmv(b, w, h) if one else nn.functional.linear(h, w, b)
             h = act(z)
-        loss = torch_loss(self.spec.loss, z, h, target)
+        loss = torch_loss(self.spec.loss, z, h, y)
         loss = loss if one else loss.mean()
-        grads = np.concatenate([g.numpy().reshape(-1) for g in _grad(loss, self._parameters)])
-        with torch.no_grad():
-            self._flat.add_(torch.from_numpy(grads), alpha=-lr)
-        return loss.detach().item(), grads, self._flat.numpy().copy()
+        _backward(loss, self._parameters)
+        self._loss.copy_(loss.detach())
+        self._flat.add_(self._grads, alpha=-lr)   # flat needs no grad: nothing is recorded
+        torch.cat((self._head, self._flat), out=row)
 
     def flat_params(self) -> np.ndarray:
         """Every parameter in one vector, in the order w1, b1, w2, ... (a copy)."""
@@ -210,8 +242,8 @@ class TorchNet:
         """The same as `per_sample_gradients` with one backward() per sample: the way the seeds
         do it, kept as the baseline the batched path is measured against."""
         losses, grads = [], {name: [] for name in self._names.values()}
-        for xi, yi in zip(self._tensor(x), self._tensor(y), strict=True):
-            self.model.zero_grad(set_to_none=True)
+        for xi, yi in zip(self.tensor(x), self.tensor(y), strict=True):
+            self.model.zero_grad(set_to_none=False)
             zs, ys = self._forward(xi[None, :])
             loss = torch_loss(self.spec.loss, zs[-1], ys[-1], yi[None, :]).sum()
             loss.backward()
@@ -226,7 +258,28 @@ class TorchNet:
         """θ ← θ - lr·g in place, g from this engine's own gradients (a batch's mean)."""
         with torch.no_grad():
             for key, p in self.model.named_parameters():
-                p.sub_(lr * self._tensor(grads[self._names[key]]))
+                p.sub_(lr * self.tensor(grads[self._names[key]]))
+
+
+class Trainer:
+    """`net`'s SGD steps on the samples x (N, n_0), y (N, n_L), each step's numbers written
+    straight into a row of an array: train_step's numbers with none of its arrays, and the
+    samples made tensors once. The torch helper's loop (engine/train/torch_process.py)."""
+
+    def __init__(self, net: TorchNet, x: np.ndarray, y: np.ndarray):
+        self.net, self.x, self.y = net, net.tensor(x), net.tensor(y)
+
+    def steps_into(self, batches: Iterable[np.ndarray], lr: float, rows: np.ndarray) -> None:
+        """A step on each batch of row indices in turn, the k-th one's loss, gradient and
+        parameters after written into rows[k] (see TorchNet.step)."""
+        out, step = torch.from_numpy(rows), self.net.step
+        for k, batch in enumerate(batches):
+            if len(batch) == 1:
+                i = int(batch[0])
+                step(self.x[i], self.y[i], lr, out[k])
+            else:
+                chosen = torch.from_numpy(np.asarray(batch, dtype=np.int64))
+                step(self.x[chosen], self.y[chosen], lr, out[k])
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

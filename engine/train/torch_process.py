@@ -3,8 +3,9 @@
 Each engine updates with its own gradients, so torch's trajectory depends only on where it
 starts, the data and the settings: a second process can compute it while this one runs the
 scratch engine and compares, and the machine's two cores work at once. The helper runs the very
-TorchNet.train_step the run would have called here, with as many threads, so the numbers are
-bit-identical whether or not it is used.
+TorchNet.step that the run's TorchNet.train_step would have called here, with as many threads,
+writing each step's numbers straight into the chunk it sends (engine.net.reference.Trainer), so
+the numbers are bit-identical whether or not it is used.
 
 The helper imports torch as it starts, reading the run's settings meanwhile; `app.py train`
 starts it before it has read its own options (engine/train/launch.py). A run that knows
@@ -34,7 +35,7 @@ from engine.files.datasets import Dataset
 from engine.net.params import Params, unflat
 from engine.net.spec import NetworkSpec
 from engine.train.launch import adopt
-from engine.train.lockstep import LocalTorch, Lockstep, Schedule, TrainConfig, batch_arrays
+from engine.train.lockstep import LocalTorch, Lockstep, Schedule, TrainConfig
 
 MIN_STEPS = 5_000          # shorter runs stay in-process: starting the helper costs ~2 s of CPU
 MAX_PARAMS = 100_000       # bigger nets would spend more on the pipe than the helper saves
@@ -250,7 +251,7 @@ def _serve(incoming: Connection, outgoing: Connection) -> None:
     (from the start that came with them, or from the one sent after it says it is ready)."""
     settings = _read_beside(incoming, "engine.net.reference")
     spec, data, config, threads, start = pickle.loads(settings)
-    from engine.net.reference import set_torch_threads  # before "ready": the parent hands over
+    from engine.net.reference import TorchNet, Trainer, set_torch_threads  # imported by now
 
     if threads is not None:
         set_torch_threads(threads)
@@ -258,21 +259,20 @@ def _serve(incoming: Connection, outgoing: Connection) -> None:
         outgoing.send_bytes(_READY)
         start = incoming.recv()
     step, params = start
-    engine = LocalTorch(spec, unflat(spec, params))
+    trainer = Trainer(TorchNet(spec, unflat(spec, params)), data.x, data.y)
     schedule = Schedule(len(data), config)
-    full, n = _chunk_rows(spec), spec.n_params
-    rows = np.empty((full, 1 + 2 * n), dtype=spec.np_dtype)
-    header = np.empty(_HEADER, dtype=np.int64)
+    full = _chunk_rows(spec)
+    chunk = np.empty(_HEADER * 8 + full * (1 + 2 * spec.n_params) * np.dtype(spec.np_dtype)
+                     .itemsize, dtype=np.uint8)
+    header = chunk[:_HEADER * 8].view(np.int64)
+    rows = chunk[_HEADER * 8:].view(spec.np_dtype).reshape(full, -1)
     wanted = 8       # the first chunks are small, so the parent hears soon
     while step < schedule.total:
         count = min(wanted, schedule.total - step)
-        for k in range(count):
-            x, y = batch_arrays(data, schedule.batch(step + k + 1))
-            loss, grads, after = engine.step(x, y, config.lr)
-            row = rows[k]
-            row[0], row[1:1 + n], row[1 + n:] = loss, grads, after
+        trainer.steps_into((schedule.batch(step + k + 1) for k in range(count)), config.lr,
+                           rows[:count])
         header[:] = step + 1, count
-        outgoing.send_bytes(header.tobytes() + rows[:count].tobytes())
+        outgoing.send_bytes(chunk[:_HEADER * 8 + rows[:count].nbytes])
         step += count
         wanted = min(full, wanted * 2)
     incoming.recv_bytes()  # nothing more to send: wait for the parent to go (EOF)
