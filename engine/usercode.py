@@ -46,6 +46,7 @@ from engine.files.readers import read_arrays
 from engine.net.params import to_layout
 from engine.net.spec import NetworkSpec
 from engine.train.child import BrokenStream, FrameReader, encode, write_all
+from engine.train.launch import child_env
 from engine.usercode_batch import (
     BATCH,
     PER_SAMPLE,
@@ -58,7 +59,6 @@ from engine.usercode_batch import (
 )
 from engine.usercode_child import returned_arrays
 
-ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FUNCTION = "gradients"
 TIMEOUT = 10.0           # s a call (or the import of the file) may take
 MEMORY_MB = 2048         # the child's address space
@@ -315,9 +315,8 @@ def _run_child(code: UserCode, request: dict, arrays: dict[str, np.ndarray], n: 
     how they were called), or the sentence saying why there is nothing."""
     child_in, to_child = os.pipe()
     child_out, from_child = os.pipe()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
-        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {**child_env(), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1"}
     try:
         process = subprocess.Popen(
             [sys.executable, "-m", "engine.usercode_child", str(child_in), str(from_child),

@@ -138,6 +138,24 @@ def check(path: Path, dtype: str = "float32", layout: str = "out_in", **options)
                       default_set(spec, SAMPLES, 3), **options)
 
 
+def test_the_child_imports_engine_from_the_folder_that_holds_it(tmp_path, monkeypatch):
+    """The user's code runs in its own folder: its child finds engine/ on PYTHONPATH, where
+    it is not installed too."""
+    import engine.usercode
+
+    envs = []
+    popen = subprocess.Popen
+
+    def recorded(*args, **kwargs):
+        envs.append(kwargs["env"])
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(engine.usercode.subprocess, "Popen", recorded)
+    assert check(student(tmp_path, LOOPS)).comparison.report.agree
+    first = Path(envs[0]["PYTHONPATH"].split(os.pathsep)[0])
+    assert (first / "engine" / "usercode_child.py").is_file()
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("body, forward, layout", [
     (LOOPS, True, "out_in"), (VECTORISED, False, "out_in"), (IN_OUT, False, "in_out"),
