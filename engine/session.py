@@ -253,12 +253,15 @@ class Session:
     def set_params(self, params: Mapping[str, np.ndarray],
                    torch_params: Mapping[str, np.ndarray] | None = None,
                    buffers: Mapping[str, np.ndarray] | None = None,
-                   sample: int | None = None) -> None:
+                   sample: int | None = None, announce: bool = True) -> None:
         """New parameter values for the same network (a loaded model, a step of training).
         A training run's engines part slowly; `torch_params` gives torch its own, and
         `buffers` the gradient sums its scratch engine holds under accumulated_gradients
         (every sample's stages then start from them). `sample`: the sample to show with them
-        (clamped, as go_to_sample does; None: the current one), computed once with them."""
+        (clamped, as go_to_sample does; None: the current one), computed once with them.
+        `announce` False: the listeners hear of it only from `announce(NETWORK)`, which a
+        window calls in a turn of its own (the computing and the views' refresh took 14 ms
+        together)."""
         if sample is not None:
             self.sample_index = max(0, min(sample, len(self.data) - 1))
         self.params = self._own(params)
@@ -269,7 +272,12 @@ class Session:
         self.buffers = None if buffers is None else self._own(buffers)
         self.yours = None
         self._compute()
-        self._emit(NETWORK)
+        if announce:
+            self._emit(NETWORK)
+
+    def announce(self, event: str) -> None:
+        """Tell the listeners of a change made without telling them (set_params)."""
+        self._emit(event)
 
     def set_mistake(self, name: str | None) -> None:
         """Make the scratch engine make the catalogued mistake `name` ("name" or "name@layer";

@@ -200,6 +200,20 @@ def test_a_mistake_the_network_cannot_make_is_refused_and_changes_nothing():
     assert s.mistake.name == "forgotten_activation_derivative" and events == []
 
 
+def test_parameters_set_unannounced_are_computed_now_and_heard_when_announced():
+    spec = preset(DEFAULT_PRESET)
+    quiet, told = Session(spec, init_params(spec, 1)), Session(spec, init_params(spec, 1))
+    events = []
+    quiet.subscribe(events.append)
+    params = init_params(spec, 7)
+    quiet.set_params(params, sample=3, announce=False)
+    told.set_params(params, sample=3)
+    assert events == []
+    assert_same_pairs(quiet, told)
+    quiet.announce("network")
+    assert events == ["network"]
+
+
 # torch later: the window's session shows the scratch pass before torch is imported
 
 def assert_same_pairs(later: Session, now: Session) -> None:

@@ -112,7 +112,9 @@ def test_a_flipped_update_shows_after_training_with_it(qtbot):
     with qtbot.waitSignal(panel.controller.stopped, timeout=20_000):
         panel.buttons["Step"].click()
     assert panel.training.mistake == window.model.session.mistake
-    assert_red_from(window, "z1")  # the parameters climbed the loss: everything departs
+    # the views show the run's end in a turn after it: the parameters climbed the loss, and
+    # everything departs
+    qtbot.waitUntil(lambda: assert_red_from(window, "z1"), timeout=5000)
     assert window.network_view.node_departed(1, 0)
     assert_card_swaps(window, RIGHT_UPDATE, "θ ← θ + lr·∂L/∂θ")
     choose(window, "&No mistake (correct backprop)")

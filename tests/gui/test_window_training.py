@@ -55,6 +55,26 @@ def test_a_run_feeds_the_plots_and_the_stepping_view(qtbot):
     assert gone(child)
 
 
+def test_a_runs_end_is_computed_at_once_and_shown_in_a_turn_of_its_own(qtbot):
+    """When the run stops the session holds the trained parameters already; its listeners (the
+    views) hear of them in a later turn of the event loop, not in the one that computed them."""
+    window = window_on(qtbot)
+    panel, session = window.training.panel, window.model.session
+    panel.epochs.setValue(2)
+    heard, at_stop = [], []
+    session.subscribe(heard.append)
+    panel.controller.stopped.connect(lambda _outcome: at_stop.append(
+        (len(heard), {k: v.copy() for k, v in session.params.items()})))
+    with qtbot.waitSignal(panel.controller.stopped, timeout=20_000):
+        panel.buttons["Start"].click()
+    (before, params), = at_stop
+    scratch, _ = panel.training.params()
+    assert all(np.array_equal(params[k], scratch[k]) for k in scratch)
+    qtbot.waitUntil(lambda: len(heard) > before, timeout=5000)
+    assert heard[before] == "network"
+    assert window.stage_list.current_row() == session.stage_index
+
+
 def test_closing_the_window_mid_run_ends_the_child_and_its_helper(qtbot):
     window = window_on(qtbot)
     docks = window.training
