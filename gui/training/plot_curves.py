@@ -13,7 +13,7 @@ import csv
 import io
 import itertools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +24,6 @@ from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QWidget
 
 from engine.train.history import OVERVIEW, RECENT, History
 from gui.colors import WHITE, flattened
-
-CURVES_A_PART = 2   # curves a part of a redraw gives their points (redraw_parts)
 
 # the spans of steps the x axis takes as a run grows (times powers of ten): the curves fill 75%
 # of it or more, and the axis, drawn again only when its range changes, changes ~10 times a
@@ -385,45 +383,26 @@ class LogCurvePlot(pg.PlotWidget):
 
     def redraw(self) -> None:
         """Give every curve its bounded history if it changed since the last time."""
-        for _ in self.redraw_parts():
-            pass
-
-    def redraw_parts(self) -> Iterator[None]:
-        """`redraw` in parts of CURVES_A_PART curves, the ranges first: the window's event
-        loop runs between them (TrainingPlots), and no part holds it more than a millisecond
-        or two (a plot of six curves redrawn at once, 3-6 ms). Histories that grow meanwhile
-        are drawn by the next redraw; one closed before its end draws all again."""
         if not self._dirty:
             return
+        arrays = [series.history.arrays() for series in self.series.values()]
+        floor = zero_floor([y for _, y in arrays])
+        has_zero = False
+        shown = [loggable(x, y, floor) for x, y in arrays]
+        self._fit([x for x, _ in shown], [y for _, y in shown])
+        low, high = self.getViewBox().viewRange()[0]
+        columns = max(int(self.getViewBox().width()), 100)
+        for series, (_, y), points in zip(self.series.values(), arrays, shown, strict=True):
+            series.curve.setData(*decimated(*points, low, high, columns))
+            zeros = float(np.count_nonzero(y == 0)) / max(len(y), 1)
+            has_zero = has_zero or zeros > 0
+            # a series that keeps dropping to the zero line draws a fence: keep it beneath
+            series.curve.setZValue(series.z - zeros)
+        self.set_level(self.zero_line, floor if has_zero else None)
         self._dirty = False
-        done = False
-        try:
-            series = list(self.series.values())
-            arrays = [one.history.arrays() for one in series]
-            floor = zero_floor([y for _, y in arrays])
-            shown = [loggable(x, y, floor) for x, y in arrays]
-            self._fit([x for x, _ in shown], [y for _, y in shown])
-            yield
-            low, high = self.getViewBox().viewRange()[0]
-            columns = max(int(self.getViewBox().width()), 100)
-            has_zero = False
-            for i, (one, (_, y), points) in enumerate(zip(series, arrays, shown, strict=True)):
-                if i and i % CURVES_A_PART == 0:
-                    yield
-                one.curve.setData(*decimated(*points, low, high, columns))
-                zeros = float(np.count_nonzero(y == 0)) / max(len(y), 1)
-                has_zero = has_zero or zeros > 0
-                # a series that keeps dropping to the zero line draws a fence: keep it beneath
-                if one.curve.zValue() != one.z - zeros:
-                    one.curve.setZValue(one.z - zeros)
-            self.set_level(self.zero_line, floor if has_zero else None)
-            # settle the auto range now: settled inside the paint, it changes the axes and so
-            # asks for a second paint of the whole plot
-            self.scene().prepareForPaint()
-            done = True
-        finally:
-            if not done:
-                self._dirty = True
+        # settle the auto range now: settled inside the paint, it changes the axes and so
+        # asks for a second paint of the whole plot
+        self.scene().prepareForPaint()
 
     def _fit(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
         """Show the points drawn (view_range) on the axes the user has not taken."""

@@ -11,7 +11,7 @@ on how often records arrive nor on how many steps the run has taken."""
 import functools
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -35,7 +35,6 @@ from gui.training.plot_surface import SurfacePanel
 # a turn: one of the curve plots, the surface and the heatmaps drawn, or the one drawn the turn
 # before painted; each drawn 4 times a second while a run goes
 REDRAW_MS = 25
-_DONE = object()   # what a redraw in parts gives once it has none left
 REVEAL_STEP_MS = 20     # between the first paints of two panels (see reveal)
 AXES_A_TURN = 4         # axes drawn in a turn before their panel's paint (see draw_axes)
 AXIS_TURNS = 3          # turns a drawn panel waits for its axes at most: then it is painted
@@ -149,7 +148,6 @@ class TrainingPlots(QWidget):
         self._turn = 0
         self._held: QWidget | None = None   # the panel drawn last turn, to paint in this one
         self._axis_turns = 0        # the turns its axes were drawn in, since it was drawn
-        self._drawing: Iterator[None] | None = None   # a curve plot's redraw, in parts
         # what is left of a reveal: each step, and whether it is taken again while it returns
         # True (some axes are left)
         self._revealing: list[tuple[Callable[[], object], bool]] = []
@@ -245,7 +243,6 @@ class TrainingPlots(QWidget):
 
     def _follow(self, history: RunHistory) -> None:
         """Draw `history`'s curves: "loss/scratch" is the loss plot's series "scratch"."""
-        self._stop_drawing()
         self.run_history = history
         for plot_name, plot in self._curve_plots().items():
             plot.follow({name: history.series[f"{plot_name}/{name}"] for name in plot.series})
@@ -297,7 +294,6 @@ class TrainingPlots(QWidget):
         panel paint: the rest of a reveal under way is taken now and a panel the timer holds
         is let go. A grab of the window (a screenshot) then shows every panel painted: a
         panel whose updates are held is grabbed black."""
-        self._stop_drawing()
         waiting, self._revealing = self._revealing, []
         for step, again in waiting:
             while step() and again:
@@ -317,8 +313,6 @@ class TrainingPlots(QWidget):
         # moved): a turn's work is one drawing or one paint, not their sum (a curve plot's
         # redraw and paint together held the event loop 10-17 ms, the five panels drawn at
         # once 20-36 ms)
-        if self._drawing is not None:
-            return      # a curve plot drawn in parts: painted after its last part
         if self._held is not None:
             held, self._held = self._held, None
             if self._axis_turns < AXIS_TURNS and undrawn_axes(held):
@@ -334,8 +328,7 @@ class TrainingPlots(QWidget):
         if self._turn < len(plots):
             plot = plots[self._turn]
             panel, due = plot, plot.dirty
-            draw = functools.partial(self._draw_in_parts, plot.redraw_parts()) if due \
-                else plot.redraw
+            draw = plot.redraw
         else:
             name = PICTURES[self._turn - len(plots)]
             panel, due = getattr(self, name), self._picture_due(name, now=False)
@@ -346,27 +339,6 @@ class TrainingPlots(QWidget):
         draw()
         if self._turn == 0:
             self._show_diverged()
-
-    def _draw_in_parts(self, parts: Iterator[None]) -> None:
-        """Take the first part of a curve plot's redraw now and each next one in a turn of the
-        event loop of its own, right after whatever else is due (a timer, a batch of
-        records): a redraw of six curves held it 3-6 ms at once."""
-        self._drawing = parts
-        self._draw_next(parts)
-
-    def _draw_next(self, parts: Iterator[None]) -> None:
-        if self._drawing is not parts:
-            return      # stopped since
-        if next(parts, _DONE) is _DONE:
-            self._drawing = None
-        else:
-            QTimer.singleShot(0, self, functools.partial(self._draw_next, parts))
-
-    def _stop_drawing(self) -> None:
-        """Drop a redraw in parts under way: the plot draws all again at its next redraw."""
-        parts, self._drawing = self._drawing, None
-        if parts is not None:
-            parts.close()
 
     def _follow_x(self, moved: LogCurvePlot) -> None:
         """The user zoomed or panned `moved`: the other curve plots show the same steps."""

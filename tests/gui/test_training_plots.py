@@ -448,8 +448,7 @@ def test_curves_and_pictures_are_drawn_in_turns_and_painted_in_the_next(plots, m
     updates held; when that moved its axes, the next tick draws their pictures and nothing
     else, still held; the tick after paints it and draws nothing: a tick's work is the largest
     of the five drawings, of their axes or of their paints, never two of them together. Each
-    is drawn in its turn, once a round. (A curve plot's drawing is in parts, each a turn of the
-    event loop of its own, all taken before the next tick, the panel held throughout.)"""
+    is drawn in its turn, once a round."""
     monkeypatch.setattr("gui.training.plots.STATE_INTERVAL", 0.0)
     plots.timer.stop()      # its ticks are the test's: one between two would hold a panel
     plots.reset(REGRESSION, None)
@@ -462,9 +461,6 @@ def test_curves_and_pictures_are_drawn_in_turns_and_painted_in_the_next(plots, m
         plots.set_state(REGRESSION, init_params(REGRESSION, tick), data)
         plots._on_timer()
         held = [not panel.updatesEnabled() for panel in panels]
-        while plots._drawing is not None:   # a curve plot's parts, as the event loop takes them
-            plots._draw_next(plots._drawing)
-            assert [not panel.updatesEnabled() for panel in panels] == held, tick
         # (a curve plot decimates: its last point tells the steps it drew)
         now = [len(drawn(curve)[0]) > 0 and drawn(curve)[0][-1] == 10 * (tick + 1)
                for curve in curves]
@@ -514,14 +510,6 @@ def test_axes_drawn_ahead_look_as_the_paint_draws_them(plots, panel):
     assert not painted.isNull() and painted == ahead
 
 
-def tick(plots: TrainingPlots) -> None:
-    """One tick of the redraw timer, and the parts of a curve plot's drawing it began, as the
-    event loop takes them before the next."""
-    plots._on_timer()
-    while plots._drawing is not None:
-        plots._draw_next(plots._drawing)
-
-
 def test_a_panel_whose_axes_keep_moving_is_still_painted(plots, monkeypatch):
     """At most AXIS_TURNS turns for the axes: then the paint, whatever they do meanwhile."""
     monkeypatch.setattr("gui.training.plots.undrawn_axes", lambda panel: [panel])
@@ -529,18 +517,18 @@ def test_a_panel_whose_axes_keep_moving_is_still_painted(plots, monkeypatch):
     plots.reset(REGRESSION, None)
     plots.timer.stop()
     while plots._held is not None:  # what the timer held before it stopped, painted
-        tick(plots)
+        plots._on_timer()
     plots.add_records(synthetic(REGRESSION, 1, 10))
     for _ in range(5):      # to the turn of a curve plot
-        tick(plots)
+        plots._on_timer()
         if plots._held is not None:
             break
     held = plots._held
     assert held is not None and not held.updatesEnabled()
     for _ in range(AXIS_TURNS):
-        tick(plots)
+        plots._on_timer()
         assert plots._held is held and not held.updatesEnabled()
-    tick(plots)
+    plots._on_timer()
     assert plots._held is None and held.updatesEnabled()
 
 
@@ -808,100 +796,3 @@ def test_redraw_during_a_reveal_finishes_it_and_the_reveals_turns_then_do_nothin
     for _ in range(3 * len(panels) + len(plots._parts) + 2):   # more turns than it had
         qapp.processEvents()
     assert shown == ["show"] and all(panel.updatesEnabled() for panel in panels)
-
-
-# a curve plot's redraw in parts
-
-def curves_of(plot) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return {name: tuple(a.copy() for a in drawn(series.curve))
-            for name, series in plot.series.items()}
-
-
-def test_a_curve_plot_redrawn_in_parts_draws_what_a_redraw_at_once_does(plots):
-    spec = preset("2-10-10-1-sigmoid-squared")   # six curves of gradient differences
-    records = run_records(spec, epochs=3)
-    plots.reset(spec, None)
-    plots.add_records(records)
-    plot = plots.diff_plot
-    parts = plot.redraw_parts()
-    taken = sum(1 for _ in parts)
-    assert taken >= 3           # the ranges, then two curves a part
-    assert not plot.dirty
-    in_parts = curves_of(plot)
-    plot.changed()
-    plot.redraw()
-    at_once = curves_of(plot)
-    assert in_parts.keys() == at_once.keys() == set(spec.param_names)
-    for name in at_once:
-        assert len(at_once[name][0])
-        for ours, theirs in zip(in_parts[name], at_once[name], strict=True):
-            np.testing.assert_array_equal(ours, theirs)
-
-
-def test_records_that_come_between_the_parts_are_drawn_by_the_next_redraw(plots):
-    spec = preset("2-10-10-1-sigmoid-squared")
-    plots.reset(spec, None)
-    plots.add_records(synthetic(spec, 1, 50))
-    plot = plots.diff_plot
-    parts = plot.redraw_parts()
-    next(parts)
-    plots.add_records(synthetic(spec, 51, 50))    # the histories grow meanwhile
-    for _ in parts:
-        pass
-    assert plot.dirty
-    plot.redraw()
-    assert drawn(plot.series["w1"].curve)[0][-1] == 100
-
-
-def test_a_redraw_in_parts_closed_before_its_end_leaves_the_plot_to_draw_all(plots):
-    spec = preset("2-10-10-1-sigmoid-squared")
-    plots.reset(spec, None)
-    plots.add_records(synthetic(spec, 1, 40))
-    plot = plots.diff_plot
-    parts = plot.redraw_parts()
-    next(parts)
-    parts.close()
-    assert plot.dirty
-    plot.redraw()
-    assert all(drawn(series.curve)[0][-1] == 40 for series in plot.series.values())
-
-
-def test_the_timer_draws_a_curve_plot_in_turns_of_the_event_loop_and_paints_it_after(plots, qtbot):
-    """Each part of a redraw is a turn of its own (a zero timer), the panel held until the
-    last; a reset meanwhile stops it, and the curves are those of a redraw at once."""
-    spec = preset("2-10-10-1-sigmoid-squared")
-    plots.reset(spec, None)
-    plots.add_records(synthetic(spec, 1, 300))
-    seen = []
-    original = plots._draw_next
-
-    def counted(parts):
-        seen.append(plots._held is not None and not plots._held.updatesEnabled())
-        original(parts)
-
-    plots._draw_next = counted
-    try:
-        qtbot.waitUntil(lambda: len(seen) >= 3, timeout=5000)
-        qtbot.waitUntil(lambda: plots._drawing is None and not any(
-            p.dirty for p in (plots.loss_plot, plots.diff_plot, plots.drift_plot)),
-            timeout=5000)
-    finally:
-        del plots._draw_next
-    assert all(seen)     # every part drawn with its panel held: painted after the last
-    timed = {name: curves_of(getattr(plots, name))
-             for name in ("loss_plot", "diff_plot", "drift_plot")}
-    for name, curves in timed.items():
-        plot = getattr(plots, name)
-        plot.changed()
-        plot.redraw()
-        for series, (x, y) in curves.items():
-            np.testing.assert_array_equal(x, drawn(plot.series[series].curve)[0])
-            np.testing.assert_array_equal(y, drawn(plot.series[series].curve)[1])
-    # a reset while a redraw is in parts stops it: nothing is drawn from the old run
-    plots.add_records(synthetic(spec, 301, 50))
-    plots.diff_plot.changed()
-    plots._draw_in_parts(plots.diff_plot.redraw_parts())
-    assert plots._drawing is not None
-    plots.reset(spec, None)
-    assert plots._drawing is None
-    plots.redraw()
