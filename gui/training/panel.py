@@ -348,7 +348,8 @@ class TrainingPanel(QWidget):
             step, since = self._stretch
             if training.step > step and time.monotonic() - since >= 0.1:
                 self._show_speed(training.step - step, time.monotonic() - since)
-        if outcome in (DONE, INTERRUPTED, STEPS):
+        current = outcome in (DONE, INTERRUPTED, STEPS)
+        if current:
             self._show_current()
             text = {DONE: f"finished: {training.step} steps",
                     INTERRUPTED: f"paused after step {training.step}",
@@ -361,7 +362,10 @@ class TrainingPanel(QWidget):
             self._finish_run()
             text = f"stopped after step {training.step}"
         self.outcome.setText(text)
-        self._say(text)
+        if current:
+            self._say_after_views(text)
+        else:
+            self._say(text)
         self._sync()
 
     @Slot(str)
@@ -393,12 +397,16 @@ class TrainingPanel(QWidget):
             text += (f"; the window keeps step {training.state_step}, the last state it "
                      "received (Start begins a new run from there)")
         self.outcome.setText(text)
-        self._say(text)
+        if training is not None:
+            self._say_after_views(text)
+        else:
+            self._say(text)
         self._sync()
 
     # the stepping view at a step
     def _show_current(self) -> None:
-        """Parameters after the last step, and the sample the next step will train on."""
+        """Parameters after the last step, and the sample the next step will train on: the
+        session has them now, the views show them in a turn after this one."""
         training = self.training
         if training is None:
             return
@@ -411,6 +419,11 @@ class TrainingPanel(QWidget):
         # event loop 10-18 ms
         session.set_params(scratch, theirs, training.buffers(), sample, announce=False)
         QTimer.singleShot(0, self, lambda: session.announce(NETWORK))
+
+    def _say_after_views(self, text: str) -> None:
+        """Say `text` once the views have shown what `_show_current` gave them (in the order
+        of the turns it asked for): they would put the stage's meaning over it."""
+        QTimer.singleShot(0, self, lambda: self._say(text))
 
     def _show_step(self, step: int) -> None:
         """The parameters before step `step` and its sample: stepping shows that very step.

@@ -46,7 +46,10 @@ def test_a_run_feeds_the_plots_and_the_stepping_view(qtbot):
     assert len(x) == 60 and x[-1] == 60
     scratch, _ = docks.panel.training.params()
     assert all(np.array_equal(window.model.session.params[k], scratch[k]) for k in scratch)
-    assert window.status.activity.text() == "finished: 60 steps"
+    # said once the views show the trained parameters, which would put the stage's meaning
+    # over it
+    qtbot.waitUntil(lambda: window.status.activity.text() == "finished: 60 steps",
+                    timeout=5000)
     # the stepping view now runs both engines at the trained parameters
     window.model.session.run_sample()
     assert window.stage_list.current_row() == len(window.model.session.pairs) - 1
@@ -102,7 +105,9 @@ def test_a_killed_child_is_a_message_and_the_window_keeps_what_it_received(qtbot
         os.kill(panel.controller.client.pid, signal.SIGKILL)
     assert lost.args == ["the training process stopped: it was killed by signal 9 (SIGKILL)"]
     assert "the training process stopped: it was killed by signal 9" in panel.outcome.text()
-    assert window.status.activity.text() == panel.outcome.text()
+    # said once the views show the state kept
+    qtbot.waitUntil(lambda: window.status.activity.text() == panel.outcome.text(),
+                    timeout=5000)
     training = panel.training
     assert not panel.controller.running and training.done
     assert training.step == received[-1].step and training.state_step <= training.step
