@@ -45,6 +45,7 @@ FIRST_SILENCE = 60.0       # the same for the first chunk, which comes after tor
 CHECK_EVERY = 64           # steps between looks at whether a starting helper is ready
 _READY = b"ready"
 _HEADER = 2                # int64 first step and step count, before the rows
+_HEADER_BYTES = 8 * _HEADER
 
 
 def worthwhile(spec: NetworkSpec, steps: int) -> bool:
@@ -122,10 +123,19 @@ def _stop(process: subprocess.Popen | None, ctrl: Connection, incoming: Connecti
             process.wait()
 
 
+def _row_bytes(spec: NetworkSpec) -> int:
+    """Bytes of one step's row: its loss, gradient and parameters after."""
+    return (1 + 2 * spec.n_params) * np.dtype(spec.np_dtype).itemsize
+
+
 def _chunk_rows(spec: NetworkSpec) -> int:
     """Steps in a full chunk."""
-    row_bytes = (1 + 2 * spec.n_params) * np.dtype(spec.np_dtype).itemsize
-    return max(1, CHUNK_BYTES // row_bytes)
+    return max(1, CHUNK_BYTES // _row_bytes(spec))
+
+
+def _chunk_bytes(spec: NetworkSpec, count: int) -> int:
+    """Bytes of a message of `count` steps: the header, then their rows."""
+    return _HEADER_BYTES + count * _row_bytes(spec)
 
 
 def ahead(spec: NetworkSpec, data: Dataset, config: TrainConfig,
@@ -151,8 +161,7 @@ class RemoteTorch:
         self._last_params = params
         width = 1 + 2 * self.spec.n_params
         self._rows = np.empty((0, width), dtype=self.spec.np_dtype)
-        self._buffer = bytearray(8 * _HEADER + _chunk_rows(self.spec) * width
-                                 * self._rows.itemsize)
+        self._buffer = bytearray(_chunk_bytes(self.spec, _chunk_rows(self.spec)))
         self._next = 0
 
     def step(self, x: np.ndarray, y: np.ndarray,
@@ -190,10 +199,9 @@ class RemoteTorch:
             return False
         first, count = np.frombuffer(self._buffer, dtype=np.int64, count=_HEADER).tolist()
         width = self._rows.shape[1]
-        if first != self.step_reached + 1 or size != 8 * _HEADER + count * width * \
-                self._rows.itemsize:
+        if first != self.step_reached + 1 or size != _chunk_bytes(self.spec, count):
             return False
-        self._rows = np.frombuffer(self._buffer, dtype=self._rows.dtype, offset=8 * _HEADER,
+        self._rows = np.frombuffer(self._buffer, dtype=self._rows.dtype, offset=_HEADER_BYTES,
                                    count=count * width).reshape(count, width)
         self._next = 0
         return True
@@ -262,17 +270,16 @@ def _serve(incoming: Connection, outgoing: Connection) -> None:
     trainer = Trainer(TorchNet(spec, unflat(spec, params)), data.x, data.y)
     schedule = Schedule(len(data), config)
     full = _chunk_rows(spec)
-    chunk = np.empty(_HEADER * 8 + full * (1 + 2 * spec.n_params) * np.dtype(spec.np_dtype)
-                     .itemsize, dtype=np.uint8)
-    header = chunk[:_HEADER * 8].view(np.int64)
-    rows = chunk[_HEADER * 8:].view(spec.np_dtype).reshape(full, -1)
+    chunk = np.empty(_chunk_bytes(spec, full), dtype=np.uint8)
+    header = chunk[:_HEADER_BYTES].view(np.int64)
+    rows = chunk[_HEADER_BYTES:].view(spec.np_dtype).reshape(full, -1)
     wanted = 8       # the first chunks are small, so the parent hears soon
     while step < schedule.total:
         count = min(wanted, schedule.total - step)
         trainer.steps_into((schedule.batch(step + k + 1) for k in range(count)), config.lr,
                            rows[:count])
         header[:] = step + 1, count
-        outgoing.send_bytes(chunk[:_HEADER * 8 + rows[:count].nbytes])
+        outgoing.send_bytes(chunk[:_chunk_bytes(spec, count)])
         step += count
         wanted = min(full, wanted * 2)
     incoming.recv_bytes()  # nothing more to send: wait for the parent to go (EOF)
